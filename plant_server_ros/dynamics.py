@@ -1,0 +1,182 @@
+"""
+Nonlinear double inverted pendulum on a cart (no ROS in here).
+
+Conventions
+-----------
+State ``[x, th1, th2, xdot, th1dot, th2dot]`` in SI units; ``u`` is the force
+on the cart along +x.  Angles are absolute, measured from the upright
+vertical; a positive angle tilts the link's far end toward +x, so the tip of
+link 1 sits at ``(x + L1 sin th1, L1 cos th1)``.
+
+The equations of motion come from the Lagrangian of the cart and two rigid
+links (centre-of-mass distance ``l_i``, inertia ``I_i`` about the centre of
+mass), with Rayleigh dissipation
+``D = b0 xdot^2/2 + b1 th1dot^2/2 + b2 (th2dot - th1dot)^2/2``: viscous cart
+friction, and each joint's friction acting on that joint's relative rate.
+``M(q) qddot = tau(q, qdot, u)`` is solved in closed form (3x3 cofactors).
+
+The hot path works on plain Python floats: for a 6-state system, numpy's
+per-call overhead costs ten times more than the arithmetic
+(``bench/bench_dynamics.py`` prints both).
+"""
+
+from dataclasses import asdict, dataclass, fields
+from math import cos, sin
+
+import numpy as np
+
+from .integrators import SecondOrderStepper, TABLEAUX
+
+STATE_SIZE = 6
+STATE_NAMES = ('x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot')
+
+
+@dataclass(frozen=True)
+class DIPParams:
+    """Physical parameters (SI) of the original plant's configuration."""
+
+    cart_mass: float = 1.5
+    link1_mass: float = 0.2
+    link2_mass: float = 0.15
+    link1_length: float = 0.4
+    link2_length: float = 0.3
+    link1_com: float = 0.2
+    link2_com: float = 0.15
+    link1_inertia: float = 0.0081
+    link2_inertia: float = 0.0034
+    gravity: float = 9.81
+    cart_friction: float = 0.2
+    joint1_friction: float = 0.005
+    joint2_friction: float = 0.004
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not np.isfinite(value) or value < 0.0:
+                raise ValueError(f'{f.name} must be finite and >= 0, got {value!r}')
+        for name in ('cart_mass', 'link1_mass', 'link2_mass', 'link1_length', 'link2_length'):
+            if getattr(self, name) <= 0.0:
+                raise ValueError(f'{name} must be > 0')
+
+    def without_friction(self):
+        """Return the same plant with all friction removed."""
+        return DIPParams(**{**asdict(self), 'cart_friction': 0.0,
+                            'joint1_friction': 0.0, 'joint2_friction': 0.0})
+
+
+class DIPDynamics:
+    """Equations of motion and a fixed-step integrator for one plant."""
+
+    def __init__(self, params=None, integrator='rk6', substeps=1):
+        if integrator not in TABLEAUX:
+            raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
+        self.params = params if params is not None else DIPParams()
+        p = self.params
+        m0, m1, m2 = p.cart_mass, p.link1_mass, p.link2_mass
+        self._m_total = m0 + m1 + m2
+        self._h1 = m1 * p.link1_com + m2 * p.link1_length
+        self._h2 = m2 * p.link2_com
+        self._h3 = m2 * p.link1_length * p.link2_com
+        self._j1 = m1 * p.link1_com ** 2 + m2 * p.link1_length ** 2 + p.link1_inertia
+        self._j2 = m2 * p.link2_com ** 2 + p.link2_inertia
+        self._accel = self._make_accel()
+        self._stepper = SecondOrderStepper(self._accel, TABLEAUX[integrator], substeps)
+
+    def _make_accel(self):
+        # Constants live in closure cells: much cheaper than attribute look-ups
+        # in a function called several times per control period.
+        p = self.params
+        mt, h1, h2, h3, j1, j2 = (self._m_total, self._h1, self._h2, self._h3,
+                                  self._j1, self._j2)
+        g1, g2 = h1 * p.gravity, h2 * p.gravity
+        b0, b1, b2 = p.cart_friction, p.joint1_friction, p.joint2_friction
+        j1j2 = j1 * j2
+
+        def accel(th1, th2, v, w1, w2, u):
+            s1 = sin(th1)
+            c1 = cos(th1)
+            s2 = sin(th2)
+            c2 = cos(th2)
+            s12 = s1 * c2 - c1 * s2
+            m01 = h1 * c1
+            m02 = h2 * c2
+            m12 = h3 * (c1 * c2 + s1 * s2)
+            rel = w2 - w1
+            f0 = u - b0 * v + h1 * s1 * w1 * w1 + h2 * s2 * w2 * w2
+            f1 = g1 * s1 - h3 * s12 * w2 * w2 - b1 * w1 + b2 * rel
+            f2 = g2 * s2 + h3 * s12 * w1 * w1 - b2 * rel
+            a00 = j1j2 - m12 * m12
+            a01 = m02 * m12 - m01 * j2
+            a02 = m01 * m12 - m02 * j1
+            a11 = mt * j2 - m02 * m02
+            a12 = m01 * m02 - mt * m12
+            a22 = mt * j1 - m01 * m01
+            inv = 1.0 / (mt * a00 + m01 * a01 + m02 * a02)
+            return ((a00 * f0 + a01 * f1 + a02 * f2) * inv,
+                    (a01 * f0 + a11 * f1 + a12 * f2) * inv,
+                    (a02 * f0 + a12 * f1 + a22 * f2) * inv)
+
+        return accel
+
+    def accelerations(self, state, u):
+        """Return ``(xddot, th1ddot, th2ddot)`` at ``state`` under force ``u``."""
+        _, th1, th2, v, w1, w2 = state
+        return self._accel(float(th1), float(th2), float(v), float(w1), float(w2), float(u))
+
+    def derivative(self, state, u):
+        """Return the state derivative as a 6-tuple."""
+        a = self.accelerations(state, u)
+        return (float(state[3]), float(state[4]), float(state[5])) + a
+
+    def step(self, state, u, dt):
+        """Advance ``state`` by ``dt`` with ``u`` held constant (zero-order hold)."""
+        x, t1, t2, v, w1, w2 = state
+        return self._stepper.step((float(x), float(t1), float(t2), float(v), float(w1),
+                                   float(w2)), float(u), float(dt))
+
+    def mass_matrix(self, state):
+        """Return the 3x3 generalised mass matrix ``M(q)``."""
+        _, th1, th2 = state[:3]
+        m01 = self._h1 * cos(th1)
+        m02 = self._h2 * cos(th2)
+        m12 = self._h3 * cos(th1 - th2)
+        return np.array([[self._m_total, m01, m02],
+                         [m01, self._j1, m12],
+                         [m02, m12, self._j2]])
+
+    def energy(self, state):
+        """Total mechanical energy: kinetic plus potential (zero at rail height)."""
+        _, th1, th2 = state[:3]
+        qd = np.asarray(state[3:6], dtype=float)
+        kinetic = 0.5 * qd @ self.mass_matrix(state) @ qd
+        g = self.params.gravity
+        potential = g * (self._h1 * cos(th1) + self._h2 * cos(th2))
+        return float(kinetic + potential)
+
+    def dissipated_power(self, state):
+        """Return the power lost to friction, ``2 D`` (>= 0)."""
+        p = self.params
+        _, _, _, v, w1, w2 = state
+        return p.cart_friction * v * v + p.joint1_friction * w1 * w1 \
+            + p.joint2_friction * (w2 - w1) ** 2
+
+    def linearize(self):
+        """
+        Return ``(A, B)`` of the model linearised about the upright rest.
+
+        Exact at ``q = 0, qdot = 0``: velocity-squared terms vanish there and
+        ``sin th ~ th``, leaving ``M0 qddot = K q - D qdot + e1 u``.
+        """
+        p = self.params
+        m0 = self.mass_matrix(np.zeros(3))
+        k = np.diag([0.0, self._h1 * p.gravity, self._h2 * p.gravity])
+        b0, b1, b2 = p.cart_friction, p.joint1_friction, p.joint2_friction
+        d = np.array([[b0, 0.0, 0.0], [0.0, b1 + b2, -b2], [0.0, -b2, b2]])
+        m_inv = np.linalg.inv(m0)
+        a = np.zeros((6, 6))
+        a[:3, 3:] = np.eye(3)
+        a[3:, :3] = m_inv @ k
+        a[3:, 3:] = -m_inv @ d
+        b = np.zeros((6, 1))
+        b[3:, 0] = m_inv[:, 0]
+        return a, b

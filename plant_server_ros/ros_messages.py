@@ -1,0 +1,45 @@
+"""Plant state <-> ROS messages (``sensor_msgs/JointState``, time stamps)."""
+
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import JointState
+
+# Joints of a URDF of the cart-pendulum: a prismatic cart and two revolute
+# links.  Positions are [x, th1, th2] with *absolute* link angles from upright.
+JOINT_NAMES = ('cart_joint', 'link1_joint', 'link2_joint')
+
+NS_PER_S = 1_000_000_000
+
+
+def time_msg(ns):
+    """Return a ``builtin_interfaces/Time`` for ``ns`` nanoseconds."""
+    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+
+
+def stamp_ns(stamp):
+    """Return nanoseconds of a ``builtin_interfaces/Time``."""
+    return stamp.sec * NS_PER_S + stamp.nanosec
+
+
+def joint_state(msg, ns, state, force):
+    """Fill ``msg`` (a reusable JointState) with ``state`` and ``force`` at ``ns``."""
+    msg.header.stamp = time_msg(ns)
+    msg.position = [state[0], state[1], state[2]]
+    msg.velocity = [state[3], state[4], state[5]]
+    msg.effort = [force, 0.0, 0.0]
+    return msg
+
+
+def new_joint_state(frame_id=''):
+    """Return a JointState with the plant's joint names, ready for :func:`joint_state`."""
+    msg = JointState()
+    msg.header.frame_id = frame_id
+    msg.name = list(JOINT_NAMES)
+    return msg
+
+
+def state_of(msg):
+    """Return the 6-state of a JointState (positions then velocities)."""
+    if len(msg.position) != 3 or len(msg.velocity) != 3:
+        raise ValueError('JointState needs 3 positions and 3 velocities '
+                         f'(got {len(msg.position)} and {len(msg.velocity)})')
+    return tuple(msg.position) + tuple(msg.velocity)

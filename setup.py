@@ -1,0 +1,37 @@
+"""ament_python package plant_server_ros."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'plant_server_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml')),
+    ],
+    # ROS packages come from the ROS distribution (or, off ROS, from the
+    # requirements files); only plain Python libraries are required here.
+    install_requires=['setuptools', 'numpy', 'scipy'],
+    extras_require={'test': ['pytest', 'sympy']},
+    tests_require=['pytest', 'sympy'],
+    zip_safe=True,
+    maintainer='plant_server_ros developers',
+    maintainer_email='dev@plant-server-ros.invalid',
+    description='Real-time double-inverted-pendulum HIL plant for ROS 2 with a legacy TCP bridge.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            f'plant_node = {PACKAGE}.plant_node:main',
+            f'bridge_node = {PACKAGE}.bridge_node:main',
+            f'dip_hil = {PACKAGE}.hil:main',
+            f'dip_client = {PACKAGE}.client_cli:main',
+        ],
+    },
+)

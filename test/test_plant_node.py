@@ -1,0 +1,191 @@
+"""The plant node with real rclpy: topics, service, modes, parameters, exit."""
+
+import math
+import time
+
+from _ros_harness import Harness, start_module, stop_process
+import numpy as np
+from plant_server_ros.plant_node import PlantNode
+from plant_server_ros.ros_messages import stamp_ns, state_of
+import pytest
+from rcl_interfaces.srv import SetParameters
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
+
+
+class Probe(Node):
+    """A controller-side node: records state and ground truth, sends control."""
+
+    def __init__(self, ns='/dip'):
+        super().__init__('probe')
+        self.states, self.truths = [], []
+        self.create_subscription(JointState, f'{ns}/state', self.states.append, 1000)
+        self.create_subscription(JointState, f'{ns}/ground_truth', self.truths.append, 1000)
+        self.control = self.create_publisher(Float64, f'{ns}/control', 100)
+        self.reset = self.create_client(Trigger, f'{ns}/reset')
+
+    def send(self, u):
+        self.control.publish(Float64(data=float(u)))
+
+
+def make_plant(h, **params):
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    return h.add(PlantNode(parameter_overrides=overrides))
+
+
+@pytest.fixture
+def harness():
+    h = Harness()
+    yield h
+    h.close()
+
+
+def lockstep(h, **params):
+    plant = make_plant(h, mode='lockstep', **params)
+    probe = h.add(Probe())
+    assert h.spin_until(lambda: probe.control.get_subscription_count() > 0
+                        and plant._state_pub.get_subscription_count() > 0)
+    return plant, probe
+
+
+def drive(h, probe, forces):
+    """Send each force and wait for the state it produced (lock-step)."""
+    for u in forces:
+        n = len(probe.truths)
+        probe.send(u)
+        assert h.spin_until(lambda: len(probe.truths) > n and len(probe.states) > n)
+
+
+@pytest.mark.parametrize('force', [5.0, -5.0])
+def test_control_moves_cart_its_way(harness, force):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    drive(harness, probe, [force] * 20)
+    last = probe.truths[-1]
+    assert math.copysign(1.0, last.position[0]) == math.copysign(1.0, force)
+    assert math.copysign(1.0, last.velocity[0]) == math.copysign(1.0, force)
+    assert last.effort[0] == force
+    assert list(last.name) == ['cart_joint', 'link1_joint', 'link2_joint']
+
+
+def test_noise_statistics_against_ground_truth(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.05, seed=11)
+    drive(harness, probe, [0.0] * 400)
+    pairs = {stamp_ns(m.header.stamp): m for m in probe.truths}
+    err = np.array([np.subtract(state_of(m), state_of(pairs[stamp_ns(m.header.stamp)]))
+                    for m in probe.states])
+    assert len(err) >= 400
+    assert np.all(np.abs(err.mean(axis=0)) < 0.05 * 4 / math.sqrt(len(err)))
+    np.testing.assert_allclose(err.std(axis=0), 0.05, rtol=0.1)
+
+
+def test_reset_service_returns_to_initial_state_at_t0(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    drive(harness, probe, [3.0] * 10)
+    assert harness.spin_until(lambda: probe.reset.service_is_ready())
+    future = probe.reset.call_async(Trigger.Request())
+    assert harness.spin_until(future.done)
+    assert future.result().success
+    assert harness.spin_until(lambda: state_of(probe.truths[-1]) == plant.plant.initial_state)
+    assert plant.plant.time == 0.0
+
+
+def run_lockstep_episode(forces, seed):
+    h = Harness()
+    try:
+        plant, probe = lockstep(h, sensor_noise_std=0.02, seed=seed)
+        drive(h, probe, forces)
+        return [state_of(m) for m in probe.states[-len(forces):]]
+    finally:
+        h.close()
+
+
+def test_lockstep_same_seed_same_controls_bit_identical():
+    forces = list(np.sin(np.arange(50) / 5.0) * 4.0)
+    first = run_lockstep_episode(forces, seed=5)
+    second = run_lockstep_episode(forces, seed=5)
+    assert first == second
+    assert first != run_lockstep_episode(forces, seed=6)
+
+
+def test_lockstep_publishes_clock_one_dt_per_control(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0, dt=0.02)
+    clocks = []
+    probe.create_subscription(Clock, '/clock', clocks.append, 100)
+    assert harness.spin_until(lambda: plant._clock_pub.get_subscription_count() > 0)
+    drive(harness, probe, [0.0] * 5)
+    assert harness.spin_until(lambda: len(clocks) >= 5)
+    steps = np.diff([stamp_ns(c.clock) for c in clocks[-5:]])
+    assert list(steps) == [20_000_000] * 4
+
+
+def test_fail_safe_zero_force_after_timeout(harness):
+    plant = make_plant(harness, sensor_noise_std=0.0, control_timeout=0.1)
+    probe = harness.add(Probe())
+    assert harness.spin_until(lambda: probe.control.get_subscription_count() > 0)
+    probe.send(4.0)
+    assert harness.spin_until(lambda: probe.truths and probe.truths[-1].effort[0] == 4.0)
+    assert harness.spin_until(lambda: probe.truths[-1].effort[0] == 0.0, timeout=2.0)
+    assert plant.plant.control_timed_out
+
+
+def test_nan_and_inf_never_reach_the_state(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    drive(harness, probe, [2.0])
+    for bad in (math.nan, math.inf, -math.inf):
+        probe.send(bad)
+    harness.spin_for(0.3)
+    drive(harness, probe, [2.0])
+    assert plant.plant.commanded_force == 2.0
+    assert all(math.isfinite(v) for m in probe.truths for v in state_of(m))
+    assert plant.plant.total_steps == 2   # the rejected messages stepped nothing
+
+
+def test_bad_parameter_refused_with_reason(harness):
+    plant = make_plant(harness, mode='lockstep')
+    results = plant.set_parameters([Parameter('max_force', value=-1.0)])
+    assert not results[0].successful and 'max_force' in results[0].reason or \
+        'range' in results[0].reason
+    results = plant.set_parameters([Parameter('initial_state', value=[0.0] * 5)])
+    assert not results[0].successful and '6' in results[0].reason
+    results = plant.set_parameters([Parameter('dt', value=0.02)])
+    assert not results[0].successful and 'read-only' in results[0].reason
+    results = plant.set_parameters([Parameter('max_force', value=5.0)])
+    assert results[0].successful and plant.plant.max_force == 5.0
+
+
+def test_remote_parameter_change_applies(harness):
+    plant, probe = lockstep(harness)
+    client = probe.create_client(SetParameters, '/dip/plant/set_parameters')
+    assert harness.spin_until(client.service_is_ready)
+    req = SetParameters.Request(parameters=[Parameter('sensor_noise_std', value=0.0)
+                                            .to_parameter_msg()])
+    future = client.call_async(req)
+    assert harness.spin_until(future.done)
+    assert future.result().results[0].successful
+    assert plant.plant.sensor_noise_std == 0.0
+
+
+def test_invalid_startup_parameter_exits_with_clear_error():
+    proc = start_module('plant_node', '-p', 'dt:=5.0')
+    try:
+        proc.wait(15)
+    finally:
+        code, out = stop_process(proc)
+    assert code == 2
+    assert "parameter 'dt'" in out
+
+
+def test_max_steps_exits_cleanly():
+    proc = start_module('plant_node', '-p', 'max_steps:=50', '-p', 'dt:=0.005')
+    start = time.monotonic()
+    try:
+        proc.wait(15)
+    finally:
+        code, out = stop_process(proc)
+    assert code == 0, out
+    assert 'max_steps=50 reached' in out
+    assert time.monotonic() - start < 15
