@@ -4,7 +4,8 @@ ROS 2 node ``plant``: steps the plant on a wall-clock ticker or in lock-step.
 Topics (relative, default namespace ``dip``):
   ``state`` (sensor_msgs/JointState, noisy), ``ground_truth`` (JointState),
   ``episode`` (std_msgs/Header, latched: stamp = instant of t = 0 of the
-  current episode, frame_id = mode), ``control`` (std_msgs/Float64 in),
+  current episode, frame_id = mode, or ``finished`` once max_steps is
+  reached), ``control`` (std_msgs/Float64 in),
   ``reset_to`` (JointState in: reset to that state), ``/clock`` in lock-step.
 Service: ``reset`` (std_srvs/Trigger).
 """
@@ -30,6 +31,7 @@ from .ticker import Ticker
 
 DEFAULT_INITIAL_STATE = [0.0, 0.05, -0.03, 0.0, 0.0, 0.0]
 MODES = ('realtime', 'lockstep')
+FINISHED = 'finished'   # frame_id of the last ``episode`` message
 # Periods that may be published in one catch-up burst; older due periods are
 # still integrated (the plant keeps wall time) but not published.
 MAX_PUBLISHED_BACKLOG = 10
@@ -266,6 +268,7 @@ class PlantNode(Node):
         if self.max_steps and self.plant.total_steps >= self.max_steps and \
                 not self.finished.is_set():
             self.get_logger().info(f'max_steps={self.max_steps} reached: stopping')
+            self._episode_pub.publish(Header(frame_id=FINISHED))
             self.finished.set()
             if self._ticker is not None:
                 self._ticker.request_stop()

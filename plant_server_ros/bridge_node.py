@@ -1,0 +1,70 @@
+"""
+ROS 2 node ``bridge``: the legacy 64-byte TCP protocol in front of the plant.
+
+Thin glue: :mod:`tcp_server` speaks the protocol, :mod:`plant_link` talks to
+the plant's topics; this node declares the parameters and wires them.
+"""
+
+from rclpy.node import Node
+
+from . import ros_params
+from .plant_link import PlantLink
+from .tcp_server import LegacyServer
+
+
+class BridgeNode(Node):
+    """Serve PROTOCOL.md on a TCP port for the plant in this node's namespace."""
+
+    def __init__(self, node_name='bridge', namespace='dip', **kwargs):
+        super().__init__(node_name, namespace=namespace, **kwargs)
+        d = ros_params.declare
+        host = d(self, 'bind_address', '127.0.0.1',
+                 'Address to listen on (0.0.0.0: every interface).', read_only=True)
+        port = d(self, 'port', 5555, 'TCP port (0: any free port).', 0, 65535, read_only=True)
+        idle = d(self, 'idle_timeout', 10.0,
+                 'Seconds without a complete frame before TIMEOUT.', 0.001, 3600.0)
+        reply = d(self, 'reply_timeout', 1.0,
+                  'Seconds to wait for a plant state before PLANT_UNAVAILABLE.', 0.001, 60.0)
+        latency = d(self, 'extra_latency_ms', 0.0,
+                    'Delay added to every reply, to emulate a network [ms].', 0.0, 10000.0)
+        plant_node = d(self, 'plant_node', 'plant',
+                       'Name of the plant node in this namespace (for its parameters).',
+                       read_only=True)
+        self.link = PlantLink(self, plant_node, reply)
+        try:
+            self.server = LegacyServer(self.link, host, port, idle, latency / 1000.0,
+                                       log=self.get_logger()).start()
+        except OSError as exc:
+            raise ros_params.ParameterError(f'cannot listen on {host}:{port}: {exc}') from None
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        host, port = self.server.address[:2]
+        self.port = port
+        self.get_logger().info(f'legacy TCP protocol on {host}:{port}')
+
+    def _apply_parameters(self, params):
+        for p in params:
+            if p.name == 'idle_timeout':
+                self.server.idle_timeout = p.value
+            elif p.name == 'reply_timeout':
+                self.link.reply_timeout = p.value
+            elif p.name == 'extra_latency_ms':
+                self.server.extra_latency = p.value / 1000.0
+
+    def stop(self):
+        """Close the listener; clients waiting for a reply get FINISHED."""
+        self.link.close()
+        self.server.close()
+
+    def destroy_node(self):
+        self.stop()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Entry point of ``bridge_node``."""
+    from .node_runner import run_nodes
+    return run_nodes(args, [BridgeNode])
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

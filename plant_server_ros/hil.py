@@ -1,0 +1,21 @@
+"""
+``dip_hil``: the plant and the bridge in one process, for machines without ``ros2 launch``.
+
+Takes the standard ``--ros-args`` (``--params-file``, ``-p``, ``-r __ns:=/dip2``);
+remaps and parameters apply to both nodes, as with one launch file.  Without
+``--params-file`` both nodes start from their declared defaults, which are
+the values of ``config/plant_server.yaml``.
+"""
+
+from .bridge_node import BridgeNode
+from .node_runner import run_nodes
+from .plant_node import PlantNode
+
+
+def main(args=None):
+    """Entry point of ``dip_hil``: plant first, so the bridge finds its topics."""
+    return run_nodes(args, [PlantNode, BridgeNode])
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

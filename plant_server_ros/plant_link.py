@@ -1,0 +1,168 @@
+"""
+The bridge's view of the plant over ROS: requests out, matching samples back.
+
+A CONTROL is answered with the first ``state`` sample that arrives after the
+request was taken (PROTOCOL.md): in real time that is the next tick, in
+lock-step the sample this control produced, so one rule serves both modes.
+Plant time is ``stamp - episode start``, the start coming from the plant's
+latched ``episode`` topic.
+
+Session threads block here; the executor thread feeds samples in.  Nothing
+here blocks the executor.
+"""
+
+from collections import deque
+import threading
+
+from rcl_interfaces.srv import GetParameters
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64, Header
+from std_srvs.srv import Trigger
+
+from .plant import check_state, InvalidStateError
+from .plant_node import FINISHED, LATCHED, STATE_QOS
+from .ros_messages import JOINT_NAMES, NS_PER_S, stamp_ns, state_of
+from .tcp_server import BadState, PlantFinished, PlantUnavailable
+
+
+class PlantLink:
+    """Blocking ``control``/``reset`` calls for the TCP sessions of one bridge node."""
+
+    def __init__(self, node, plant_node='plant', reply_timeout=1.0):
+        self.node = node
+        self.reply_timeout = float(reply_timeout)
+        self._cond = threading.Condition()
+        self._samples = deque(maxlen=256)   # (seq, state, stamp_ns)
+        self._seq = 0
+        self._episode_seq = 0
+        self._episode_ns = None
+        self._finished = False
+        self._closed = False
+        self._control_msg = Float64()
+        self._control_pub = node.create_publisher(Float64, 'control', 10)
+        self._reset_to_pub = node.create_publisher(JointState, 'reset_to', 10)
+        self._reset_client = node.create_client(Trigger, 'reset')
+        self._params_client = node.create_client(GetParameters, f'{plant_node}/get_parameters')
+        self.track_limit = None
+        node.create_subscription(JointState, 'state', self._on_state, STATE_QOS)
+        node.create_subscription(Header, 'episode', self._on_episode, LATCHED)
+
+    # -- executor side -----------------------------------------------------
+    def _on_state(self, msg):
+        try:
+            state = state_of(msg)
+        except ValueError:
+            return
+        with self._cond:
+            self._seq += 1
+            self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
+            self._cond.notify_all()
+
+    def _on_episode(self, msg):
+        with self._cond:
+            self._finished = msg.frame_id == FINISHED
+            if not self._finished:
+                self._episode_seq += 1
+                self._episode_ns = stamp_ns(msg.stamp)
+            self._cond.notify_all()
+
+    def _wake(self, _future=None):
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- session side -------------------------------------------------------
+    def _check_open(self):
+        if self._closed:
+            raise PlantFinished('bridge shutting down')
+        if self._finished:
+            raise PlantFinished('plant reached max_steps')
+
+    def _first_after(self, seq):
+        for sample in self._samples:
+            if sample[0] > seq:
+                return sample
+        return None
+
+    def _reply(self, sample):
+        _, state, ns = sample
+        return state, (ns - self._episode_ns) / NS_PER_S
+
+    def control(self, u):
+        """Send ``u``; return ``(state, t)`` of the first sample after it."""
+        with self._cond:
+            self._check_open()
+            seq = self._seq
+            self._control_msg.data = float(u)
+            self._control_pub.publish(self._control_msg)
+            found = self._cond.wait_for(
+                lambda: self._closed or self._finished or
+                (self._episode_ns is not None and self._first_after(seq) is not None),
+                self.reply_timeout)
+            self._check_open()
+            if not found:
+                raise PlantUnavailable(f'no plant state within {self.reply_timeout:g} s')
+            return self._reply(self._first_after(seq))
+
+    def reset(self, state=None):
+        """Reset the plant (to ``state`` when given); return its t = 0 sample."""
+        if state is not None:
+            self._check_state(state)
+        with self._cond:
+            self._check_open()
+            seq, episode = self._seq, self._episode_seq
+            if state is None:
+                if not self._reset_client.service_is_ready():
+                    raise PlantUnavailable('the plant reset service is not available')
+                future = self._reset_client.call_async(Trigger.Request())
+                future.add_done_callback(self._wake)
+            else:
+                msg = JointState(name=list(JOINT_NAMES), position=list(state[:3]),
+                                 velocity=list(state[3:6]))
+                msg.header.stamp = self.node.get_clock().now().to_msg()
+                self._reset_to_pub.publish(msg)
+
+            def reset_sample():
+                if self._episode_seq == episode:
+                    return None
+                for sample in self._samples:
+                    if sample[0] > seq and sample[2] == self._episode_ns:
+                        return sample
+                return None
+
+            found = self._cond.wait_for(
+                lambda: self._closed or self._finished or reset_sample() is not None,
+                self.reply_timeout)
+            self._check_open()
+            if not found:
+                raise PlantUnavailable(f'no reset state within {self.reply_timeout:g} s')
+            return self._reply(reset_sample())
+
+    def _check_state(self, state):
+        limit = self.track_limit if self.track_limit is not None else self.fetch_track_limit()
+        if limit is None:
+            raise PlantUnavailable("cannot read the plant's track_limit")
+        try:
+            check_state(state, limit)
+        except InvalidStateError as exc:
+            raise BadState(str(exc)) from None
+
+    def fetch_track_limit(self):
+        """Read (and cache) the plant's ``track_limit`` parameter; None if unreachable."""
+        if not self._params_client.wait_for_service(timeout_sec=self.reply_timeout):
+            return None
+        event = threading.Event()
+        future = self._params_client.call_async(GetParameters.Request(names=['track_limit']))
+        future.add_done_callback(lambda _: event.set())
+        if not event.wait(self.reply_timeout) or future.result() is None:
+            return None
+        values = future.result().values
+        if not values or values[0].type != 3:   # ParameterType.PARAMETER_DOUBLE
+            return None
+        self.track_limit = values[0].double_value
+        return self.track_limit
+
+    def close(self):
+        """Wake every waiting session with FINISHED."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -1,0 +1,274 @@
+"""
+The legacy TCP server: sessions, one controlling client, errors (no ROS).
+
+Thread per connection: a blocking 64-byte round trip costs as little as a
+``selectors`` loop on loopback, and a slow or hostile peer can only ever
+stall its own thread.  Connections beyond the controlling one are answered
+BUSY from the accept loop itself and closed, so a flood costs no threads.
+
+The plant is reached through a *backend* with two blocking calls, each
+returning ``(state, t)`` or raising one of the errors below:
+``control(u)`` and ``reset(state_or_None)``.
+"""
+
+import logging
+import select
+import socket
+import threading
+import time
+import traceback
+
+from .protocol import (encode_error, encode_state, ErrorCode, FRAME_SIZE, MsgType,
+                       parse_request, ProtocolError, RESET_GIVEN)
+
+_log = logging.getLogger(__name__)
+
+
+class PlantUnavailable(Exception):
+    """No state from the plant within the reply timeout."""
+
+
+class PlantFinished(Exception):
+    """The plant reached max_steps or is shutting down."""
+
+
+class BadState(Exception):
+    """A RESET target outside the plant's limits."""
+
+
+class _PeerGone(Exception):
+    """The client closed or reset the connection."""
+
+
+class _IdleTimeout(Exception):
+    """No complete frame within the idle timeout."""
+
+
+class Session:
+    """One accepted connection; replies go out under a lock, at most one ERROR."""
+
+    def __init__(self, sock, peer):
+        self.sock = sock
+        self.peer = peer
+        self._send_lock = threading.Lock()
+        self.closed = False
+        self.requests = 0
+
+    def send(self, frame):
+        with self._send_lock:
+            if self.closed:
+                return False
+            try:
+                self.sock.sendall(frame)
+            except OSError:
+                return False
+            return True
+
+    def fail(self, code):
+        """Send ERROR ``code`` (once) and close."""
+        with self._send_lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self.sock.sendall(encode_error(code))
+            except OSError:
+                pass
+            _close(self.sock)
+
+    def peer_gone(self):
+        """Tell whether the peer has closed (EOF or reset), consuming no data."""
+        if self.closed:
+            return True
+        try:
+            # Readable with nothing to peek at means EOF; not readable, alive.
+            if not select.select([self.sock], [], [], 0)[0]:
+                return False
+            return self.sock.recv(1, socket.MSG_PEEK) == b''
+        except (BlockingIOError, socket.timeout):
+            return False
+        except (OSError, ValueError):
+            return True
+
+    def close(self):
+        with self._send_lock:
+            if not self.closed:
+                self.closed = True
+                _close(self.sock)
+
+    def recv_frame(self, idle_timeout):
+        """Return the next 64-byte frame; the whole frame must arrive in time."""
+        buf = bytearray(FRAME_SIZE)
+        view = memoryview(buf)
+        got = 0
+        deadline = time.monotonic() + idle_timeout
+        while got < FRAME_SIZE:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.0:
+                raise _IdleTimeout()
+            self.sock.settimeout(remaining)
+            try:
+                n = self.sock.recv_into(view[got:])
+            except socket.timeout:
+                raise _IdleTimeout() from None
+            except OSError:
+                raise _PeerGone() from None
+            if n == 0:
+                raise _PeerGone()
+            got += n
+        return bytes(buf)
+
+
+def _close(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+class LegacyServer:
+    """Serve PROTOCOL.md on ``(host, port)`` against ``backend``."""
+
+    def __init__(self, backend, host='127.0.0.1', port=5555, idle_timeout=10.0,
+                 extra_latency=0.0, backlog=512, log=None):
+        self.backend = backend
+        # Anything with info/warning/error(str): a logging.Logger or an rclpy logger.
+        self.log = log if log is not None else _log
+        self.idle_timeout = float(idle_timeout)
+        self.extra_latency = float(extra_latency)
+        self.stats = {'sessions': 0, 'busy': 0, 'errors': 0, 'requests': 0}
+        self._lock = threading.Lock()
+        self._active = None
+        self._closing = False
+        self._threads = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._listener.bind((host, port))
+            self._listener.listen(backlog)
+        except OSError:
+            self._listener.close()
+            raise
+        self.address = self._listener.getsockname()
+        self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                               name='legacy-accept')
+
+    def start(self):
+        self._accept_thread.start()
+        return self
+
+    @property
+    def active_peer(self):
+        session = self._active
+        return session.peer if session is not None else None
+
+    # -- accept ----------------------------------------------------------------
+    def _accept_loop(self):
+        while True:
+            try:
+                sock, peer = self._listener.accept()
+            except OSError:
+                if self._closing:
+                    return
+                time.sleep(0.01)   # EMFILE and friends: back off, keep serving
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            session = Session(sock, peer)
+            with self._lock:
+                if self._closing:
+                    session.fail(ErrorCode.FINISHED)
+                    return
+                if self._active is not None and self._active.peer_gone():
+                    # The controller just left and its thread has not noticed
+                    # yet: the newcomer is not a second client.
+                    self._active.close()
+                    self._active = None
+                if self._active is not None:
+                    self.stats['busy'] += 1
+                    busy = True
+                else:
+                    self._active = session
+                    self.stats['sessions'] += 1
+                    busy = False
+            if busy:
+                # 64 bytes always fit a fresh socket's send buffer: never blocks.
+                session.fail(ErrorCode.BUSY)
+                continue
+            thread = threading.Thread(target=self._serve, args=(session,), daemon=True,
+                                      name=f'legacy-{peer[0]}:{peer[1]}')
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+
+    # -- one session -----------------------------------------------------------
+    def _serve(self, session):
+        peer = '%s:%d' % session.peer[:2]
+        self.log.info(f'client {peer} connected')
+        try:
+            while not session.closed:
+                try:
+                    frame = session.recv_frame(self.idle_timeout)
+                except _IdleTimeout:
+                    self.log.warning(f'client {peer} idle for {self.idle_timeout:g} s: TIMEOUT')
+                    self._error(session, ErrorCode.TIMEOUT)
+                    return
+                except _PeerGone:
+                    return
+                self.stats['requests'] += 1
+                session.requests += 1
+                try:
+                    reply = self._answer(frame)
+                except ProtocolError as exc:
+                    self.log.warning(f'client {peer}: {exc.code.name}: {exc}')
+                    self._error(session, exc.code)
+                    return
+                if self.extra_latency > 0.0:
+                    time.sleep(self.extra_latency)
+                if not session.send(reply):
+                    return
+        except Exception:  # noqa: B902 - one broken session must not take the server down
+            self.log.error(f'session {peer} failed:\n{traceback.format_exc()}')
+            self._error(session, ErrorCode.PLANT_UNAVAILABLE)
+        finally:
+            session.close()
+            with self._lock:
+                if self._active is session:
+                    self._active = None
+            self.log.info(f'client {peer} gone after {session.requests} requests')
+
+    def _answer(self, frame):
+        """Return the reply frame to one request, or raise ProtocolError."""
+        msg_type, p = parse_request(frame)
+        try:
+            if msg_type is MsgType.CONTROL:
+                state, t = self.backend.control(p[0])
+            else:
+                state, t = self.backend.reset(p[:6] if p[6] == RESET_GIVEN else None)
+        except BadState as exc:
+            raise ProtocolError(ErrorCode.BAD_STATE, str(exc)) from None
+        except PlantUnavailable as exc:
+            raise ProtocolError(ErrorCode.PLANT_UNAVAILABLE, str(exc) or 'no plant state') \
+                from None
+        except PlantFinished as exc:
+            raise ProtocolError(ErrorCode.FINISHED, str(exc) or 'plant finished') from None
+        return encode_state(state, t)
+
+    def _error(self, session, code):
+        self.stats['errors'] += 1
+        session.fail(code)
+
+    # -- shutdown --------------------------------------------------------------
+    def close(self, timeout=1.0):
+        """Stop listening; every open session gets FINISHED; the port is free on return."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            active = self._active
+        _close(self._listener)
+        if active is not None:
+            active.fail(ErrorCode.FINISHED)
+        deadline = time.monotonic() + timeout
+        for thread in [self._accept_thread] + self._threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))

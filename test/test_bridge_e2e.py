@@ -1,0 +1,258 @@
+"""
+Plant and bridge as separate processes, driven over TCP like a legacy client.
+
+Every bad-input case runs against the live pair and then checks that the
+bridge still serves a full controller session, and (for the hostile
+connections that arrive while a controller runs) that the controller saw
+each of its requests answered in order.
+"""
+
+import math
+import os
+import random
+import socket
+import struct
+import threading
+import time
+
+from _ros_harness import bridge_port, NodeProcess, wait_until_served
+import numpy as np
+from plant_server_ros import client_cli, controllers
+from plant_server_ros.client import LegacyClient
+from plant_server_ros.protocol import (encode_control, encode_reset, ErrorCode, FRAME_SIZE,
+                                       parse_reply, ProtocolError)
+import pytest
+
+IDLE_TIMEOUT = 1.0
+INITIAL = (0.0, 0.05, -0.03, 0.0, 0.0, 0.0)
+
+
+def start_pair(mode, namespace):
+    plant = NodeProcess('plant_node', '-r', f'__ns:={namespace}', '-p', f'mode:={mode}',
+                        '-p', 'seed:=3', '-p', 'sensor_noise_std:=0.01')
+    bridge = NodeProcess('bridge_node', '-r', f'__ns:={namespace}', '-p', 'port:=0',
+                         '-p', f'idle_timeout:={IDLE_TIMEOUT}', '-p', 'reply_timeout:=2.0')
+    port = bridge_port(bridge)
+    wait_until_served(port)
+    return plant, bridge, port
+
+
+@pytest.fixture(scope='module')
+def lockstep_pair():
+    plant, bridge, port = start_pair('lockstep', '/e2e_ls')
+    yield port
+    assert bridge.stop() == 0, bridge.output
+    assert plant.stop() == 0, plant.output
+
+
+def args_for(port, *extra):
+    return client_cli.build_parser().parse_args(['--port', str(port), *extra])
+
+
+def assert_serves(port, steps=200):
+    """Check that a fresh client resets and balances for ``steps`` periods."""
+    code, summary = client_cli.run(args_for(port, '--steps', str(steps)))
+    assert code == 0 and summary['steps'] == steps
+
+
+def raw_connect(port):
+    sock = socket.create_connection(('127.0.0.1', port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_error(sock):
+    """Read one frame, which must be an ERROR, then EOF; return its code."""
+    buf = b''
+    while len(buf) < FRAME_SIZE:
+        chunk = sock.recv(FRAME_SIZE - len(buf))
+        assert chunk, 'connection closed without an ERROR frame'
+        buf += chunk
+    with pytest.raises(ProtocolError) as err:
+        parse_reply(buf)
+    assert sock.recv(1) == b'', 'the server must close after ERROR'
+    sock.close()
+    return err.value.code
+
+
+# -- behaviour -------------------------------------------------------------------
+def test_balances_10_s_lockstep_with_noise(lockstep_pair):
+    code, s = client_cli.run(args_for(lockstep_pair, '--seconds', '10'))
+    assert code == 0
+    assert s['steps'] == 1000 and s['final_t'] == pytest.approx(10.0)
+    assert s['max_abs_theta1'] < 0.3 and s['max_abs_theta2'] < 0.3
+
+
+def test_reset_to_configured_and_given_state(lockstep_pair):
+    with LegacyClient(port=lockstep_pair) as c:
+        c.control(3.0)
+        state, t = c.reset()
+        assert t == 0.0
+        np.testing.assert_allclose(state, INITIAL, atol=0.06)   # noise std 0.01
+        state, t = c.control(0.0)
+        assert t == pytest.approx(0.01)
+        given = (0.1, 0.2, -0.1, 0.0, 0.0, 0.0)
+        state, t = c.reset(given)
+        assert t == 0.0
+        np.testing.assert_allclose(state, given, atol=0.06)
+
+
+def test_second_client_busy_first_undisturbed(lockstep_pair):
+    with LegacyClient(port=lockstep_pair) as first:
+        first.reset()
+        for _ in range(10):
+            first.control(0.0)
+        assert read_error(raw_connect(lockstep_pair)) is ErrorCode.BUSY
+        ts = [first.control(0.0)[1] for _ in range(10)]
+        np.testing.assert_allclose(np.diff(ts), 0.01, atol=1e-9)
+
+
+def test_ten_thousand_requests_answered_once_in_order(lockstep_pair):
+    controller = controllers.lqr(0.01)
+    with LegacyClient(port=lockstep_pair) as c:
+        state, t = c.reset()
+        times = [t]
+        for i in range(10_000):
+            state, t = c.control(controller(state), client_time=float(i))
+            times.append(t)
+        steps = np.diff(times)
+        assert np.all(np.abs(steps - 0.01) < 1e-9), 'plant time must advance by dt per reply'
+        c.sock.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            c.sock.recv(1)                       # no extra reply pending
+    assert max(abs(state[1]), abs(state[2])) < 0.3
+
+
+# -- bad input -------------------------------------------------------------------
+def frame(size, msg_type, *p):
+    return struct.pack('!II7d', size, msg_type, *(list(p) + [0.0] * (7 - len(p))))
+
+
+@pytest.mark.parametrize('raw, code', [
+    (frame(55, 1), ErrorCode.BAD_SIZE),
+    (frame(64, 1), ErrorCode.BAD_SIZE),
+    (frame(56, 2), ErrorCode.BAD_TYPE),
+    (frame(56, 4), ErrorCode.BAD_TYPE),
+    (frame(56, 7), ErrorCode.BAD_TYPE),
+    (frame(56, 1, math.nan), ErrorCode.NOT_FINITE),
+    (frame(56, 1, math.inf), ErrorCode.NOT_FINITE),
+    (frame(56, 1, -math.inf), ErrorCode.NOT_FINITE),
+    (frame(56, 3, 0, math.nan, 0, 0, 0, 0, 1.0), ErrorCode.NOT_FINITE),
+    (frame(56, 3, 5.0, 0, 0, 0, 0, 0, 1.0), ErrorCode.BAD_STATE),
+    (frame(56, 3, 0, 0, 0, 0, 0, 0, 2.0), ErrorCode.BAD_STATE),
+], ids=['size55', 'size64', 'type2', 'type4', 'type7', 'nan', 'inf', '-inf', 'reset-nan',
+        'reset-off-track', 'reset-selector'])
+def test_bad_frame_gets_its_error_and_the_bridge_survives(lockstep_pair, raw, code):
+    sock = raw_connect(lockstep_pair)
+    sock.sendall(encode_control(0.0))           # a good request first: it is answered
+    assert len(sock.recv(FRAME_SIZE, socket.MSG_WAITALL)) == FRAME_SIZE
+    sock.sendall(raw)
+    assert read_error(sock) is code
+    assert_serves(lockstep_pair)
+
+
+def test_partial_frame_then_silence_times_out(lockstep_pair):
+    sock = raw_connect(lockstep_pair)
+    sock.sendall(encode_reset()[:20])
+    start = time.monotonic()
+    assert read_error(sock) is ErrorCode.TIMEOUT
+    assert time.monotonic() - start == pytest.approx(IDLE_TIMEOUT, abs=0.5)
+    assert_serves(lockstep_pair)
+
+
+def test_silence_from_the_start_times_out(lockstep_pair):
+    assert read_error(raw_connect(lockstep_pair)) is ErrorCode.TIMEOUT
+    assert_serves(lockstep_pair)
+
+
+def test_client_killed_mid_frame(lockstep_pair):
+    sock = raw_connect(lockstep_pair)
+    sock.sendall(encode_control(1.0)[:30])
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()                                  # RST, as a killed process leaves it
+    assert_serves(lockstep_pair)
+
+
+def test_random_bytes(lockstep_pair):
+    rng = random.Random(4)
+    for _ in range(5):
+        sock = raw_connect(lockstep_pair)
+        sock.sendall(bytes(rng.getrandbits(8) for _ in range(FRAME_SIZE * 3)))
+        assert read_error(sock) in (ErrorCode.BAD_SIZE, ErrorCode.BAD_TYPE)
+    assert_serves(lockstep_pair)
+
+
+def test_flood_of_connections_while_a_controller_runs(lockstep_pair):
+    controller = controllers.lqr(0.01)
+    replies, errors = [], []
+    started = threading.Event()
+
+    def control_loop():
+        try:
+            with LegacyClient(port=lockstep_pair) as c:
+                state, t = c.reset()
+                started.set()
+                for _ in range(1500):
+                    state, t = c.control(controller(state))
+                    replies.append(t)
+        except Exception as exc:  # noqa: B902 - reported by the assertion below
+            errors.append(exc)
+            started.set()
+
+    runner = threading.Thread(target=control_loop)
+    runner.start()
+    assert started.wait(10)
+    socks = [socket.create_connection(('127.0.0.1', lockstep_pair), timeout=10)
+             for _ in range(200)]
+    codes = [read_error(s) for s in socks]
+    runner.join(60)
+    assert not errors
+    assert codes == [ErrorCode.BUSY] * 200
+    assert len(replies) == 1500
+    np.testing.assert_allclose(np.diff(replies), 0.01, atol=1e-9)
+    assert_serves(lockstep_pair)                 # the controller left: next one is served
+
+
+# -- real time -------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def realtime_pair():
+    plant, bridge, port = start_pair('realtime', '/e2e_rt')
+    yield port
+    assert bridge.stop() == 0, bridge.output
+    assert plant.stop() == 0, plant.output
+
+
+def test_balances_3_s_in_real_time(realtime_pair):
+    start = time.monotonic()
+    code, s = client_cli.run(args_for(realtime_pair, '--seconds', '3'))
+    assert code == 0 and s['max_abs_theta1'] < 0.3
+    assert s['final_t'] >= 3.0
+    assert time.monotonic() - start >= 2.9        # paced by the plant, not by the client
+    assert s['rtt_p50_us'] < 20_000
+
+
+def test_stopping_the_bridge_sends_finished_and_frees_the_port():
+    plant = NodeProcess('plant_node', '-r', '__ns:=/e2e_fin', '-p', 'mode:=lockstep')
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/e2e_fin', '-p', 'port:=0')
+    try:
+        port = bridge_port(bridge)
+        wait_until_served(port)
+        c = LegacyClient(port=port)
+        c.reset()
+        assert bridge.stop() == 0
+        c.sock.sendall(encode_control(0.0))
+        with pytest.raises(ProtocolError) as err:
+            parse_reply(c.recv_frame())
+        assert err.value.code is ErrorCode.FINISHED
+        c.close()
+        # A new bridge takes the same port at once (TIME_WAIT does not hold it).
+        bridge = NodeProcess('bridge_node', '-r', '__ns:=/e2e_fin', '-p', f'port:={port}')
+        assert bridge_port(bridge) == port
+        wait_until_served(port)
+    finally:
+        bridge.stop()
+        plant.stop()
+
+
+def test_environment_is_isolated():
+    assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
