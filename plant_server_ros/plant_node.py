@@ -67,7 +67,7 @@ class PlantNode(Node):
         self._pending_reset = None
         self._timeout_logged = False
         self._fault_logged = False
-        self._published = 0
+        self._clock_msg = Clock()
 
         self._state_msg = new_joint_state()
         self._truth_msg = new_joint_state()
@@ -245,8 +245,10 @@ class PlantNode(Node):
         if self.finished.is_set() or not self._advance():
             return
         now_ns = self.plant.total_steps * self._dt_ns
-        self._clock_pub.publish(Clock(clock=time_msg(now_ns)))
         self._publish_sample(now_ns)
+        if self._clock_pub.get_subscription_count():
+            self._clock_msg.clock = time_msg(now_ns)
+            self._clock_pub.publish(self._clock_msg)
         self._check_max_steps()
 
     def _advance(self):
@@ -274,11 +276,13 @@ class PlantNode(Node):
                 self._ticker.request_stop()
 
     def _publish_sample(self, ns):
+        # The measured state goes first: the bridge's reply waits on it.  Ground
+        # truth costs a serialisation per period, so only when someone listens.
         plant = self.plant
         force = plant.last_applied_force
         self._state_pub.publish(joint_state(self._state_msg, ns, plant.measure(), force))
-        self._truth_pub.publish(joint_state(self._truth_msg, ns, plant.state, force))
-        self._published += 1
+        if self._truth_pub.get_subscription_count():
+            self._truth_pub.publish(joint_state(self._truth_msg, ns, plant.state, force))
 
     def _announce_episode(self, ns):
         header = Header(stamp=time_msg(ns), frame_id=self.mode)

@@ -1,8 +1,30 @@
 """Keep DDS on loopback and on a domain of this run's own, before rclpy loads."""
 
 import os
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 # A domain per run unless the caller (CI, a bench) chose one: parallel runs
 # on one machine must not hear each other.
 os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = 'plant_server_ros'
+
+
+@pytest.fixture(scope='session')
+def colcon_install(tmp_path_factory):
+    """Build this checkout with colcon into a temporary workspace; its install prefix."""
+    pytest.importorskip('colcon_core', reason='colcon (colcon-common-extensions) is not '
+                        'installed')
+    base = tmp_path_factory.mktemp('colcon')
+    cmd = [sys.executable, '-m', 'colcon', '--log-base', str(base / 'log'), 'build',
+           '--base-paths', str(REPO), '--build-base', str(base / 'build'),
+           '--install-base', str(base / 'install')]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=base, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return base / 'install' / PACKAGE

@@ -1,0 +1,97 @@
+"""
+Lock-step round trip through bridge + plant, beside a raw TCP echo (the floor).
+
+Plant and bridge run as separate processes, as the launch file starts them.
+Prints round-trip percentiles, steps/s and CPU per step, all from one run:
+    python bench/bench_bridge.py [--steps 5000] [--executor events|single]
+"""
+
+import argparse
+import socket
+import threading
+import time
+
+from _common import (cpu_seconds, isolate_dds, percentiles, start_node, stop_node,
+                     wait_served)
+
+
+def echo_server():
+    """Start a 64-byte loopback TCP echo in a thread; return its port."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            data = conn.recv(64, socket.MSG_WAITALL)
+            if len(data) < 64:
+                return
+            conn.sendall(data)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def echo_round_trips(port, n):
+    sock = socket.create_connection(('127.0.0.1', port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    frame = bytes(64)
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        sock.sendall(frame)
+        sock.recv(64, socket.MSG_WAITALL)
+        out.append((time.perf_counter() - t) * 1e6)
+    sock.close()
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--steps', type=int, default=5000)
+    parser.add_argument('--executor', choices=('events', 'single'), default='events')
+    parser.add_argument('--port', type=int, default=5591)
+    args = parser.parse_args()
+    isolate_dds(91)
+    from plant_server_ros import controllers
+    from plant_server_ros.client import LegacyClient
+
+    env = {'PLANT_SERVER_EXECUTOR': args.executor}
+    plant = start_node('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
+                       '-p', 'seed:=1', env_extra=env)
+    bridge = start_node('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
+                        env_extra=env)
+    try:
+        wait_served(args.port)
+        echo = echo_round_trips(echo_server(), args.steps)
+        controller = controllers.lqr(0.01)
+        with LegacyClient(port=args.port) as c:
+            state, _ = c.reset()
+            for _ in range(200):                        # warm-up
+                state, _ = c.control(controller(state))
+            state, _ = c.reset()
+            c.round_trips.clear()
+            cpu0 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                state, _ = c.control(controller(state))
+            wall = time.perf_counter() - t0
+            cpu1 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
+        rtt = [r * 1e6 for r in c.round_trips]
+        print(f'executor: {args.executor}, {args.steps} lock-step steps')
+        print(percentiles(echo, 'raw TCP echo round trip '))
+        print(percentiles(rtt, 'bridge+plant round trip  '))
+        print(f'steps/s (client loop incl. LQR): {args.steps / wall:.0f}')
+        print(f'CPU per step: plant {(cpu1[0] - cpu0[0]) / args.steps * 1e6:.0f} us, '
+              f'bridge {(cpu1[1] - cpu0[1]) / args.steps * 1e6:.0f} us')
+        print(f'final |th1|={abs(state[1]):.4f} rad (balanced: {abs(state[1]) < 0.3})')
+    finally:
+        stop_node(bridge)
+        stop_node(plant)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up (first run only) and run the HIL plant: plant + bridge in one process
+# (dip_hil), show a reference LQR client balancing it over the legacy TCP
+# protocol, then keep serving until Ctrl-C.
+#
+#   scripts/hil.sh                    # plant on 127.0.0.1:5555, 10 s demo first
+#   scripts/hil.sh --no-demo -- -p mode:=lockstep -p port:=5556
+#
+# Arguments after -- are passed to dip_hil as --ros-args.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+demo=1
+ros_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-demo) demo=0 ;;
+        --) shift; ros_args=("$@"); break ;;
+        *) echo "usage: $0 [--no-demo] [-- ROS_ARGS...]" >&2; exit 2 ;;
+    esac
+    shift
+done
+scripts/setup_venv.sh ros
+# DDS stays on this machine unless you say otherwise.
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+port=5555
+for ((i = 0; i < ${#ros_args[@]}; i++)); do
+    [[ "${ros_args[$i]}" =~ ^port:=([0-9]+)$ ]] && port="${BASH_REMATCH[1]}"
+done
+
+.venv/bin/dip_hil --ros-args "${ros_args[@]}" &
+hil=$!
+stop() { kill -INT "$hil" 2>/dev/null || true; wait "$hil" 2>/dev/null || true; }
+trap stop INT TERM EXIT
+
+if [ "$demo" = 1 ]; then
+    echo "== demo: the reference LQR client balances the pendulum for 10 s of plant time"
+    for _ in $(seq 50); do   # until the bridge listens and has found the plant
+        .venv/bin/dip_client --port "$port" --steps 1 >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    .venv/bin/dip_client --port "$port" --seconds 10 || true
+fi
+echo "== HIL plant serving the legacy protocol on 127.0.0.1:$port (ROS topics /dip/...); Ctrl-C stops it"
+wait "$hil"

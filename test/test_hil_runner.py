@@ -1,0 +1,93 @@
+"""``dip_hil``: one process serving clients, clean exits, several plants at once."""
+
+import signal
+import socket
+import time
+
+from _ros_harness import Harness, NodeProcess, wait_until_served
+from plant_server_ros import client_cli
+from plant_server_ros.client import LegacyClient
+from plant_server_ros.protocol import ErrorCode, ProtocolError
+import pytest
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+
+def start_hil(namespace, port, *params):
+    proc = NodeProcess('hil', '-r', f'__ns:={namespace}', '-p', f'port:={port}', *params)
+    proc.wait_for(rf'legacy TCP protocol on 127\.0\.0\.1:{port}')
+    wait_until_served(port)
+    return proc
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_serves_a_client_and_exits_cleanly(sig):
+    port = 5565 if sig == signal.SIGINT else 5566
+    hil = start_hil('/hil_exit', port)
+    try:
+        code, summary = client_cli.run(client_cli.build_parser().parse_args(
+            ['--port', str(port), '--seconds', '1']))
+        assert code == 0 and summary['final_t'] >= 1.0
+        start = time.monotonic()
+        assert hil.stop(sig) == 0, hil.output
+        assert time.monotonic() - start < 1.0
+    finally:
+        hil.stop()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(('127.0.0.1', port))            # the port is free again at once
+    listener.close()
+
+
+def test_max_steps_ends_the_run_and_clients_get_finished():
+    hil = start_hil('/hil_fin', 5567, '-p', 'mode:=lockstep', '-p', 'max_steps:=100')
+    try:
+        with LegacyClient(port=5567) as c:
+            with pytest.raises(ProtocolError) as err:
+                for _ in range(200):
+                    c.control(0.0)
+            assert err.value.code is ErrorCode.FINISHED
+        hil.proc.wait(10)
+        assert hil.proc.returncode == 0
+        assert 'max_steps=100 reached' in hil.output
+    finally:
+        hil.stop()
+
+
+class StateWatcher(Node):
+    """Keep the last /dipN/state of each plant."""
+
+    def __init__(self, namespaces):
+        super().__init__('state_watcher')
+        self.last = {}
+        for ns in namespaces:
+            self.create_subscription(JointState, f'{ns}/state',
+                                     lambda m, ns=ns: self.last.__setitem__(ns, m), 10)
+
+
+def test_three_namespaced_runners_are_independent_plants():
+    namespaces = ['/dip1', '/dip2', '/dip3']
+    ports = [5555, 5556, 5557]
+    runners = [start_hil(ns, port, '-p', 'mode:=lockstep', '-p', 'sensor_noise_std:=0.0')
+               for ns, port in zip(namespaces, ports)]
+    h = Harness()
+    try:
+        watcher = h.add(StateWatcher(namespaces))
+        assert h.spin_until(lambda: all(
+            watcher.count_publishers(f'{ns}/state') == 1 for ns in namespaces))
+        targets = {ns: 0.1 * (i + 1) for i, ns in enumerate(namespaces)}
+        for ns, port in zip(namespaces, ports):
+            with LegacyClient(port=port) as c:
+                state, t = c.reset([targets[ns], 0, 0, 0, 0, 0])
+                assert state[0] == pytest.approx(targets[ns]) and t == 0.0
+                for _ in range(5):
+                    state, t = c.control(0.0)
+                assert t == pytest.approx(0.05)
+        assert h.spin_until(lambda: all(
+            ns in watcher.last and
+            watcher.last[ns].position[0] == pytest.approx(targets[ns], abs=1e-3)
+            for ns in namespaces))
+    finally:
+        h.close()
+        codes = [r.stop() for r in runners]
+    assert codes == [0, 0, 0]
