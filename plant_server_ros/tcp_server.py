@@ -175,6 +175,11 @@ class LegacyServer:
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             session = Session(sock, peer)
+            active = self._active
+            if active is not None and not active.peer_gone():
+                # A controller that closed a moment ago may not show EOF yet
+                # (its FIN waits behind the socket lock): look once more.
+                time.sleep(0.001)
             with self._lock:
                 if self._closing:
                     session.fail(ErrorCode.FINISHED)

@@ -15,14 +15,17 @@ import textwrap
 
 import pytest
 
-launch = pytest.importorskip(
-    'launch', reason='the ROS package "launch" is not installed (it is on no package '
-    'registry; it comes with a ROS 2 distribution)')
+# ``launch.actions``, not ``launch``: this repository's launch/ folder alone
+# would import as an empty namespace package.
+pytest.importorskip(
+    'launch.actions', reason='the ROS package "launch" is not installed (it is on no '
+    'package registry; it comes with a ROS 2 distribution)')
 launch_ros = pytest.importorskip(
     'launch_ros', reason='the ROS package "launch_ros" is not installed (it is on no '
     'package registry; it comes with a ROS 2 distribution)')
 
 from _ros_harness import wait_until_served  # noqa: E402, I100
+import launch  # noqa: E402
 from launch.actions import (DeclareLaunchArgument, OpaqueFunction,  # noqa: E402
                             RegisterEventHandler)
 from launch.substitutions import TextSubstitution  # noqa: E402
