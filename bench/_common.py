@@ -8,13 +8,14 @@ import sys
 import time
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:       # run from a checkout: import this package
+    sys.path.insert(0, str(REPO))
 
 
 def isolate_dds(default_domain):
     """Keep DDS on loopback and on a domain of this bench's own."""
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.setdefault('ROS_DOMAIN_ID', str(default_domain))
-    sys.path.insert(0, str(REPO))
 
 
 def start_node(module, *ros_args, env_extra=None):
