@@ -22,7 +22,8 @@ def stamp_ns(stamp):
 
 def joint_state(msg, ns, state, force):
     """Fill ``msg`` (a reusable JointState) with ``state`` and ``force`` at ``ns``."""
-    msg.header.stamp = time_msg(ns)
+    stamp = msg.header.stamp
+    stamp.sec, stamp.nanosec = divmod(ns, NS_PER_S)
     msg.position = [state[0], state[1], state[2]]
     msg.velocity = [state[3], state[4], state[5]]
     msg.effort = [force, 0.0, 0.0]
