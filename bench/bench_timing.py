@@ -10,6 +10,7 @@ arrival-interval jitter p50/p99 of |interval - dt| for plant and reference
 
     python bench/bench_timing.py                       # 100 Hz, 60 s, both executors
     python bench/bench_timing.py --rate 1000 --seconds 10 --priority 0 50
+    python bench/bench_timing.py --control     # a ROS controller in the loop
 """
 
 import argparse
@@ -26,17 +27,20 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def measure(rate, seconds, executor, priority):
+def measure(rate, seconds, executor, priority, control):
     import rclpy
     from rclpy.experimental import EventsExecutor
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64
 
     dt = 1.0 / rate
     arrivals = {'plant': [], 'ref': []}
     stamps = {'plant': [], 'ref': []}
     rclpy.init()
     node = Node('timing_subscriber')
+    control_pub = node.create_publisher(Float64, '/timing/control', 10)
+    zero = Float64(data=0.0)
 
     recording = threading.Event()
 
@@ -46,6 +50,8 @@ def measure(rate, seconds, executor, priority):
                 return
             arrivals[name].append(time.time_ns())
             stamps[name].append(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+            if control and name == 'plant':     # a ROS controller closing the loop
+                control_pub.publish(zero)
         return cb
 
     node.create_subscription(JointState, '/timing/state', recorder('plant'), 1000)
@@ -88,7 +94,7 @@ def measure(rate, seconds, executor, priority):
         return n, missing, jitter, late
 
     print(f'-- {rate:g} Hz for {seconds:g} s, plant executor {executor}, '
-          f'realtime_priority {priority}')
+          f'realtime_priority {priority}, control per sample: {control}')
     jit = {}
     for name in ('plant', 'ref'):
         n, missing, jitter, late = stats(name)
@@ -112,11 +118,13 @@ def main():
     parser.add_argument('--seconds', type=float, default=60.0)
     parser.add_argument('--executor', nargs='+', default=['events', 'single'])
     parser.add_argument('--priority', type=int, nargs='+', default=[0])
+    parser.add_argument('--control', action='store_true',
+                        help='answer every plant sample with a control message')
     args = parser.parse_args()
     isolate_dds(92)
     for executor in args.executor:
         for priority in args.priority:
-            measure(args.rate, args.seconds, executor, priority)
+            measure(args.rate, args.seconds, executor, priority, args.control)
 
 
 if __name__ == '__main__':

@@ -65,6 +65,7 @@ class PlantNode(Node):
         self._lock = threading.Lock()
         self.finished = threading.Event()
         self._pending_reset = None
+        self._prepared_ns = None     # stamp of the sample stepped ahead, if any
         self._timeout_logged = False
         self._fault_logged = False
         self._clock_msg = Clock()
@@ -92,6 +93,7 @@ class PlantNode(Node):
             self._origin_ns = self.get_clock().now().nanoseconds
             self._announce_episode(self._origin_ns)
             self._publish_sample(self._origin_ns)
+            self._step_ahead(self._origin_ns + self._dt_ns)
             self._ticker.start(t0)
             if self._ticker.priority_error:
                 self.get_logger().warning(self._ticker.priority_error)
@@ -222,24 +224,41 @@ class PlantNode(Node):
 
     # -- stepping ------------------------------------------------------------
     def _on_tick(self, index, due):
+        # Sample k is computed during the previous period (the force latched at
+        # t_{k-1} holds over the period: a sampled actuator), so at the deadline
+        # only the publish is left and the stamp-to-wire delay stays small.
         with self._lock:
-            first = index - due + 1
-            for k in range(first, index + 1):
+            for k in range(index - due + 1, index + 1):
                 if self.finished.is_set():
                     return
+                ns = self._origin_ns + k * self._dt_ns
                 if self._pending_reset is not None:
                     self.plant.reset(self._pending_reset[0])
                     self._pending_reset = None
-                    self._announce_episode(self._origin_ns + k * self._dt_ns)
-                elif not self._advance():
-                    continue
+                    self._announce_episode(ns)
+                    self._prepare_sample(ns)
+                elif self._prepared_ns != ns:      # not stepped ahead: catching up
+                    if not self._advance():
+                        continue
+                    self._prepare_sample(ns)
                 if index - k < MAX_PUBLISHED_BACKLOG:
-                    self._publish_sample(self._origin_ns + k * self._dt_ns)
+                    self._publish_prepared()
+                self._prepared_ns = None
                 self._check_max_steps()
+            self._step_ahead(self._origin_ns + (index + 1) * self._dt_ns)
         if due > 1:
             self.get_logger().warning(
                 f'tick late by {due - 1} period(s): caught up '
                 f'({self._ticker.overruns} overruns so far)', throttle_duration_sec=5.0)
+
+    def _step_ahead(self, ns):
+        """Compute the sample due at ``ns`` now, unless a reset or the end comes first."""
+        if self.finished.is_set() or self._pending_reset is not None:
+            return
+        if self.max_steps and self.plant.total_steps >= self.max_steps:
+            return
+        if self._advance():
+            self._prepare_sample(ns)
 
     def _lockstep_step(self):
         if self.finished.is_set() or not self._advance():
@@ -275,14 +294,24 @@ class PlantNode(Node):
             if self._ticker is not None:
                 self._ticker.request_stop()
 
-    def _publish_sample(self, ns):
-        # The measured state goes first: the bridge's reply waits on it.  Ground
-        # truth costs a serialisation per period, so only when someone listens.
+    def _prepare_sample(self, ns):
         plant = self.plant
         force = plant.last_applied_force
-        self._state_pub.publish(joint_state(self._state_msg, ns, plant.measure(), force))
+        joint_state(self._state_msg, ns, plant.measure(), force)
+        joint_state(self._truth_msg, ns, plant.state, force)
+        self._prepared_ns = ns
+
+    def _publish_prepared(self):
+        # The measured state goes first: the bridge's reply waits on it.  Ground
+        # truth costs a serialisation per period, so only when someone listens.
+        self._state_pub.publish(self._state_msg)
         if self._truth_pub.get_subscription_count():
-            self._truth_pub.publish(joint_state(self._truth_msg, ns, plant.state, force))
+            self._truth_pub.publish(self._truth_msg)
+
+    def _publish_sample(self, ns):
+        self._prepare_sample(ns)
+        self._publish_prepared()
+        self._prepared_ns = None
 
     def _announce_episode(self, ns):
         header = Header(stamp=time_msg(ns), frame_id=self.mode)

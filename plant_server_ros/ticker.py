@@ -54,7 +54,7 @@ class Ticker:
     caller can catch up instead of drifting.
     """
 
-    def __init__(self, period, callback, busy_wait=200e-6, realtime_priority=0,
+    def __init__(self, period, callback, busy_wait=150e-6, realtime_priority=0,
                  name='ticker'):
         if not period > 0.0:
             raise ValueError('period must be > 0')
