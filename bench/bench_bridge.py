@@ -3,7 +3,7 @@ Lock-step round trip through bridge + plant, beside a raw TCP echo (the floor).
 
 Plant and bridge run as separate processes, as the launch file starts them.
 Prints round-trip percentiles, steps/s and CPU per step, all from one run:
-    python bench/bench_bridge.py [--steps 5000] [--executor events|single]
+    python bench/bench_bridge.py [--steps 5000] [--executor events|single] [--one-process]
 """
 
 import argparse
@@ -54,16 +54,23 @@ def main():
     parser.add_argument('--steps', type=int, default=5000)
     parser.add_argument('--executor', choices=('events', 'single'), default='events')
     parser.add_argument('--port', type=int, default=5591)
+    parser.add_argument('--one-process', action='store_true',
+                        help='run dip_hil (both nodes in one process) instead of two processes')
     args = parser.parse_args()
     isolate_dds(91)
     from plant_server_ros import controllers
     from plant_server_ros.client import LegacyClient
 
     env = {'PLANT_SERVER_EXECUTOR': args.executor}
-    plant = start_node('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
-                       '-p', 'seed:=1', env_extra=env)
-    bridge = start_node('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
-                        env_extra=env)
+    if args.one_process:
+        plant = bridge = start_node('hil', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
+                                    '-p', 'seed:=1', '-p', f'port:={args.port}',
+                                    env_extra=env)
+    else:
+        plant = start_node('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
+                           '-p', 'seed:=1', env_extra=env)
+        bridge = start_node('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
+                            env_extra=env)
     try:
         wait_served(args.port)
         echo = echo_round_trips(echo_server(), args.steps)
@@ -81,16 +88,21 @@ def main():
             wall = time.perf_counter() - t0
             cpu1 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
         rtt = [r * 1e6 for r in c.round_trips]
-        print(f'executor: {args.executor}, {args.steps} lock-step steps')
+        layout = 'dip_hil (one process)' if args.one_process else 'plant + bridge processes'
+        print(f'{layout}, executor: {args.executor}, {args.steps} lock-step steps')
         print(percentiles(echo, 'raw TCP echo round trip '))
         print(percentiles(rtt, 'bridge+plant round trip  '))
         print(f'steps/s (client loop incl. LQR): {args.steps / wall:.0f}')
-        print(f'CPU per step: plant {(cpu1[0] - cpu0[0]) / args.steps * 1e6:.0f} us, '
-              f'bridge {(cpu1[1] - cpu0[1]) / args.steps * 1e6:.0f} us')
+        if args.one_process:
+            print(f'CPU per step: dip_hil {(cpu1[0] - cpu0[0]) / args.steps * 1e6:.0f} us')
+        else:
+            print(f'CPU per step: plant {(cpu1[0] - cpu0[0]) / args.steps * 1e6:.0f} us, '
+                  f'bridge {(cpu1[1] - cpu0[1]) / args.steps * 1e6:.0f} us')
         print(f'final |th1|={abs(state[1]):.4f} rad (balanced: {abs(state[1]) < 0.3})')
     finally:
         stop_node(bridge)
-        stop_node(plant)
+        if plant is not bridge:
+            stop_node(plant)
 
 
 if __name__ == '__main__':

@@ -7,13 +7,16 @@ lock-step the sample this control produced, so one rule serves both modes.
 Plant time is ``stamp - episode start``, the start coming from the plant's
 latched ``episode`` topic.
 
-Session threads block here; the executor thread feeds samples in.  Nothing
-here blocks the executor.
+Reply path: the session thread takes ``state`` samples itself
+(:class:`~plant_server_ros.ros_wait.SubscriptionWaiter`) instead of being
+woken by the executor thread; everything else (episode, reset service,
+parameters) stays on the bridge node and its executor.
 """
 
-from collections import deque
 import threading
+import time
 
+from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Header
@@ -22,7 +25,11 @@ from std_srvs.srv import Trigger
 from .plant import check_state, InvalidStateError
 from .plant_node import FINISHED, LATCHED, STATE_QOS
 from .ros_messages import JOINT_NAMES, NS_PER_S, stamp_ns, state_of
+from .ros_wait import SubscriptionWaiter
 from .tcp_server import BadState, PlantFinished, PlantUnavailable
+
+HISTORY = 256          # samples kept for matching a reply
+WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episode
 
 
 class PlantLink:
@@ -31,46 +38,65 @@ class PlantLink:
     def __init__(self, node, plant_node='plant', reply_timeout=1.0):
         self.node = node
         self.reply_timeout = float(reply_timeout)
-        self._cond = threading.Condition()
-        self._samples = deque(maxlen=256)   # (seq, state, stamp_ns)
+        self.track_limit = None
+        self._lock = threading.Lock()       # samples and episode
+        self._io = threading.Lock()         # one request in flight at a time
+        self._samples = []                  # (seq, state, stamp_ns), newest last
         self._seq = 0
         self._episode_seq = 0
         self._episode_ns = None
         self._finished = False
         self._closed = False
+
         self._control_msg = Float64()
         self._control_pub = node.create_publisher(Float64, 'control', 10)
         self._reset_to_pub = node.create_publisher(JointState, 'reset_to', 10)
         self._reset_client = node.create_client(Trigger, 'reset')
         self._params_client = node.create_client(GetParameters, f'{plant_node}/get_parameters')
-        self.track_limit = None
-        node.create_subscription(JointState, 'state', self._on_state, STATE_QOS)
         node.create_subscription(Header, 'episode', self._on_episode, LATCHED)
+        self._states = SubscriptionWaiter(node, JointState, 'state', STATE_QOS, 'replies')
 
-    # -- executor side -----------------------------------------------------
-    def _on_state(self, msg):
-        try:
-            state = state_of(msg)
-        except ValueError:
-            return
-        with self._cond:
-            self._seq += 1
-            self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
-            self._cond.notify_all()
-
+    # -- episode (executor thread) -------------------------------------------
     def _on_episode(self, msg):
-        with self._cond:
+        with self._lock:
             self._finished = msg.frame_id == FINISHED
             if not self._finished:
                 self._episode_seq += 1
                 self._episode_ns = stamp_ns(msg.stamp)
-            self._cond.notify_all()
+        self._states.wake()
 
-    def _wake(self, _future=None):
-        with self._cond:
-            self._cond.notify_all()
+    # -- samples (session thread) --------------------------------------------
+    def _take_all(self):
+        """Move every sample DDS holds into the history, oldest first."""
+        while True:
+            msg = self._states.take()
+            if msg is None:
+                return
+            try:
+                state = state_of(msg)
+            except ValueError:
+                continue
+            with self._lock:
+                self._seq += 1
+                self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
+                if len(self._samples) > HISTORY:
+                    del self._samples[:-HISTORY]
 
-    # -- session side -------------------------------------------------------
+    def _wait_for(self, find, timeout):
+        """Take samples until ``find()`` returns one; None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._take_all()
+            self._check_open()
+            with self._lock:
+                found = find()
+            if found is not None:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.0:
+                return None
+            self._states.wait(min(remaining, WAIT_SLICE))
+
     def _check_open(self):
         if self._closed:
             raise PlantFinished('bridge shutting down')
@@ -78,6 +104,8 @@ class PlantLink:
             raise PlantFinished('plant reached max_steps')
 
     def _first_after(self, seq):
+        if self._episode_ns is None:
+            return None
         for sample in self._samples:
             if sample[0] > seq:
                 return sample
@@ -85,36 +113,35 @@ class PlantLink:
 
     def _reply(self, sample):
         _, state, ns = sample
-        return state, (ns - self._episode_ns) / NS_PER_S
+        with self._lock:
+            return state, (ns - self._episode_ns) / NS_PER_S
 
+    # -- requests (session thread) -------------------------------------------
     def control(self, u):
         """Send ``u``; return ``(state, t)`` of the first sample after it."""
-        with self._cond:
+        with self._io:
             self._check_open()
+            self._take_all()            # what arrived before this request is not its reply
             seq = self._seq
             self._control_msg.data = float(u)
             self._control_pub.publish(self._control_msg)
-            found = self._cond.wait_for(
-                lambda: self._closed or self._finished or
-                (self._episode_ns is not None and self._first_after(seq) is not None),
-                self.reply_timeout)
-            self._check_open()
-            if not found:
+            sample = self._wait_for(lambda: self._first_after(seq), self.reply_timeout)
+            if sample is None:
                 raise PlantUnavailable(f'no plant state within {self.reply_timeout:g} s')
-            return self._reply(self._first_after(seq))
+            return self._reply(sample)
 
     def reset(self, state=None):
         """Reset the plant (to ``state`` when given); return its t = 0 sample."""
         if state is not None:
             self._check_state(state)
-        with self._cond:
+        with self._io:
             self._check_open()
+            self._take_all()
             seq, episode = self._seq, self._episode_seq
             if state is None:
                 if not self._reset_client.service_is_ready():
                     raise PlantUnavailable('the plant reset service is not available')
-                future = self._reset_client.call_async(Trigger.Request())
-                future.add_done_callback(self._wake)
+                self._reset_client.call_async(Trigger.Request())
             else:
                 msg = JointState(name=list(JOINT_NAMES), position=list(state[:3]),
                                  velocity=list(state[3:6]))
@@ -129,13 +156,10 @@ class PlantLink:
                         return sample
                 return None
 
-            found = self._cond.wait_for(
-                lambda: self._closed or self._finished or reset_sample() is not None,
-                self.reply_timeout)
-            self._check_open()
-            if not found:
+            sample = self._wait_for(reset_sample, self.reply_timeout)
+            if sample is None:
                 raise PlantUnavailable(f'no reset state within {self.reply_timeout:g} s')
-            return self._reply(reset_sample())
+            return self._reply(sample)
 
     def _check_state(self, state):
         limit = self.track_limit if self.track_limit is not None else self.fetch_track_limit()
@@ -156,13 +180,16 @@ class PlantLink:
         if not event.wait(self.reply_timeout) or future.result() is None:
             return None
         values = future.result().values
-        if not values or values[0].type != 3:   # ParameterType.PARAMETER_DOUBLE
+        if not values or values[0].type != ParameterType.PARAMETER_DOUBLE:
             return None
         self.track_limit = values[0].double_value
         return self.track_limit
 
     def close(self):
-        """Wake every waiting session with FINISHED."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        """Wake the waiting session with FINISHED; then release the reply node."""
+        if self._closed:
+            return
+        self._closed = True
+        self._states.wake()
+        with self._io:                  # the session thread has left its wait
+            self._states.close()

@@ -27,6 +27,7 @@ from .dynamics import DIPDynamics, DIPParams
 from .integrators import TABLEAUX
 from .plant import check_state, InvalidStateError, Plant
 from .ros_messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
+from .ros_wait import SubscriptionWaiter
 from .ticker import Ticker
 
 DEFAULT_INITIAL_STATE = [0.0, 0.05, -0.03, 0.0, 0.0, 0.0]
@@ -77,7 +78,14 @@ class PlantNode(Node):
         self._episode_pub = self.create_publisher(Header, 'episode', LATCHED)
         self._clock_pub = (self.create_publisher(Clock, '/clock', 10)
                            if self.mode == 'lockstep' else None)
-        self.create_subscription(Float64, 'control', self._on_control, 10)
+        if self.mode == 'lockstep':
+            # The control -> step -> state path is the lock-step round trip:
+            # taken on a thread of its own, not through the executor (ros_wait).
+            self._controls = SubscriptionWaiter(self, Float64, 'control', 10, 'controls')
+            self._lockstep_thread = threading.Thread(
+                target=self._serve_lockstep, name=f'{self.get_name()}_lockstep', daemon=True)
+        else:
+            self.create_subscription(Float64, 'control', self._on_control, 10)
         self.create_subscription(JointState, 'reset_to', self._on_reset_to, 10)
         self.create_service(Trigger, 'reset', self._on_reset)
         self.add_on_set_parameters_callback(self._validate_parameters)
@@ -102,6 +110,7 @@ class PlantNode(Node):
             self._announce_episode(0)
             self._clock_pub.publish(Clock(clock=time_msg(0)))
             self._publish_sample(0)
+            self._lockstep_thread.start()
         self.get_logger().info(
             f'{self.mode} plant up: dt={self.plant.dt:g} s, {self._integrator}, '
             f'noise std={self.plant.sensor_noise_std:g}, '
@@ -260,6 +269,14 @@ class PlantNode(Node):
         if self._advance():
             self._prepare_sample(ns)
 
+    def _serve_lockstep(self):
+        while not self.finished.is_set():
+            msg = self._controls.take()
+            if msg is None:
+                self._controls.wait(0.1)
+            else:
+                self._on_control(msg)
+
     def _lockstep_step(self):
         if self.finished.is_set() or not self._advance():
             return
@@ -319,9 +336,15 @@ class PlantNode(Node):
 
     def stop(self):
         """Stop stepping (idempotent); call before destroying the node."""
+        self.finished.set()
         if self._ticker is not None:
             self._ticker.stop()
-        self.finished.set()
+        if self.mode == 'lockstep':
+            self._controls.wake()
+            if self._lockstep_thread.is_alive() and \
+                    threading.current_thread() is not self._lockstep_thread:
+                self._lockstep_thread.join(1.0)
+            self._controls.close()
 
     def destroy_node(self):
         self.stop()
