@@ -13,6 +13,7 @@ five substeps and more time (``bench/bench_dynamics.py`` prints both).
 
 from dataclasses import dataclass
 from fractions import Fraction as F
+import functools
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,16 @@ class SecondOrderStepper:
         self.accel = accel
         self.tableau = tableau
         self.substeps = int(substeps)
-        self._scaled = {}
+        # A few sizes recur (the period; partial periods around a control).
+        self._coefficients = functools.lru_cache(maxsize=8)(self._scale)
 
-    def _coefficients(self, h):
+    def _scale(self, h):
         # Scaling by h once per step size keeps float multiplies out of the
         # inner loop; zero entries are dropped so they cost nothing.
-        try:
-            return self._scaled[h]
-        except KeyError:
-            t = self.tableau
-            rows = tuple(tuple((j, float(a) * h) for j, a in enumerate(row) if a)
-                         for row in t.a)
-            weights = tuple((j, float(b) * h) for j, b in enumerate(t.b) if b)
-            self._scaled[h] = rows, weights
-            return rows, weights
+        t = self.tableau
+        rows = tuple(tuple((j, float(a) * h) for j, a in enumerate(row) if a) for row in t.a)
+        weights = tuple((j, float(b) * h) for j, b in enumerate(t.b) if b)
+        return rows, weights
 
     def step(self, state, u, dt):
         """Advance ``state`` by ``dt`` with ``u`` held (zero-order hold)."""

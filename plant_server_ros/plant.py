@@ -60,24 +60,38 @@ class Plant:
         self.reset()
 
     # -- control -------------------------------------------------------------
-    def set_control(self, u):
+    def set_control(self, u, at=0.0):
         """
-        Hold force ``u`` from now on; return the saturated value applied.
+        Apply force ``u`` from ``at`` seconds into the coming period on; hold it.
 
-        Raises ValueError for NaN or +/-Inf, which must never reach the state.
+        ``at = 0`` (lock-step) makes it act over the whole next period; in real
+        time ``at`` is when the force arrived, so the plant feels it from then
+        on, not before (zero-order hold with the switch where it happened).
+        Returns the saturated force; raises ValueError for NaN or +/-Inf,
+        which must never reach the state.
         """
         u = float(u)
         if not math.isfinite(u):
             raise ValueError(f'control force is not finite: {u}')
-        self.commanded_force = min(max(u, -self.max_force), self.max_force)
+        u = min(max(u, -self.max_force), self.max_force)
+        self.commanded_force = u
         self._since_control = 0.0
         self.control_timed_out = False
-        return self.commanded_force
+        if at <= 0.0:
+            self._period_force = u
+            self._switches = []
+        else:
+            self._switches.append((min(float(at), self.dt), u))
+        self._preview = None
+        return u
 
-    @property
-    def applied_force(self):
-        """Force acting during the next period (0 once the control timed out)."""
-        return 0.0 if self.control_timed_out else self.commanded_force
+    def set_max_force(self, value):
+        """Change the actuator limit; the held force is saturated to it at once."""
+        self.max_force = float(value)
+        self.commanded_force = min(max(self.commanded_force, -value), value)
+        self._period_force = min(max(self._period_force, -value), value)
+        self._switches = [(t, min(max(u, -value), value)) for t, u in self._switches]
+        self._preview = None
 
     # -- time ----------------------------------------------------------------
     @property
@@ -85,16 +99,43 @@ class Plant:
         """Episode time [s] of the current state."""
         return self.steps * self.dt
 
+    def _timeout_due(self):
+        # Timeout on plant time: deterministic in lock-step, and equal to wall
+        # time in real-time mode because the plant keeps pace with the clock.
+        return self.control_timed_out or (
+            self.control_timeout > 0.0 and self._since_control >= self.control_timeout)
+
+    def preview(self):
+        """
+        Return ``(state, force)`` at the end of the coming period, not committed.
+
+        Cached until a control or reset changes it, so :meth:`step` after
+        :meth:`preview` integrates nothing twice.
+        """
+        if self._preview is None:
+            state = self.state
+            t = 0.0
+            u = 0.0 if self._timeout_due() else self._period_force
+            for start, u_next in self._switches:
+                if start > t:
+                    state = self.dynamics.step(state, u, start - t)
+                    t = start
+                u = u_next
+            if self.dt > t:
+                state = self.dynamics.step(state, u, self.dt - t)
+            self._preview = (state, u)
+        return self._preview
+
     def step(self):
         """Advance one period; return False (and change nothing) when faulted."""
         if self.fault is not None:
             return False
-        # Timeout on plant time: deterministic in lock-step, and equal to wall
-        # time in real-time mode because the plant keeps pace with the clock.
-        if self.control_timeout > 0.0 and self._since_control >= self.control_timeout:
-            self.control_timed_out = True
-        self.last_applied_force = self.applied_force
-        new_state = self.dynamics.step(self.state, self.last_applied_force, self.dt)
+        new_state, force = self.preview()
+        self.control_timed_out = self._timeout_due()
+        self._preview = None
+        self._period_force = force
+        self._switches = []
+        self.last_applied_force = force
         self.steps += 1
         self.total_steps += 1
         self._since_control += self.dt
@@ -119,14 +160,18 @@ class Plant:
         self.fault = None
         self.commanded_force = 0.0
         self.last_applied_force = 0.0
+        self._period_force = 0.0
+        self._switches = []
+        self._preview = None
         self._since_control = 0.0
         self.control_timed_out = False
 
     # -- sensing -------------------------------------------------------------
-    def measure(self):
-        """Return the state with additive Gaussian sensor noise."""
+    def measure(self, state=None):
+        """Return ``state`` (default: the current one) with additive Gaussian noise."""
+        state = self.state if state is None else state
         std = self.sensor_noise_std
         if std <= 0.0:
-            return self.state
+            return state
         gauss = self._rng.gauss
-        return tuple(s + gauss(0.0, std) for s in self.state)
+        return tuple(s + gauss(0.0, std) for s in state)

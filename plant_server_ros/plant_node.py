@@ -66,7 +66,7 @@ class PlantNode(Node):
         self._lock = threading.Lock()
         self.finished = threading.Event()
         self._pending_reset = None
-        self._prepared_ns = None     # stamp of the sample stepped ahead, if any
+        self._prepared_ns = None     # stamp of the sample computed ahead, if any
         self._timeout_logged = False
         self._fault_logged = False
         self._clock_msg = Clock()
@@ -101,7 +101,8 @@ class PlantNode(Node):
             self._origin_ns = self.get_clock().now().nanoseconds
             self._announce_episode(self._origin_ns)
             self._publish_sample(self._origin_ns)
-            self._step_ahead(self._origin_ns + self._dt_ns)
+            self._last_index = 0
+            self._prepare_next(self._origin_ns + self._dt_ns)
             self._ticker.start(t0)
             if self._ticker.priority_error:
                 self.get_logger().warning(self._ticker.priority_error)
@@ -178,9 +179,7 @@ class PlantNode(Node):
                 if p.name == 'sensor_noise_std':
                     self.plant.sensor_noise_std = p.value
                 elif p.name == 'max_force':
-                    self.plant.max_force = p.value
-                    self.plant.commanded_force = min(max(self.plant.commanded_force, -p.value),
-                                                     p.value)
+                    self.plant.set_max_force(p.value)
                 elif p.name == 'control_timeout':
                     self.plant.control_timeout = p.value
                 elif p.name == 'initial_state':
@@ -193,12 +192,20 @@ class PlantNode(Node):
                                       'previous force', throttle_duration_sec=1.0)
             return
         with self._lock:
-            self.plant.set_control(msg.data)
+            if self.mode == 'lockstep':
+                self.plant.set_control(msg.data)
+            else:
+                # The force acts from its arrival in the current period on; the
+                # sample of the next tick is recomputed with it (see _on_tick).
+                period_start = self._ticker.t0 + self._last_index * self.plant.dt
+                self.plant.set_control(msg.data, at=time.monotonic() - period_start)
             if self._timeout_logged:
                 self._timeout_logged = False
                 self.get_logger().info('control received again')
             if self.mode == 'lockstep':
                 self._lockstep_step()
+            elif self._prepared_ns is not None:
+                self._prepare_next(self._prepared_ns)
 
     def _on_reset(self, request, response):
         response.success, response.message = self._request_reset(None)
@@ -233,41 +240,51 @@ class PlantNode(Node):
 
     # -- stepping ------------------------------------------------------------
     def _on_tick(self, index, due):
-        # Sample k is computed during the previous period (the force latched at
-        # t_{k-1} holds over the period: a sampled actuator), so at the deadline
-        # only the publish is left and the stamp-to-wire delay stays small.
+        # The sample of tick k is computed ahead, during period k-1 (and again
+        # whenever a control arrives in it), so at the deadline only the
+        # publish is left: the stamp-to-wire delay stays small.
         with self._lock:
             for k in range(index - due + 1, index + 1):
                 if self.finished.is_set():
                     return
                 ns = self._origin_ns + k * self._dt_ns
+                publish = index - k < MAX_PUBLISHED_BACKLOG
                 if self._pending_reset is not None:
                     self.plant.reset(self._pending_reset[0])
                     self._pending_reset = None
                     self._announce_episode(ns)
-                    self._prepare_sample(ns)
-                elif self._prepared_ns != ns:      # not stepped ahead: catching up
-                    if not self._advance():
-                        continue
-                    self._prepare_sample(ns)
-                if index - k < MAX_PUBLISHED_BACKLOG:
+                    self._prepare_sample(ns, self.plant.state, 0.0)
+                elif self._prepared_ns == ns:
+                    if publish:
+                        self._publish_prepared()
+                    publish = False
+                    self._advance()                 # commits the state just published
+                elif self._advance():               # catching up: nothing computed ahead
+                    self._prepare_sample(ns, self.plant.state, self.plant.last_applied_force)
+                else:
+                    continue
+                if publish:
                     self._publish_prepared()
                 self._prepared_ns = None
+                self._last_index = k
                 self._check_max_steps()
-            self._step_ahead(self._origin_ns + (index + 1) * self._dt_ns)
+            self._prepare_next(self._origin_ns + (index + 1) * self._dt_ns)
         if due > 1:
             self.get_logger().warning(
                 f'tick late by {due - 1} period(s): caught up '
                 f'({self._ticker.overruns} overruns so far)', throttle_duration_sec=5.0)
 
-    def _step_ahead(self, ns):
-        """Compute the sample due at ``ns`` now, unless a reset or the end comes first."""
-        if self.finished.is_set() or self._pending_reset is not None:
+    def _prepare_next(self, ns):
+        """Compute the sample due at ``ns`` (not committed), unless nothing will come."""
+        self._prepared_ns = None
+        plant = self.plant
+        if self.finished.is_set() or self._pending_reset is not None or plant.fault is not None:
             return
-        if self.max_steps and self.plant.total_steps >= self.max_steps:
+        if self.max_steps and plant.total_steps >= self.max_steps:
             return
-        if self._advance():
-            self._prepare_sample(ns)
+        state, force = plant.preview()
+        if all(math.isfinite(v) for v in state):
+            self._prepare_sample(ns, state, force)
 
     def _serve_lockstep(self):
         while not self.finished.is_set():
@@ -311,11 +328,9 @@ class PlantNode(Node):
             if self._ticker is not None:
                 self._ticker.request_stop()
 
-    def _prepare_sample(self, ns):
-        plant = self.plant
-        force = plant.last_applied_force
-        joint_state(self._state_msg, ns, plant.measure(), force)
-        joint_state(self._truth_msg, ns, plant.state, force)
+    def _prepare_sample(self, ns, state, force):
+        joint_state(self._state_msg, ns, self.plant.measure(state), force)
+        joint_state(self._truth_msg, ns, state, force)
         self._prepared_ns = ns
 
     def _publish_prepared(self):
@@ -326,7 +341,7 @@ class PlantNode(Node):
             self._truth_pub.publish(self._truth_msg)
 
     def _publish_sample(self, ns):
-        self._prepare_sample(ns)
+        self._prepare_sample(ns, self.plant.state, self.plant.last_applied_force)
         self._publish_prepared()
         self._prepared_ns = None
 

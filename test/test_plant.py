@@ -85,3 +85,29 @@ def test_noise_free_and_reproducible():
     assert Plant(sensor_noise_std=0.0).measure() == Plant().initial_state
     a, b = Plant(seed=7), Plant(seed=7)
     assert [a.measure() for _ in range(5)] == [b.measure() for _ in range(5)]
+
+
+def test_force_switch_inside_a_period_acts_from_then_on():
+    plant = Plant(dt=0.01, sensor_noise_std=0.0)
+    start = plant.state
+    plant.set_control(5.0, at=0.004)      # arrives 4 ms into the period
+    plant.step()
+    dyn = plant.dynamics
+    expected = dyn.step(dyn.step(start, 0.0, 0.004), 5.0, 0.006)
+    assert plant.state == pytest.approx(expected, rel=0, abs=1e-15)
+    assert plant.last_applied_force == 5.0
+    # Held afterwards, over whole periods.
+    before = plant.state
+    plant.step()
+    assert plant.state == pytest.approx(dyn.step(before, 5.0, 0.01), rel=0, abs=1e-15)
+
+
+def test_preview_is_what_step_commits_and_controls_refresh_it():
+    plant = Plant(sensor_noise_std=0.0)
+    plant.set_control(1.0)
+    first = plant.preview()
+    plant.set_control(-2.0, at=0.005)
+    second = plant.preview()
+    assert second != first and second[1] == -2.0
+    plant.step()
+    assert plant.state == second[0]
