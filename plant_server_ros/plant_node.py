@@ -68,7 +68,6 @@ class PlantNode(Node):
         self._pending_reset = None
         self._prepared_ns = None     # stamp of the sample computed ahead, if any
         self._timeout_logged = False
-        self._fault_logged = False
         self._clock_msg = Clock()
 
         self._state_msg = new_joint_state()

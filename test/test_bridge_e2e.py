@@ -37,12 +37,17 @@ def start_pair(mode, namespace):
     return plant, bridge, port
 
 
-@pytest.fixture(scope='module')
-def lockstep_pair():
-    plant, bridge, port = start_pair('lockstep', '/e2e_ls')
+def running_pair(mode, namespace):
+    """Yield the port of a running plant + bridge; both must then exit cleanly."""
+    plant, bridge, port = start_pair(mode, namespace)
     yield port
     assert bridge.stop() == 0, bridge.output
     assert plant.stop() == 0, plant.output
+
+
+@pytest.fixture(scope='module')
+def lockstep_pair():
+    yield from running_pair('lockstep', '/e2e_ls')
 
 
 def args_for(port, *extra):
@@ -216,10 +221,7 @@ def test_flood_of_connections_while_a_controller_runs(lockstep_pair):
 # -- real time -------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def realtime_pair():
-    plant, bridge, port = start_pair('realtime', '/e2e_rt')
-    yield port
-    assert bridge.stop() == 0, bridge.output
-    assert plant.stop() == 0, plant.output
+    yield from running_pair('realtime', '/e2e_rt')
 
 
 def test_balances_3_s_in_real_time(realtime_pair):
