@@ -25,4 +25,6 @@ if [ "$what" = test ]; then
 else
     "${pip[@]}" install -r requirements/ros.txt
 fi
-"${pip[@]}" install -e .
+# A regular (not editable) install: it puts dip_hil, dip_client, ... in
+# .venv/bin (an editable one would follow setup.cfg's colcon layout).
+"${pip[@]}" install --no-deps .

@@ -14,6 +14,8 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = 'plant_server_ros'
+# Test this checkout, whatever copy of the package is installed.
+sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(scope='session')
