@@ -239,6 +239,15 @@ class PlantNode(Node):
 
     # -- stepping ------------------------------------------------------------
     def _on_tick(self, index, due):
+        try:
+            self._tick(index, due)
+        except Exception:  # noqa: B902 - re-raised unless ROS is shutting down
+            # Ctrl-C invalidates the context at once, possibly mid-tick.
+            if self.context.ok():
+                raise
+            self._ticker.request_stop()
+
+    def _tick(self, index, due):
         # The sample of tick k is computed ahead, during period k-1 (and again
         # whenever a control arrives in it), so at the deadline only the
         # publish is left: the stamp-to-wire delay stays small.

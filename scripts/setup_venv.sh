@@ -27,4 +27,4 @@ else
 fi
 # A regular (not editable) install: it puts dip_hil, dip_client, ... in
 # .venv/bin (an editable one would follow setup.cfg's colcon layout).
-"${pip[@]}" install --no-deps .
+"${pip[@]}" install .
