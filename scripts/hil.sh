@@ -41,4 +41,5 @@ if [ "$demo" = 1 ]; then
     .venv/bin/dip_client --port "$port" --seconds 10 || true
 fi
 echo "== HIL plant serving the legacy protocol on 127.0.0.1:$port (ROS topics /dip/...); Ctrl-C stops it"
+echo "   (with no controller the pendulum falls and the plant waits: a client's RESET starts anew)"
 wait "$hil"
