@@ -86,11 +86,15 @@ def stop_process(proc, sig=signal.SIGINT, timeout=10.0):
     return proc.returncode, proc.stdout.read() if proc.stdout else ''
 
 
+RUNNING = []   # every NodeProcess started; conftest stops any left at the end
+
+
 class NodeProcess:
     """A node subprocess whose output is collected in the background."""
 
     def __init__(self, module, *ros_args, args=()):
         self.proc = start_module(module, *ros_args, args=args)
+        RUNNING.append(self)
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

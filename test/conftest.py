@@ -30,3 +30,12 @@ def colcon_install(tmp_path_factory):
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=base, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return base / 'install' / PACKAGE
+
+
+@pytest.fixture(scope='session', autouse=True)
+def no_node_left_behind():
+    """End (gracefully) any node process a failed test did not stop."""
+    yield
+    harness = sys.modules.get('_ros_harness')
+    for proc in getattr(harness, 'RUNNING', []):
+        proc.stop()

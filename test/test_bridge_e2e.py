@@ -32,8 +32,13 @@ def start_pair(mode, namespace):
                         '-p', 'seed:=3', '-p', 'sensor_noise_std:=0.01')
     bridge = NodeProcess('bridge_node', '-r', f'__ns:={namespace}', '-p', 'port:=0',
                          '-p', f'idle_timeout:={IDLE_TIMEOUT}', '-p', 'reply_timeout:=2.0')
-    port = bridge_port(bridge)
-    wait_until_served(port)
+    try:
+        port = bridge_port(bridge)
+        wait_until_served(port)
+    except BaseException:
+        bridge.stop()
+        plant.stop()
+        raise
     return plant, bridge, port
 
 

@@ -15,8 +15,12 @@ from sensor_msgs.msg import JointState
 
 def start_hil(namespace, port, *params):
     proc = NodeProcess('hil', '-r', f'__ns:={namespace}', '-p', f'port:={port}', *params)
-    proc.wait_for(rf'legacy TCP protocol on 127\.0\.0\.1:{port}')
-    wait_until_served(port)
+    try:
+        proc.wait_for(rf'legacy TCP protocol on 127\.0\.0\.1:{port}')
+        wait_until_served(port)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 
