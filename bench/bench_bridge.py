@@ -7,7 +7,10 @@ Prints round-trip percentiles, steps/s and CPU per step, all from one run:
 """
 
 import argparse
+from pathlib import Path
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -49,6 +52,42 @@ def echo_round_trips(port, n):
     return out
 
 
+def dds_round_trips(n):
+    """Float64 out, JointState back, through bench/dds_echo.py: the rclpy floor."""
+    import rclpy
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64
+
+    from plant_server_ros.ros_wait import SubscriptionWaiter
+    echo = subprocess.Popen([sys.executable, str(Path(__file__).with_name('dds_echo.py')),
+                             '/bench_floor', '120'])
+    rclpy.init()
+    node = Node('dds_floor', namespace='/bench_floor')
+    pub = node.create_publisher(Float64, 'ping', 10)
+    pongs = SubscriptionWaiter(node, JointState, 'pong', 100, 'pongs')
+    out = []
+    try:
+        deadline = time.monotonic() + 30
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        ping = Float64(data=1.0)
+        for i in range(n + 200):
+            t = time.perf_counter()
+            pub.publish(ping)
+            while pongs.take() is None:
+                pongs.wait(1.0)
+            if i >= 200:
+                out.append((time.perf_counter() - t) * 1e6)
+    finally:
+        pongs.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        stop_node(echo)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--steps', type=int, default=5000)
@@ -74,6 +113,7 @@ def main():
     try:
         wait_served(args.port)
         echo = echo_round_trips(echo_server(), args.steps)
+        floor = dds_round_trips(args.steps)
         controller = controllers.lqr(0.01)
         with LegacyClient(port=args.port) as c:
             state, _ = c.reset()
@@ -91,6 +131,7 @@ def main():
         layout = 'dip_hil (one process)' if args.one_process else 'plant + bridge processes'
         print(f'{layout}, executor: {args.executor}, {args.steps} lock-step steps')
         print(percentiles(echo, 'raw TCP echo round trip '))
+        print(percentiles(floor, 'rclpy ping-pong (2 proc)'))
         print(percentiles(rtt, 'bridge+plant round trip  '))
         print(f'steps/s (client loop incl. LQR): {args.steps / wall:.0f}')
         if args.one_process:

@@ -189,3 +189,23 @@ def test_max_steps_exits_cleanly():
     assert code == 0, out
     assert 'max_steps=50 reached' in out
     assert time.monotonic() - start < 15
+
+
+def test_leaving_the_track_stops_publishing_until_reset(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0, track_limit=0.01,
+                            control_timeout=0.0)
+    for _ in range(200):
+        n = len(probe.truths)
+        probe.send(20.0)
+        if not harness.spin_until(lambda: len(probe.truths) > n, timeout=1.0):
+            break                                  # the plant stopped publishing
+    assert plant.plant.fault is not None and 'track' in plant.plant.fault
+    assert all(math.isfinite(v) for m in probe.truths for v in state_of(m))
+    n = len(probe.truths)
+    probe.send(20.0)
+    harness.spin_for(0.3)
+    assert len(probe.truths) == n                  # frozen: nothing more published
+    future = probe.reset.call_async(Trigger.Request())
+    assert harness.spin_until(future.done) and future.result().success
+    assert harness.spin_until(lambda: len(probe.truths) > n)
+    assert plant.plant.fault is None

@@ -1,0 +1,39 @@
+"""The periodic thread: absolute deadlines, catch-up after a late tick, stop."""
+
+import time
+
+from plant_server_ros.ticker import set_realtime_priority, Ticker
+
+
+def test_late_tick_catches_up_without_drift():
+    calls = []
+
+    def callback(index, due):
+        calls.append((index, due, time.monotonic()))
+        if index == 3:
+            time.sleep(0.035)          # a tick that overruns by three and a half periods
+
+    ticker = Ticker(0.01, callback)
+    ticker.start()
+    time.sleep(0.15)
+    ticker.stop()
+    indices = [c[0] for c in calls]
+    dues = [c[1] for c in calls]
+    assert sum(dues) == indices[-1]                     # every period accounted for once
+    assert max(dues) >= 3 and ticker.overruns >= 1      # the late tick was caught up
+    # No drift: the last call's index matches the wall time elapsed since t0.
+    index, _, at = calls[-1]
+    assert abs((at - ticker.t0) - index * 0.01) < 0.01
+
+
+def test_stop_is_prompt_and_idempotent():
+    ticker = Ticker(1.0, lambda i, d: None)
+    ticker.start()
+    start = time.monotonic()
+    ticker.stop()
+    ticker.stop()
+    assert time.monotonic() - start < 0.5 and not ticker.running
+
+
+def test_priority_zero_is_a_no_op():
+    assert set_realtime_priority(0) is None
