@@ -15,13 +15,16 @@ import struct
 import threading
 import time
 
-from _ros_harness import bridge_port, NodeProcess, wait_until_served
+from _ros_harness import bridge_port, Harness, NodeProcess, wait_until_served
 import numpy as np
 from plant_server_ros import client_cli, controllers
 from plant_server_ros.client import LegacyClient
 from plant_server_ros.protocol import (encode_control, encode_reset, ErrorCode, FRAME_SIZE,
                                        parse_reply, ProtocolError)
 import pytest
+from rcl_interfaces.srv import SetParameters
+from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 IDLE_TIMEOUT = 1.0
 INITIAL = (0.0, 0.05, -0.03, 0.0, 0.0, 0.0)
@@ -263,3 +266,42 @@ def test_stopping_the_bridge_sends_finished_and_frees_the_port():
 
 def test_environment_is_isolated():
     assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+
+
+def test_extra_latency_delays_each_reply(lockstep_pair):
+    def set_latency(h, client, ms):
+        future = client.call_async(SetParameters.Request(parameters=[
+            Parameter('extra_latency_ms', value=float(ms)).to_parameter_msg()]))
+        assert h.spin_until(future.done) and future.result().results[0].successful
+
+    h = Harness()
+    try:
+        node = h.add(Node('latency_setter'))
+        client = node.create_client(SetParameters, '/e2e_ls/bridge/set_parameters')
+        assert h.spin_until(client.service_is_ready)
+        set_latency(h, client, 20.0)
+        with LegacyClient(port=lockstep_pair) as c:
+            c.reset()
+            for _ in range(5):
+                c.control(0.0)
+            assert min(c.round_trips) >= 0.020
+        set_latency(h, client, 0.0)
+        with LegacyClient(port=lockstep_pair) as c:
+            c.reset()
+            assert c.round_trips[-1] < 0.020
+    finally:
+        h.close()
+
+
+def test_no_plant_gives_plant_unavailable():
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/e2e_alone', '-p', 'port:=0',
+                         '-p', 'reply_timeout:=0.3')
+    try:
+        port = bridge_port(bridge)
+        sock = raw_connect(port)
+        sock.sendall(encode_control(1.0))
+        start = time.monotonic()
+        assert read_error(sock) is ErrorCode.PLANT_UNAVAILABLE
+        assert time.monotonic() - start == pytest.approx(0.3, abs=0.25)
+    finally:
+        assert bridge.stop() == 0
