@@ -22,6 +22,7 @@ from .protocol import (encode_error, encode_state, ErrorCode, FRAME_SIZE, MsgTyp
                        parse_request, ProtocolError, RESET_GIVEN)
 
 _log = logging.getLogger(__name__)
+SEND_BUFFER = 64 * 1024
 
 
 class PlantUnavailable(Exception):
@@ -54,27 +55,48 @@ class Session:
         self.closed = False
         self.requests = 0
 
-    def send(self, frame):
+    def send(self, frame, timeout):
+        """Send one reply; return 'ok', 'gone', or 'stalled' (not read for ``timeout`` s)."""
         with self._send_lock:
             if self.closed:
-                return False
+                return 'gone'
             try:
+                # A client that stops reading fills the buffers and would
+                # block this thread for ever: give up after the timeout.
+                self.sock.settimeout(timeout)
                 self.sock.sendall(frame)
+            except socket.timeout:
+                return 'stalled'
             except OSError:
-                return False
-            return True
+                return 'gone'
+            return 'ok'
 
     def fail(self, code):
-        """Send ERROR ``code`` (once) and close."""
-        with self._send_lock:
+        """Send ERROR ``code`` (once, if it can go out promptly) and close."""
+        self._shut(code)
+
+    def close(self):
+        """Close without a word (idempotent)."""
+        self._shut(None)
+
+    def _shut(self, code):
+        # A sender stuck on a peer that does not read must not hold this up
+        # (shutdown): without the lock, closing the socket frees that sender.
+        locked = self._send_lock.acquire(timeout=0.2)
+        try:
             if self.closed:
                 return
             self.closed = True
-            try:
-                self.sock.sendall(encode_error(code))
-            except OSError:
-                pass
+            if locked and code is not None:
+                try:
+                    self.sock.settimeout(0.2)
+                    self.sock.sendall(encode_error(code))
+                except OSError:
+                    pass
             _close(self.sock)
+        finally:
+            if locked:
+                self._send_lock.release()
 
     def peer_gone(self):
         """Tell whether the peer has closed (EOF or reset), consuming no data."""
@@ -89,12 +111,6 @@ class Session:
             return False
         except (OSError, ValueError):
             return True
-
-    def close(self):
-        with self._send_lock:
-            if not self.closed:
-                self.closed = True
-                _close(self.sock)
 
     def recv_frame(self, idle_timeout):
         """Return the next 64-byte frame; the whole frame must arrive in time."""
@@ -174,6 +190,10 @@ class LegacyServer:
                 time.sleep(0.01)   # EMFILE and friends: back off, keep serving
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # One request in flight is the protocol; 1000 unread replies is a
+            # client that stopped reading.  A small buffer finds it out (and
+            # bounds what a hostile peer can make the server hold).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             session = Session(sock, peer)
             active = self._active
             if active is not None and not active.peer_gone():
@@ -229,7 +249,11 @@ class LegacyServer:
                     return
                 if self.extra_latency > 0.0:
                     time.sleep(self.extra_latency)
-                if not session.send(reply):
+                sent = session.send(reply, self.idle_timeout)
+                if sent == 'stalled':
+                    self.log.warning(f'client {peer} has not read its replies for '
+                                     f'{self.idle_timeout:g} s: dropped')
+                if sent != 'ok':
                     return
         except Exception:  # noqa: B902 - one broken session must not take the server down
             self.log.error(f'session {peer} failed:\n{traceback.format_exc()}')

@@ -45,9 +45,13 @@ def start_pair(mode, namespace):
     return plant, bridge, port
 
 
+BRIDGES = {}   # port -> bridge process, to read its log
+
+
 def running_pair(mode, namespace):
     """Yield the port of a running plant + bridge; both must then exit cleanly."""
     plant, bridge, port = start_pair(mode, namespace)
+    BRIDGES[port] = bridge
     yield port
     assert bridge.stop() == 0, bridge.output
     assert plant.stop() == 0, plant.output
@@ -305,3 +309,31 @@ def test_no_plant_gives_plant_unavailable():
         assert time.monotonic() - start == pytest.approx(0.3, abs=0.25)
     finally:
         assert bridge.stop() == 0
+
+
+def test_client_that_never_reads_is_dropped(lockstep_pair):
+    """Pipelined requests, replies never read: the bridge must not block for ever."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(('127.0.0.1', lockstep_pair))
+    frames = encode_control(0.0) * 20_000
+
+    def flood():
+        try:
+            sock.sendall(frames)
+        except OSError:
+            pass                                    # dropped by the bridge: expected
+
+    sender = threading.Thread(target=flood, daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 60
+    while True:                                     # BUSY until the bridge gives up on it
+        try:
+            assert_serves(lockstep_pair, steps=20)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, 'the stalled client was never dropped'
+            time.sleep(0.5)
+    sock.close()
+    sender.join(10)
+    assert 'has not read its replies' in BRIDGES[lockstep_pair].output
