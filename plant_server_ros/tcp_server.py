@@ -153,7 +153,6 @@ class LegacyServer:
         self.log = log if log is not None else _log
         self.idle_timeout = float(idle_timeout)
         self.extra_latency = float(extra_latency)
-        self.stats = {'sessions': 0, 'busy': 0, 'errors': 0, 'requests': 0}
         self._lock = threading.Lock()
         self._active = None
         self._closing = False
@@ -173,11 +172,6 @@ class LegacyServer:
     def start(self):
         self._accept_thread.start()
         return self
-
-    @property
-    def active_peer(self):
-        session = self._active
-        return session.peer if session is not None else None
 
     # -- accept ----------------------------------------------------------------
     def _accept_loop(self):
@@ -209,13 +203,9 @@ class LegacyServer:
                     # yet: the newcomer is not a second client.
                     self._active.close()
                     self._active = None
-                if self._active is not None:
-                    self.stats['busy'] += 1
-                    busy = True
-                else:
+                busy = self._active is not None
+                if not busy:
                     self._active = session
-                    self.stats['sessions'] += 1
-                    busy = False
             if busy:
                 # 64 bytes always fit a fresh socket's send buffer: never blocks.
                 session.fail(ErrorCode.BUSY)
@@ -235,17 +225,16 @@ class LegacyServer:
                     frame = session.recv_frame(self.idle_timeout)
                 except _IdleTimeout:
                     self.log.warning(f'client {peer} idle for {self.idle_timeout:g} s: TIMEOUT')
-                    self._error(session, ErrorCode.TIMEOUT)
+                    session.fail(ErrorCode.TIMEOUT)
                     return
                 except _PeerGone:
                     return
-                self.stats['requests'] += 1
                 session.requests += 1
                 try:
                     reply = self._answer(frame)
                 except ProtocolError as exc:
                     self.log.warning(f'client {peer}: {exc.code.name}: {exc}')
-                    self._error(session, exc.code)
+                    session.fail(exc.code)
                     return
                 if self.extra_latency > 0.0:
                     time.sleep(self.extra_latency)
@@ -257,7 +246,7 @@ class LegacyServer:
                     return
         except Exception:  # noqa: B902 - one broken session must not take the server down
             self.log.error(f'session {peer} failed:\n{traceback.format_exc()}')
-            self._error(session, ErrorCode.PLANT_UNAVAILABLE)
+            session.fail(ErrorCode.PLANT_UNAVAILABLE)
         finally:
             session.close()
             with self._lock:
@@ -281,10 +270,6 @@ class LegacyServer:
         except PlantFinished as exc:
             raise ProtocolError(ErrorCode.FINISHED, str(exc) or 'plant finished') from None
         return encode_state(state, t)
-
-    def _error(self, session, code):
-        self.stats['errors'] += 1
-        session.fail(code)
 
     # -- shutdown --------------------------------------------------------------
     def close(self, timeout=1.0):

@@ -63,7 +63,6 @@ class Ticker:
         self.busy_wait = min(float(busy_wait), self.period)
         self.realtime_priority = int(realtime_priority)
         self.overruns = 0
-        self.max_lateness = 0.0
         self.priority_error = None
         self.t0 = None
         self._stop = threading.Event()
@@ -105,11 +104,7 @@ class Ticker:
                 break
             while clock() < deadline:
                 pass
-            now = clock()
-            due = max(1, int((now - t0) / period) - index)
-            lateness = now - deadline
-            if lateness > self.max_lateness:
-                self.max_lateness = lateness
+            due = max(1, int((clock() - t0) / period) - index)
             if due > 1:
                 self.overruns += 1
             index += due
