@@ -93,6 +93,8 @@ def main():
     parser.add_argument('--steps', type=int, default=5000)
     parser.add_argument('--executor', choices=('events', 'single'), default='events')
     parser.add_argument('--port', type=int, default=5591)
+    parser.add_argument('--poll-us', type=int, nargs=2, metavar=('PLANT', 'BRIDGE'),
+                        help='busy_poll_us of the plant and of the bridge (default: config)')
     parser.add_argument('--one-process', action='store_true',
                         help='run dip_hil (both nodes in one process) instead of two processes')
     args = parser.parse_args()
@@ -101,15 +103,17 @@ def main():
     from plant_server_ros.client import LegacyClient
 
     env = {'PLANT_SERVER_EXECUTOR': args.executor}
+    plant_poll = ['-p', f'busy_poll_us:={args.poll_us[0]}'] if args.poll_us else []
+    bridge_poll = ['-p', f'busy_poll_us:={args.poll_us[1]}'] if args.poll_us else []
     if args.one_process:
         plant = bridge = start_node('hil', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
                                     '-p', 'seed:=1', '-p', f'port:={args.port}',
-                                    env_extra=env)
+                                    *plant_poll, env_extra=env)
     else:
         plant = start_node('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
-                           '-p', 'seed:=1', env_extra=env)
+                           '-p', 'seed:=1', *plant_poll, env_extra=env)
         bridge = start_node('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
-                            env_extra=env)
+                            *bridge_poll, env_extra=env)
     try:
         wait_served(args.port)
         echo = echo_round_trips(echo_server(), args.steps)
@@ -129,7 +133,9 @@ def main():
             cpu1 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
         rtt = [r * 1e6 for r in c.round_trips]
         layout = 'dip_hil (one process)' if args.one_process else 'plant + bridge processes'
-        print(f'{layout}, executor: {args.executor}, {args.steps} lock-step steps')
+        polls = f'busy_poll_us plant/bridge {args.poll_us[0]}/{args.poll_us[1]}' \
+            if args.poll_us else 'busy_poll_us from config'
+        print(f'{layout}, executor: {args.executor}, {polls}, {args.steps} lock-step steps')
         print(percentiles(echo, 'raw TCP echo round trip '))
         print(percentiles(floor, 'rclpy ping-pong (2 proc)'))
         print(percentiles(rtt, 'bridge+plant round trip  '))

@@ -27,10 +27,14 @@ class BridgeNode(Node):
                   'Seconds to wait for a plant state before PLANT_UNAVAILABLE.', 0.001, 60.0)
         latency = d(self, 'extra_latency_ms', 0.0,
                     'Delay added to every reply, to emulate a network [ms].', 0.0, 10000.0)
+        poll_us = d(self, 'busy_poll_us', 300,
+                    'While the plant is in lock-step: how long to poll for its reply '
+                    'before sleeping [us]; trades CPU for latency (0 = never poll).',
+                    0, 100000)
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
-        self.link = PlantLink(self, plant_node, reply)
+        self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6)
         try:
             self.server = LegacyServer(self.link, host, port, idle, latency / 1000.0,
                                        log=self.get_logger()).start()
@@ -49,6 +53,8 @@ class BridgeNode(Node):
                 self.link.reply_timeout = p.value
             elif p.name == 'extra_latency_ms':
                 self.server.extra_latency = p.value / 1000.0
+            elif p.name == 'busy_poll_us':
+                self.link.busy_poll = p.value * 1e-6
 
     def stop(self):
         """Close the listener; clients waiting for a reply get FINISHED."""

@@ -35,9 +35,11 @@ WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episod
 class PlantLink:
     """Blocking ``control``/``reset`` calls for the TCP sessions of one bridge node."""
 
-    def __init__(self, node, plant_node='plant', reply_timeout=1.0):
+    def __init__(self, node, plant_node='plant', reply_timeout=1.0, busy_poll=0.0):
         self.node = node
         self.reply_timeout = float(reply_timeout)
+        self.busy_poll = float(busy_poll)   # s; used while the plant is in lock-step
+        self._lockstep = False
         self.track_limit = None
         self._lock = threading.Lock()       # samples and episode
         self._io = threading.Lock()         # one request in flight at a time
@@ -61,32 +63,41 @@ class PlantLink:
         with self._lock:
             self._finished = msg.frame_id == FINISHED
             if not self._finished:
+                self._lockstep = msg.frame_id == 'lockstep'
                 self._episode_seq += 1
                 self._episode_ns = stamp_ns(msg.stamp)
         self._states.wake()
 
     # -- samples (session thread) --------------------------------------------
-    def _take_all(self):
-        """Move every sample DDS holds into the history, oldest first."""
-        while True:
-            msg = self._states.take()
-            if msg is None:
-                return
+    def _take_all(self, poll=0.0):
+        """
+        Move every sample DDS holds into the history, oldest first.
+
+        With ``poll``, first wait that long (busily) for one to arrive.
+        """
+        msg = self._states.poll(poll)
+        while msg is not None:
             try:
                 state = state_of(msg)
             except ValueError:
-                continue
-            with self._lock:
-                self._seq += 1
-                self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
-                if len(self._samples) > HISTORY:
-                    del self._samples[:-HISTORY]
+                state = None
+            if state is not None:
+                with self._lock:
+                    self._seq += 1
+                    self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
+                    if len(self._samples) > HISTORY:
+                        del self._samples[:-HISTORY]
+            msg = self._states.take()
 
     def _wait_for(self, find, timeout):
         """Take samples until ``find()`` returns one; None after ``timeout``."""
         deadline = time.monotonic() + timeout
+        # In lock-step the reply comes within a few hundred microseconds:
+        # polling that long first saves a thread wake-up (real time: no).
+        poll = self.busy_poll if self._lockstep else 0.0
         while True:
-            self._take_all()
+            self._take_all(poll)
+            poll = 0.0
             self._check_open()
             with self._lock:
                 found = find()

@@ -145,6 +145,10 @@ class PlantNode(Node):
         integrator = ros_params.choice(self, 'integrator', 'rk6', tuple(sorted(TABLEAUX)),
                                        'Fixed-step Runge-Kutta method.')
         substeps = d(self, 'substeps', 1, 'Integrator steps per dt.', 1, 1000, read_only=True)
+        self._busy_poll = 1e-6 * d(
+            self, 'busy_poll_us', 150, 'Lock-step only: how long the control thread polls '
+            'for the next control before it sleeps [us]; trades CPU for round-trip '
+            'latency (0 = never poll).', 0, 100000)
         self._priority = d(self, 'realtime_priority', 0,
                            'SCHED_FIFO priority of the stepping thread (0 = off; needs '
                            'CAP_SYS_NICE or an rtprio limit).', 0, 99, read_only=True)
@@ -183,6 +187,8 @@ class PlantNode(Node):
                     self.plant.control_timeout = p.value
                 elif p.name == 'initial_state':
                     self.plant.initial_state = check_state(p.value, self.plant.track_limit)
+                elif p.name == 'busy_poll_us':
+                    self._busy_poll = 1e-6 * p.value
 
     # -- inputs --------------------------------------------------------------
     def _on_control(self, msg):
@@ -296,7 +302,9 @@ class PlantNode(Node):
 
     def _serve_lockstep(self):
         while not self.finished.is_set():
-            msg = self._controls.take()
+            # Polling a little before sleeping skips a thread wake-up per step
+            # (bench/bench_bridge.py --poll-us compares settings).
+            msg = self._controls.poll(self._busy_poll)
             if msg is None:
                 self._controls.wait(0.1)
             else:

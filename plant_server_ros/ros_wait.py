@@ -13,6 +13,8 @@ The subscription lives on a hidden node (``_<node>_<suffix>``) that no
 executor spins, in the same namespace and context as ``node``.
 """
 
+import time
+
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
@@ -34,6 +36,16 @@ class SubscriptionWaiter:
         """Return the oldest message DDS holds, or None; never blocks."""
         taken = self._subscription.handle.take_message(self._msg_type, False)
         return None if taken is None else taken[0]
+
+    def poll(self, seconds):
+        """Try :meth:`take` for up to ``seconds`` without sleeping; the message or None."""
+        msg = self.take()
+        if msg is not None or seconds <= 0.0:
+            return msg
+        end = time.perf_counter() + seconds
+        while msg is None and time.perf_counter() < end:
+            msg = self.take()
+        return msg
 
     def wait(self, timeout):
         """Block until a message may be there, :meth:`wake` is called, or ``timeout`` s."""
