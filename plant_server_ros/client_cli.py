@@ -68,8 +68,8 @@ def make_controller(args):
     return controllers.pd(kp, kd, args.max_force)
 
 
-def run(args, out=sys.stdout):
-    """Run one session; return ``(exit_code, summary dict)``."""
+def run(args, out=None):
+    """Run one session; return ``(exit_code, summary dict)``; the summary goes to ``out``."""
     controller = make_controller(args)
     rows = []
     summary = {'steps': 0}
@@ -116,7 +116,7 @@ def run(args, out=sys.stdout):
                 writer.writerow(['t', 'x', 'theta1', 'theta2', 'x_dot', 'theta1_dot',
                                  'theta2_dot', 'u', 'rtt_s'])
                 writer.writerows(rows)
-    print_summary(summary, out)
+    print_summary(summary, out if out is not None else sys.stdout)
     return code, summary
 
 

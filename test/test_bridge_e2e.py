@@ -337,3 +337,31 @@ def test_client_that_never_reads_is_dropped(lockstep_pair):
     sock.close()
     sender.join(10)
     assert 'has not read its replies' in BRIDGES[lockstep_pair].output
+
+
+def test_force_beyond_the_limit_is_saturated_not_refused(lockstep_pair):
+    from plant_server_ros.dynamics import DIPDynamics
+    with LegacyClient(port=lockstep_pair) as c:
+        start, _ = c.reset([0.0] * 6)
+        state, t = c.control(1e6)                # max_force is 20 N
+    assert t == pytest.approx(0.01)
+    expected = DIPDynamics().step((0.0,) * 6, 20.0, 0.01)
+    assert state[3] == pytest.approx(expected[3], abs=0.06)   # noise std 0.01
+
+
+def test_client_summary_and_csv(lockstep_pair, tmp_path, capsys):
+    csv_file = tmp_path / 'run.csv'
+    code, summary = client_cli.run(args_for(lockstep_pair, '--steps', '50', '--csv',
+                                            str(csv_file), '--controller', 'pd'))
+    assert code == 0
+    out = capsys.readouterr().out
+    assert 'steps: 50' in out and 'round trip: p50' in out and 'result: balanced' in out
+    rows = csv_file.read_text().splitlines()
+    assert rows[0].startswith('t,x,theta1,theta2') and len(rows) == 51
+
+
+def test_client_exits_1_when_the_pendulum_falls(lockstep_pair):
+    code, summary = client_cli.run(args_for(
+        lockstep_pair, '--steps', '300', '--reset-state', '0,0.5,-0.4,0,0,0',
+        '--fall-angle', '0.6'))
+    assert code == 1 and summary['fell']
