@@ -74,6 +74,8 @@ class Plant:
         if not math.isfinite(u):
             raise ValueError(f'control force is not finite: {u}')
         u = min(max(u, -self.max_force), self.max_force)
+        if at > 0.0 and self._timeout_due():
+            self._period_force = 0.0      # this period began in the fail-safe: unforced so far
         self.commanded_force = u
         self._since_control = 0.0
         self.control_timed_out = False

@@ -111,3 +111,16 @@ def test_preview_is_what_step_commits_and_controls_refresh_it():
     assert second != first and second[1] == -2.0
     plant.step()
     assert plant.state == second[0]
+
+
+def test_control_arriving_in_a_fail_safe_period_leaves_its_start_unforced():
+    plant = Plant(dt=0.01, control_timeout=0.02, sensor_noise_std=0.0)
+    plant.set_control(8.0)
+    plant.step()
+    plant.step()                                 # 0.02 s without control: timeout due now
+    start = plant.state
+    plant.set_control(3.0, at=0.005)
+    plant.step()
+    dyn = plant.dynamics
+    expected = dyn.step(dyn.step(start, 0.0, 0.005), 3.0, 0.005)
+    assert plant.state == pytest.approx(expected, rel=0, abs=1e-15)
