@@ -67,6 +67,7 @@ class PlantNode(Node):
         self.finished = threading.Event()
         self._pending_reset = None
         self._prepared_ns = None     # stamp of the sample computed ahead, if any
+        self._truth_wanted = False
         self._timeout_logged = False
         self._clock_msg = Clock()
 
@@ -346,14 +347,16 @@ class PlantNode(Node):
 
     def _prepare_sample(self, ns, state, force):
         joint_state(self._state_msg, ns, self.plant.measure(state), force)
-        joint_state(self._truth_msg, ns, state, force)
+        # Ground truth costs a fill and a serialisation per period: only for listeners.
+        self._truth_wanted = self._truth_pub.get_subscription_count() > 0
+        if self._truth_wanted:
+            joint_state(self._truth_msg, ns, state, force)
         self._prepared_ns = ns
 
     def _publish_prepared(self):
-        # The measured state goes first: the bridge's reply waits on it.  Ground
-        # truth costs a serialisation per period, so only when someone listens.
+        # The measured state goes first: the bridge's reply waits on it.
         self._state_pub.publish(self._state_msg)
-        if self._truth_pub.get_subscription_count():
+        if self._truth_wanted:
             self._truth_pub.publish(self._truth_msg)
 
     def _publish_sample(self, ns):
