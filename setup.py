@@ -28,10 +28,11 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            f'plant_node = {PACKAGE}.plant_node:main',
-            f'bridge_node = {PACKAGE}.bridge_node:main',
-            f'dip_hil = {PACKAGE}.hil:main',
-            f'dip_client = {PACKAGE}.client_cli:main',
+            f'plant_node = {PACKAGE}.ros.plant_node:main',
+            f'bridge_node = {PACKAGE}.ros.bridge_node:main',
+            f'dip_hil = {PACKAGE}.ros.hil:main',
+            f'dip_client = {PACKAGE}.clients.cli:main',
+            f'dip_plant_server = {PACKAGE}.server.cli:main',
         ],
     },
 )

@@ -22,7 +22,7 @@ def start_node(module, *ros_args, env_extra=None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO),
                                                        os.environ.get('PYTHONPATH', '')]))
     env.update(env_extra or {})
-    return subprocess.Popen([sys.executable, '-m', f'plant_server_ros.{module}',
+    return subprocess.Popen([sys.executable, '-m', f'plant_server_ros.ros.{module}',
                              '--ros-args', *ros_args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -53,7 +53,7 @@ def percentiles(values_us, label):
 
 
 def wait_served(port, timeout=30.0):
-    from plant_server_ros.client import LegacyClient
+    from plant_server_ros.clients.tcp_client import LegacyClient
     deadline = time.monotonic() + timeout
     while True:
         try:

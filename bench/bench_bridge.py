@@ -59,7 +59,7 @@ def dds_round_trips(n):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64
 
-    from plant_server_ros.ros_wait import SubscriptionWaiter
+    from plant_server_ros.ros.subscription_waiter import SubscriptionWaiter
     echo = subprocess.Popen([sys.executable, str(Path(__file__).with_name('dds_echo.py')),
                              '/bench_floor', '120'])
     rclpy.init()
@@ -99,8 +99,8 @@ def main():
                         help='run dip_hil (both nodes in one process) instead of two processes')
     args = parser.parse_args()
     isolate_dds(91)
-    from plant_server_ros import controllers
-    from plant_server_ros.client import LegacyClient
+    from plant_server_ros.clients import controllers
+    from plant_server_ros.clients.tcp_client import LegacyClient
 
     env = {'PLANT_SERVER_EXECUTOR': args.executor}
     plant_poll = ['-p', f'busy_poll_us:={args.poll_us[0]}'] if args.poll_us else []

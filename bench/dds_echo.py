@@ -11,8 +11,8 @@ import sys
 import time
 
 import _common  # noqa: F401 - makes this checkout importable
-from plant_server_ros.ros_messages import joint_state, new_joint_state
-from plant_server_ros.ros_wait import SubscriptionWaiter
+from plant_server_ros.ros.messages import joint_state, new_joint_state
+from plant_server_ros.ros.subscription_waiter import SubscriptionWaiter
 import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState

@@ -66,8 +66,8 @@ def node_env():
 
 
 def start_module(module, *ros_args, args=()):
-    """Start ``python -m plant_server_ros.<module>`` with ``--ros-args``."""
-    cmd = [sys.executable, '-m', f'plant_server_ros.{module}', *args]
+    """Start ``python -m plant_server_ros.ros.<module>`` with ``--ros-args``."""
+    cmd = [sys.executable, '-m', f'plant_server_ros.ros.{module}', *args]
     if ros_args:
         cmd += ['--ros-args', *ros_args]
     return subprocess.Popen(cmd, env=node_env(), stdout=subprocess.PIPE,
@@ -141,8 +141,8 @@ def bridge_port(bridge):
 
 def wait_until_served(port, timeout=20.0):
     """Retry a RESET until the bridge has discovered the plant; return its reply."""
-    from plant_server_ros.client import LegacyClient
-    from plant_server_ros.protocol import ErrorCode, ProtocolError
+    from plant_server_ros.clients.tcp_client import LegacyClient
+    from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -5,9 +5,9 @@ import socket
 import time
 
 from _ros_harness import Harness, NodeProcess, wait_until_served
-from plant_server_ros import client_cli
-from plant_server_ros.client import LegacyClient
-from plant_server_ros.protocol import ErrorCode, ProtocolError
+from plant_server_ros.clients import cli as client_cli
+from plant_server_ros.clients.tcp_client import LegacyClient
+from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
 import pytest
 from rclpy.node import Node
 from sensor_msgs.msg import JointState

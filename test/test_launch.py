@@ -141,8 +141,8 @@ def test_launch_serves_a_client_and_ends_with_the_plant(colcon_install, tmp_path
     try:
         state, t = wait_until_served(5571)
         assert t == 0.0
-        from plant_server_ros.client import LegacyClient
-        from plant_server_ros.protocol import ErrorCode, ProtocolError
+        from plant_server_ros.clients.tcp_client import LegacyClient
+        from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
         with LegacyClient(port=5571) as client:
             with pytest.raises(ProtocolError) as err:
                 for _ in range(400):

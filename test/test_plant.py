@@ -3,7 +3,8 @@
 import math
 
 import numpy as np
-from plant_server_ros.plant import InvalidStateError, Plant
+from plant_server_ros.core.plant import Plant
+from plant_server_ros.core.state import InvalidStateError
 import pytest
 
 

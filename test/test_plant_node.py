@@ -5,8 +5,8 @@ import time
 
 from _ros_harness import Harness, start_module, stop_process
 import numpy as np
-from plant_server_ros.plant_node import PlantNode
-from plant_server_ros.ros_messages import stamp_ns, state_of
+from plant_server_ros.ros.messages import stamp_ns, state_of
+from plant_server_ros.ros.plant_node import PlantNode
 import pytest
 from rcl_interfaces.srv import SetParameters
 from rclpy.node import Node
@@ -48,7 +48,7 @@ def lockstep(h, **params):
     plant = make_plant(h, mode='lockstep', **params)
     probe = h.add(Probe())
     assert h.spin_until(lambda: probe.control.get_subscription_count() > 0
-                        and plant._state_pub.get_subscription_count() > 0)
+                        and plant.state_pub.get_subscription_count() > 0)
     return plant, probe
 
 

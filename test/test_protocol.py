@@ -3,9 +3,10 @@
 import math
 import struct
 
-from plant_server_ros.protocol import (decode, encode_control, encode_error, encode_reset,
-                                       encode_state, ErrorCode, FRAME_SIZE, MsgType,
-                                       parse_reply, parse_request, ProtocolError)
+from plant_server_ros.legacy.protocol import (decode, encode_control, encode_error,
+                                              encode_reset, encode_state, ErrorCode,
+                                              FRAME_SIZE, MsgType, parse_reply, parse_request,
+                                              ProtocolError)
 import pytest
 
 VECTORS = {

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 
 from . import controllers
-from .client import LegacyClient
-from .protocol import ProtocolError
+from .tcp_client import LegacyClient
+from ..legacy.protocol import ProtocolError
 
 EXIT_OK, EXIT_FELL, EXIT_ERROR = 0, 1, 2
 

@@ -4,8 +4,15 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 
 
-class ParameterError(RuntimeError):
+class StartError(RuntimeError):
+    """A node cannot start; the message says why in one line (exit code 2)."""
+
+
+class ParameterError(StartError):
     """A parameter value the node cannot start with (message says which and why)."""
+
+    def __str__(self):
+        return f'invalid parameter: {super().__str__()}'
 
 
 def declare(node, name, default, description, low=None, high=None, read_only=False,

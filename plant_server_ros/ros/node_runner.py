@@ -13,7 +13,7 @@ import sys
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-from .ros_params import ParameterError
+from .params import StartError
 
 EXIT_OK = 0
 EXIT_BAD_PARAMETER = 2
@@ -49,8 +49,8 @@ def run_nodes(args, factories, poll_period=0.1):
         try:
             for factory in factories:
                 nodes.append(factory())
-        except ParameterError as exc:
-            print(f'[ERROR] invalid parameter: {exc}', file=sys.stderr)
+        except StartError as exc:
+            print(f'[ERROR] {exc}', file=sys.stderr)
             return EXIT_BAD_PARAMETER
         executor = make_executor()
         for node in nodes:

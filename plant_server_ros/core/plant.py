@@ -9,27 +9,8 @@ is testable without a middleware.
 import math
 import random
 
-from .dynamics import DIPDynamics, STATE_SIZE
-
-
-class InvalidStateError(ValueError):
-    """A state (or reset target) outside the plant's valid region."""
-
-
-def check_state(state, track_limit):
-    """Return ``state`` as a 6-tuple of floats, or raise InvalidStateError."""
-    try:
-        values = tuple(float(s) for s in state)
-    except (TypeError, ValueError) as exc:
-        raise InvalidStateError(f'state must be {STATE_SIZE} numbers: {exc}') from None
-    if len(values) != STATE_SIZE:
-        raise InvalidStateError(f'state must have {STATE_SIZE} values, got {len(values)}')
-    if not all(math.isfinite(s) for s in values):
-        raise InvalidStateError(f'state is not finite: {values}')
-    if abs(values[0]) > track_limit:
-        raise InvalidStateError(
-            f'cart position {values[0]:.6g} m is beyond the track limit +/-{track_limit:g} m')
-    return values
+from .dynamics import DIPDynamics
+from .state import check_state, DEFAULT_INITIAL_STATE
 
 
 class Plant:
@@ -41,7 +22,7 @@ class Plant:
     and never goes back, so it can drive a monotonic simulation clock.
     """
 
-    def __init__(self, dynamics=None, dt=0.01, initial_state=(0.0, 0.05, -0.03, 0.0, 0.0, 0.0),
+    def __init__(self, dynamics=None, dt=0.01, initial_state=DEFAULT_INITIAL_STATE,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5,
                  sensor_noise_std=0.01, seed=None):
         if not dt > 0.0:

@@ -1,15 +1,18 @@
 """
-ROS 2 node ``bridge``: the legacy 64-byte TCP protocol in front of the plant.
+ROS 2 node ``bridge``: the legacy protocols in front of the plant.
 
-Thin glue: :mod:`tcp_server` speaks the protocol, :mod:`plant_link` talks to
-the plant's topics; this node declares the parameters and wires them.
+Thin glue: :mod:`plant_server_ros.legacy` speaks the protocols, :mod:`.plant_link`
+talks to the plant's topics; this node declares the parameters and wires them.
 """
+
+import errno
 
 from rclpy.node import Node
 
-from . import ros_params
+from . import params as ros_params
 from .plant_link import PlantLink
-from .tcp_server import LegacyServer
+from ..legacy.sessions import Sessions
+from ..legacy.tcp_server import TcpServer
 
 
 class BridgeNode(Node):
@@ -17,14 +20,19 @@ class BridgeNode(Node):
 
     def __init__(self, node_name='bridge', namespace='dip', **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
+        self.link = self.server = None
         d = ros_params.declare
         host = d(self, 'bind_address', '127.0.0.1',
                  'Address to listen on (0.0.0.0: every interface).', read_only=True)
-        port = d(self, 'port', 5555, 'TCP port (0: any free port).', 0, 65535, read_only=True)
+        port = d(self, 'port', 5555, 'TCP port (0: any free port; bound_port tells which).',
+                 0, 65535, read_only=True)
         idle = d(self, 'idle_timeout', 10.0,
                  'Seconds without a complete frame before TIMEOUT.', 0.001, 3600.0)
         reply = d(self, 'reply_timeout', 1.0,
                   'Seconds to wait for a plant state before PLANT_UNAVAILABLE.', 0.001, 60.0)
+        grace = d(self, 'startup_grace', 10.0,
+                  'Until the plant has been seen once, how long a request waits for it '
+                  '(DDS discovery) before PLANT_UNAVAILABLE [s].', 0.0, 3600.0)
         latency = d(self, 'extra_latency_ms', 0.0,
                     'Delay added to every reply, to emulate a network [ms].', 0.0, 10000.0)
         poll_us = d(self, 'busy_poll_us', 300,
@@ -34,15 +42,20 @@ class BridgeNode(Node):
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
-        self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6)
+        self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6, grace)
+        self.sessions = Sessions(self.link, latency / 1000.0)
         try:
-            self.server = LegacyServer(self.link, host, port, idle, latency / 1000.0,
-                                       log=self.get_logger()).start()
+            self.server = TcpServer(self.sessions, host, port, idle,
+                                    log=self.get_logger()).start()
         except OSError as exc:
-            raise ros_params.ParameterError(f'cannot listen on {host}:{port}: {exc}') from None
+            self.link.close()
+            reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ros_params.StartError(f'cannot listen on {host}:{port}: {reason}') from None
         self.add_post_set_parameters_callback(self._apply_parameters)
         host, port = self.server.address[:2]
         self.port = port
+        d(self, 'bound_port', port, 'TCP port actually listened on (what port:=0 picked).',
+          read_only=True)
         self.get_logger().info(f'legacy TCP protocol on {host}:{port}')
 
     def _apply_parameters(self, params):
@@ -51,15 +64,19 @@ class BridgeNode(Node):
                 self.server.idle_timeout = p.value
             elif p.name == 'reply_timeout':
                 self.link.reply_timeout = p.value
+            elif p.name == 'startup_grace':
+                self.link.startup_grace = p.value
             elif p.name == 'extra_latency_ms':
-                self.server.extra_latency = p.value / 1000.0
+                self.sessions.extra_latency = p.value / 1000.0
             elif p.name == 'busy_poll_us':
                 self.link.busy_poll = p.value * 1e-6
 
     def stop(self):
-        """Close the listener; clients waiting for a reply get FINISHED."""
-        self.link.close()
-        self.server.close()
+        """Close the listener; clients waiting for a reply get FINISHED (idempotent)."""
+        if self.link is not None:
+            self.link.close()
+        if self.server is not None:
+            self.server.close()
 
     def destroy_node(self):
         self.stop()

@@ -7,7 +7,7 @@ Written from docs/PROTOCOL.md alone: what it does, any language can do.
 import socket
 import time
 
-from .protocol import encode_control, encode_reset, FRAME_SIZE, parse_reply
+from ..legacy.protocol import encode_control, encode_reset, FRAME_SIZE, parse_reply
 
 
 class LegacyClient:

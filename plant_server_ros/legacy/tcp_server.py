@@ -1,14 +1,13 @@
 """
-The legacy TCP server: sessions, one controlling client, errors (no ROS).
+The legacy 64-byte TCP transport: connections, framing, timeouts (no ROS).
 
 Thread per connection: a blocking 64-byte round trip costs as little as a
 ``selectors`` loop on loopback, and a slow or hostile peer can only ever
 stall its own thread.  Connections beyond the controlling one are answered
 BUSY from the accept loop itself and closed, so a flood costs no threads.
 
-The plant is reached through a *backend* with two blocking calls, each
-returning ``(state, t)`` or raising one of the errors below:
-``control(u)`` and ``reset(state_or_None)``.
+What a request gets is decided by :class:`~.sessions.Sessions`, shared with
+the other transports of the same plant.
 """
 
 import logging
@@ -20,21 +19,10 @@ import traceback
 
 from .protocol import (encode_error, encode_state, ErrorCode, FRAME_SIZE, MsgType,
                        parse_request, ProtocolError, RESET_GIVEN)
+from .sessions import Sessions
 
 _log = logging.getLogger(__name__)
 SEND_BUFFER = 64 * 1024
-
-
-class PlantUnavailable(Exception):
-    """No state from the plant within the reply timeout."""
-
-
-class PlantFinished(Exception):
-    """The plant reached max_steps or is shutting down."""
-
-
-class BadState(Exception):
-    """A RESET target outside the plant's limits."""
 
 
 class _PeerGone(Exception):
@@ -98,6 +86,10 @@ class Session:
             if locked:
                 self._send_lock.release()
 
+    def alive(self):
+        """Tell whether the peer is still there (for the controlling-client seat)."""
+        return not self.peer_gone()
+
     def peer_gone(self):
         """Tell whether the peer has closed (EOF or reset), consuming no data."""
         if self.closed:
@@ -143,18 +135,17 @@ def _close(sock):
     sock.close()
 
 
-class LegacyServer:
-    """Serve PROTOCOL.md on ``(host, port)`` against ``backend``."""
+class TcpServer:
+    """Serve the 64-byte protocol on ``(host, port)`` for ``sessions`` (a backend is wrapped)."""
 
-    def __init__(self, backend, host='127.0.0.1', port=5555, idle_timeout=10.0,
-                 extra_latency=0.0, backlog=512, log=None):
-        self.backend = backend
+    def __init__(self, sessions, host='127.0.0.1', port=5555, idle_timeout=10.0,
+                 backlog=512, log=None):
+        self.sessions = sessions if isinstance(sessions, Sessions) else Sessions(sessions)
         # Anything with info/warning/error(str): a logging.Logger or an rclpy logger.
         self.log = log if log is not None else _log
         self.idle_timeout = float(idle_timeout)
-        self.extra_latency = float(extra_latency)
         self._lock = threading.Lock()
-        self._active = None
+        self._open = set()           # sessions being served
         self._closing = False
         self._threads = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -167,7 +158,7 @@ class LegacyServer:
             raise
         self.address = self._listener.getsockname()
         self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                               name='legacy-accept')
+                                               name='legacy-tcp-accept')
 
     def start(self):
         self._accept_thread.start()
@@ -189,27 +180,24 @@ class LegacyServer:
             # bounds what a hostile peer can make the server hold).
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             session = Session(sock, peer)
-            active = self._active
-            if active is not None and not active.peer_gone():
+            if self._closing:
+                session.fail(ErrorCode.FINISHED)
+                return
+            claimed = self.sessions.claim(session, session.alive)
+            if not claimed:
                 # A controller that closed a moment ago may not show EOF yet
                 # (its FIN waits behind the socket lock): look once more.
                 time.sleep(0.001)
+                claimed = self.sessions.claim(session, session.alive)
+            if not claimed:
+                # 64 bytes always fit a fresh socket's send buffer: never blocks.
+                session.fail(ErrorCode.BUSY)
+                continue
             with self._lock:
                 if self._closing:
                     session.fail(ErrorCode.FINISHED)
                     return
-                if self._active is not None and self._active.peer_gone():
-                    # The controller just left and its thread has not noticed
-                    # yet: the newcomer is not a second client.
-                    self._active.close()
-                    self._active = None
-                busy = self._active is not None
-                if not busy:
-                    self._active = session
-            if busy:
-                # 64 bytes always fit a fresh socket's send buffer: never blocks.
-                session.fail(ErrorCode.BUSY)
-                continue
+                self._open.add(session)
             thread = threading.Thread(target=self._serve, args=(session,), daemon=True,
                                       name=f'legacy-{peer[0]}:{peer[1]}')
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
@@ -233,11 +221,13 @@ class LegacyServer:
                 try:
                     reply = self._answer(frame)
                 except ProtocolError as exc:
-                    self.log.warning(f'client {peer}: {exc.code.name}: {exc}')
+                    log = self.log.info if exc.code is ErrorCode.FINISHED else self.log.warning
+                    log(f'client {peer}: {exc.code.name}: {exc}')
                     session.fail(exc.code)
                     return
-                if self.extra_latency > 0.0:
-                    time.sleep(self.extra_latency)
+                latency = self.sessions.extra_latency
+                if latency > 0.0:
+                    time.sleep(latency)
                 sent = session.send(reply, self.idle_timeout)
                 if sent == 'stalled':
                     self.log.warning(f'client {peer} has not read its replies for '
@@ -249,26 +239,18 @@ class LegacyServer:
             session.fail(ErrorCode.PLANT_UNAVAILABLE)
         finally:
             session.close()
+            self.sessions.release(session)
             with self._lock:
-                if self._active is session:
-                    self._active = None
+                self._open.discard(session)
             self.log.info(f'client {peer} gone after {session.requests} requests')
 
     def _answer(self, frame):
         """Return the reply frame to one request, or raise ProtocolError."""
         msg_type, p = parse_request(frame)
-        try:
-            if msg_type is MsgType.CONTROL:
-                state, t = self.backend.control(p[0])
-            else:
-                state, t = self.backend.reset(p[:6] if p[6] == RESET_GIVEN else None)
-        except BadState as exc:
-            raise ProtocolError(ErrorCode.BAD_STATE, str(exc)) from None
-        except PlantUnavailable as exc:
-            raise ProtocolError(ErrorCode.PLANT_UNAVAILABLE, str(exc) or 'no plant state') \
-                from None
-        except PlantFinished as exc:
-            raise ProtocolError(ErrorCode.FINISHED, str(exc) or 'plant finished') from None
+        if msg_type is MsgType.CONTROL:
+            state, t = self.sessions.control(p[0])
+        else:
+            state, t = self.sessions.reset(p[:6] if p[6] == RESET_GIVEN else None)
         return encode_state(state, t)
 
     # -- shutdown --------------------------------------------------------------
@@ -278,10 +260,10 @@ class LegacyServer:
             if self._closing:
                 return
             self._closing = True
-            active = self._active
+            sessions = list(self._open)
         _close(self._listener)
-        if active is not None:
-            active.fail(ErrorCode.FINISHED)
+        for session in sessions:
+            session.fail(ErrorCode.FINISHED)
         deadline = time.monotonic() + timeout
         for thread in [self._accept_thread] + self._threads:
             if thread.is_alive() and thread is not threading.current_thread():

@@ -1,16 +1,20 @@
 """
-The bridge's view of the plant over ROS: requests out, matching samples back.
+The bridge's backend: the plant reached over its ROS topics.
 
 A CONTROL is answered with the first ``state`` sample that arrives after the
 request was taken (PROTOCOL.md): in real time that is the next tick, in
 lock-step the sample this control produced, so one rule serves both modes.
-Plant time is ``stamp - episode start``, the start coming from the plant's
-latched ``episode`` topic.
+Plant time is ``stamp - episode start``, and whether the plant runs, halted
+or finished, from the plant's latched ``episode`` topic (:mod:`.contract`).
 
 Reply path: the session thread takes ``state`` samples itself
-(:class:`~plant_server_ros.ros_wait.SubscriptionWaiter`) instead of being
-woken by the executor thread; everything else (episode, reset service,
-parameters) stays on the bridge node and its executor.
+(:class:`.subscription_waiter.SubscriptionWaiter`) instead of being woken by
+the executor thread; everything else (episode, reset service, parameters)
+stays on the bridge node and its executor.
+
+Until the plant has been seen once (DDS discovery takes seconds here), a
+request waits up to ``startup_grace`` for it instead of failing; after that,
+``reply_timeout`` applies.
 """
 
 import threading
@@ -22,22 +26,25 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Header
 from std_srvs.srv import Trigger
 
-from .plant import check_state, InvalidStateError
-from .plant_node import FINISHED, LATCHED, STATE_QOS
-from .ros_messages import JOINT_NAMES, NS_PER_S, stamp_ns, state_of
-from .ros_wait import SubscriptionWaiter
-from .tcp_server import BadState, PlantFinished, PlantUnavailable
+from . import contract
+from .messages import NS_PER_S, stamp_ns, state_msg, state_of
+from .subscription_waiter import SubscriptionWaiter
+from ..core.state import check_state, InvalidStateError
+from ..legacy.backend import BadState, PlantBackend, PlantFinished, PlantHalted, \
+    PlantUnavailable
 
 HISTORY = 256          # samples kept for matching a reply
 WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episode
 
 
-class PlantLink:
-    """Blocking ``control``/``reset`` calls for the TCP sessions of one bridge node."""
+class PlantLink(PlantBackend):
+    """Blocking ``control``/``reset`` calls for the legacy sessions of one bridge node."""
 
-    def __init__(self, node, plant_node='plant', reply_timeout=1.0, busy_poll=0.0):
+    def __init__(self, node, plant_node='plant', reply_timeout=1.0, busy_poll=0.0,
+                 startup_grace=10.0):
         self.node = node
         self.reply_timeout = float(reply_timeout)
+        self.startup_grace = float(startup_grace)
         self.busy_poll = float(busy_poll)   # s; used while the plant is in lock-step
         self._lockstep = False
         self.track_limit = None
@@ -47,25 +54,49 @@ class PlantLink:
         self._seq = 0
         self._episode_seq = 0
         self._episode_ns = None
+        self._halted = None
         self._finished = False
         self._closed = False
+        self._plant_ready = False           # seen once: from then on reply_timeout applies
 
         self._control_msg = Float64()
-        self._control_pub = node.create_publisher(Float64, 'control', 10)
-        self._reset_to_pub = node.create_publisher(JointState, 'reset_to', 10)
-        self._reset_client = node.create_client(Trigger, 'reset')
+        self._control_pub = node.create_publisher(Float64, contract.CONTROL,
+                                                  contract.CONTROL_QOS)
+        self._reset_to_pub = node.create_publisher(JointState, contract.RESET_TO, 10)
+        self._reset_client = node.create_client(Trigger, contract.RESET)
         self._params_client = node.create_client(GetParameters, f'{plant_node}/get_parameters')
-        node.create_subscription(Header, 'episode', self._on_episode, LATCHED)
-        self._states = SubscriptionWaiter(node, JointState, 'state', STATE_QOS, 'replies')
+        node.create_subscription(Header, contract.EPISODE, self._on_episode, contract.LATCHED)
+        self._states = SubscriptionWaiter(node, JointState, contract.STATE, contract.STATE_QOS,
+                                          'replies')
+
+    # -- PlantBackend status -------------------------------------------------
+    @property
+    def halted(self):
+        """Return why the plant stopped, as its ``episode`` topic said; None while it runs."""
+        return self._halted
+
+    @property
+    def finished(self):
+        """Return True once the plant said ``finished`` or the bridge is closing."""
+        return self._finished or self._closed
+
+    @property
+    def seen_plant(self):
+        """Return True once the plant's ``episode`` topic has been heard."""
+        return self._episode_ns is not None
 
     # -- episode (executor thread) -------------------------------------------
     def _on_episode(self, msg):
+        episode = contract.parse_episode(msg)
         with self._lock:
-            self._finished = msg.frame_id == FINISHED
-            if not self._finished:
-                self._lockstep = msg.frame_id == 'lockstep'
+            self._finished = episode.status == contract.FINISHED
+            if episode.status == contract.HALTED:
+                self._halted = episode.reason or 'plant halted'
+            elif episode.running:
+                self._lockstep = episode.status == 'lockstep'
+                self._halted = None
                 self._episode_seq += 1
-                self._episode_ns = stamp_ns(msg.stamp)
+                self._episode_ns = episode.start_ns
         self._states.wake()
 
     # -- samples (session thread) --------------------------------------------
@@ -89,7 +120,7 @@ class PlantLink:
                         del self._samples[:-HISTORY]
             msg = self._states.take()
 
-    def _wait_for(self, find, timeout):
+    def _wait_for(self, find, timeout, halt_ends=True):
         """Take samples until ``find()`` returns one; None after ``timeout``."""
         deadline = time.monotonic() + timeout
         # In lock-step the reply comes within a few hundred microseconds:
@@ -98,7 +129,7 @@ class PlantLink:
         while True:
             self._take_all(poll)
             poll = 0.0
-            self._check_open()
+            self._check_open(halt_ends)
             with self._lock:
                 found = find()
             if found is not None:
@@ -108,11 +139,26 @@ class PlantLink:
                 return None
             self._states.wait(min(remaining, WAIT_SLICE))
 
-    def _check_open(self):
+    def _await_plant(self):
+        """Before the plant was first seen: wait (up to the grace) until it can be asked."""
+        if self._plant_ready:
+            return
+        deadline = time.monotonic() + self.startup_grace
+        while not (self.seen_plant and self._control_pub.get_subscription_count()
+                   and self._reset_client.service_is_ready()):
+            self._check_open(halt_ends=False)
+            if time.monotonic() > deadline:
+                raise PlantUnavailable(f'no plant found within {self.startup_grace:g} s')
+            self._states.wait(WAIT_SLICE)
+        self._plant_ready = True
+
+    def _check_open(self, halt_ends=True):
         if self._closed:
             raise PlantFinished('bridge shutting down')
         if self._finished:
             raise PlantFinished('plant reached max_steps')
+        if halt_ends and self._halted is not None:
+            raise PlantHalted(self._halted, self._last_reply())
 
     def _first_after(self, seq):
         if self._episode_ns is None:
@@ -127,12 +173,17 @@ class PlantLink:
         with self._lock:
             return state, (ns - self._episode_ns) / NS_PER_S
 
+    def _last_reply(self):
+        return self._reply(self._samples[-1]) if self._samples and self._episode_ns \
+            is not None else None
+
     # -- requests (session thread) -------------------------------------------
     def control(self, u):
         """Send ``u``; return ``(state, t)`` of the first sample after it."""
         with self._io:
-            self._check_open()
+            self._await_plant()
             self._take_all()            # what arrived before this request is not its reply
+            self._check_open()
             seq = self._seq
             self._control_msg.data = float(u)
             self._control_pub.publish(self._control_msg)
@@ -143,21 +194,20 @@ class PlantLink:
 
     def reset(self, state=None):
         """Reset the plant (to ``state`` when given); return its t = 0 sample."""
-        if state is not None:
-            self._check_state(state)
         with self._io:
-            self._check_open()
+            self._await_plant()
+            if state is not None:
+                self._check_state(state)
             self._take_all()
+            self._check_open(halt_ends=False)
             seq, episode = self._seq, self._episode_seq
             if state is None:
                 if not self._reset_client.service_is_ready():
                     raise PlantUnavailable('the plant reset service is not available')
                 self._reset_client.call_async(Trigger.Request())
             else:
-                msg = JointState(name=list(JOINT_NAMES), position=list(state[:3]),
-                                 velocity=list(state[3:6]))
-                msg.header.stamp = self.node.get_clock().now().to_msg()
-                self._reset_to_pub.publish(msg)
+                self._reset_to_pub.publish(
+                    state_msg(state, self.node.get_clock().now().to_msg()))
 
             def reset_sample():
                 if self._episode_seq == episode:
@@ -167,7 +217,7 @@ class PlantLink:
                         return sample
                 return None
 
-            sample = self._wait_for(reset_sample, self.reply_timeout)
+            sample = self._wait_for(reset_sample, self.reply_timeout, halt_ends=False)
             if sample is None:
                 raise PlantUnavailable(f'no reset state within {self.reply_timeout:g} s')
             return self._reply(sample)

@@ -27,9 +27,6 @@ import numpy as np
 
 from .integrators import SecondOrderStepper, TABLEAUX
 
-STATE_SIZE = 6
-STATE_NAMES = ('x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot')
-
 
 @dataclass(frozen=True)
 class DIPParams:

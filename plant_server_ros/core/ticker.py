@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 
 _log = logging.getLogger(__name__)
 
@@ -55,13 +56,15 @@ class Ticker:
     """
 
     def __init__(self, period, callback, busy_wait=150e-6, realtime_priority=0,
-                 name='ticker'):
+                 name='ticker', log=None):
         if not period > 0.0:
             raise ValueError('period must be > 0')
         self.period = float(period)
         self.callback = callback
         self.busy_wait = min(float(busy_wait), self.period)
         self.realtime_priority = int(realtime_priority)
+        # Anything with error(str): the owner's logger (a ROS node's reaches /rosout).
+        self.log = log if log is not None else _log
         self.overruns = 0
         self.priority_error = None
         self.t0 = None
@@ -111,4 +114,4 @@ class Ticker:
             try:
                 self.callback(index, due)
             except Exception:  # noqa: B902 - a bad tick must not stop the plant's clock
-                _log.exception('tick callback failed')
+                self.log.error(f'tick callback failed:\n{traceback.format_exc()}')

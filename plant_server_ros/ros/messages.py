@@ -39,8 +39,17 @@ def new_joint_state(frame_id=''):
 
 
 def state_of(msg):
-    """Return the 6-state of a JointState (positions then velocities)."""
+    """Return the 6-state of a JointState (positions then velocities); ValueError if short."""
     if len(msg.position) != 3 or len(msg.velocity) != 3:
         raise ValueError('JointState needs 3 positions and 3 velocities '
                          f'(got {len(msg.position)} and {len(msg.velocity)})')
     return tuple(msg.position) + tuple(msg.velocity)
+
+
+def state_msg(state, stamp):
+    """Return a JointState carrying ``state`` (a reset target), stamped ``stamp``."""
+    msg = new_joint_state()
+    msg.header.stamp = stamp
+    msg.position = list(state[:3])
+    msg.velocity = list(state[3:6])
+    return msg

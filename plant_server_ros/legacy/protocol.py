@@ -35,6 +35,7 @@ class ErrorCode(IntEnum):
     PLANT_UNAVAILABLE = 6
     FINISHED = 7
     BAD_STATE = 8
+    HALTED = 9
 
 
 CLIENT_TYPES = (MsgType.CONTROL, MsgType.RESET)

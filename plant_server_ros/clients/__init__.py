@@ -1,0 +1,1 @@
+"""Reference clients of the legacy protocols and their controllers (no ROS)."""

@@ -1,0 +1,125 @@
+"""
+The real-time schedule: the plant steps on a drift-free wall-clock ticker.
+
+Tick ``k`` is due at ``t0 + k * dt``.  Its sample is computed ahead, during
+period ``k - 1`` (and again whenever a control arrives in it), so at the
+deadline only the publish is left and the stamp-to-wire delay stays small.
+A control acts from the moment it arrives inside the period (zero-order hold
+with the switch where it happened).  A reset waits for the next tick, so
+samples stay on the ``dt`` grid.  A late tick catches up on every missed
+period (the plant keeps wall time) and publishes the last few of them.
+"""
+
+import math
+import time
+
+from .schedule import PlantSchedule
+from .state import check_state
+from .ticker import Ticker
+
+# Periods published in one catch-up burst; older due periods are still
+# integrated (the plant keeps wall time) but not published.
+MAX_PUBLISHED_BACKLOG = 10
+
+
+class RealtimeSchedule(PlantSchedule):
+    """Step ``plant`` every ``dt`` of wall time on a thread of its own."""
+
+    mode = 'realtime'
+
+    def __init__(self, plant, listener=None, max_steps=0, realtime_priority=0, name='plant',
+                 log=None):
+        super().__init__(plant, listener, max_steps)
+        self.ticker = Ticker(plant.dt, self._on_tick, realtime_priority=realtime_priority,
+                             name=f'{name}_ticker', log=log)
+        self._pending_reset = None
+        self._prepared = None        # (Sample, what the listener made of it), not yet due
+        self._last_index = 0
+
+    def start(self):
+        """Publish sample 0 now and tick from here on."""
+        t0 = time.monotonic()
+        with self.lock:
+            self._begin_episode(0)
+            self._emit(self._sample(0, 0.0, self.plant.state, 0.0))
+            self._prepare_next(1)
+        self.ticker.start(t0)
+
+    @property
+    def priority_error(self):
+        """Why SCHED_FIFO was refused, or None."""
+        return self.ticker.priority_error
+
+    def control(self, u):
+        """Apply ``u`` from now on (ValueError if not finite); return the saturated force."""
+        with self.lock:
+            period_start = self.ticker.t0 + self._last_index * self.plant.dt
+            u = self._control(u, at=time.monotonic() - period_start)
+            if self._prepared is not None:
+                self._prepare_next(self._prepared[0].index)
+            return u
+
+    def request_reset(self, state=None):
+        """Reset at the next tick (InvalidStateError at once for a bad target)."""
+        target = None if state is None else check_state(state, self.plant.track_limit)
+        with self.lock:
+            self._pending_reset = (target,)
+            self._prepared = None
+
+    # -- the ticking thread ----------------------------------------------------
+    def _on_tick(self, index, due):
+        with self.lock:
+            for k in range(index - due + 1, index + 1):
+                if self.finished.is_set():
+                    return
+                publish = index - k < MAX_PUBLISHED_BACKLOG
+                plant = self.plant
+                if self._pending_reset is not None:
+                    plant.reset(self._pending_reset[0])
+                    self._pending_reset = None
+                    self._begin_episode(k)
+                    self._prepare(self._sample(k, 0.0, plant.state, 0.0))
+                elif self._prepared is not None and self._prepared[0].index == k:
+                    if publish:
+                        self._publish_prepared()
+                    publish = False
+                    self._advance()               # commits the state just published
+                elif self._advance():             # catching up: nothing computed ahead
+                    self._prepare(self._sample(k, plant.time, plant.state,
+                                               plant.last_applied_force))
+                else:
+                    continue
+                if publish:
+                    self._publish_prepared()
+                self._prepared = None
+                self._last_index = k
+                if self._check_max_steps():
+                    self.ticker.request_stop()
+                    return
+            self._prepare_next(index + 1)
+        if due > 1:
+            self.listener.on_late(due - 1, self.ticker.overruns, self.controlled)
+
+    def _prepare(self, sample):
+        self._prepared = (sample, self.listener.prepare(sample))
+
+    def _prepare_next(self, index):
+        """Compute the sample due at ``index`` (not committed), unless none will come."""
+        self._prepared = None
+        plant = self.plant
+        if self.finished.is_set() or self._pending_reset is not None or \
+                plant.fault is not None or self._max_steps_reached():
+            return
+        state, force = plant.preview()
+        if all(math.isfinite(v) for v in state):
+            self._prepare(self._sample(index, (plant.steps + 1) * plant.dt, state, force))
+
+    def _publish_prepared(self):
+        sample, prepared = self._prepared
+        self.last_sample = sample
+        self.listener.publish(prepared)
+
+    def stop(self):
+        """Stop ticking and wait for the thread (idempotent; not from a tick)."""
+        super().stop()
+        self.ticker.stop()

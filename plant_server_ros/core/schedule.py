@@ -1,0 +1,138 @@
+"""
+What the real-time and lock-step schedules share: samples, listener, outcomes.
+
+A schedule owns *when* the plant steps; the :class:`~.plant.Plant` owns what
+a step does.  Whoever runs a schedule (the ROS ``plant`` node, the in-process
+``PlantServer``) hears of it through a :class:`PlantListener`, so both doors
+get the same behaviour from one piece of code.
+"""
+
+import math
+import threading
+from typing import NamedTuple
+
+
+class Sample(NamedTuple):
+    """One sample of the plant, as published."""
+
+    index: int          # periods since the schedule started: its instant is start + index * dt
+    t: float            # episode time [s]
+    measured: tuple     # the state with sensor effects
+    true: tuple         # the state itself
+    force: float        # the force applied in the period that ended at this sample
+
+
+class PlantHalted(Exception):
+    """The plant stopped (a limit, a non-finite state) and waits for a reset."""
+
+    def __init__(self, reason, last=None):
+        super().__init__(reason)
+        self.last = last    # (measured state, t) of the last sample published, if any
+
+
+class PlantFinished(Exception):
+    """The plant reached max_steps or is shutting down."""
+
+
+class PlantListener:
+    """Hooks a schedule calls, under its lock; override what you need."""
+
+    def prepare(self, sample):
+        """Return what :meth:`publish` will send for ``sample`` (e.g. a filled message)."""
+        return sample
+
+    def publish(self, prepared):
+        """Send what :meth:`prepare` made: the sample's instant has come."""
+
+    def on_episode(self, index):
+        """Hear that a new episode starts at sample ``index`` (t = 0)."""
+
+    def on_halt(self, reason):
+        """Hear that the plant stopped with ``reason`` and waits for a reset."""
+
+    def on_finish(self):
+        """Hear that ``max_steps`` is reached: no more samples will come."""
+
+    def on_failsafe(self, active, controlled):
+        """
+        Hear that the fail-safe tripped (``active``) or that a control ended it.
+
+        ``controlled``: has any control arrived since start.
+        """
+
+    def on_late(self, missed, overruns, controlled):
+        """Hear that a tick came ``missed`` periods late (caught up); ``overruns`` so far."""
+
+
+class PlantSchedule:
+    """Base of the two schedules: stepping, fail-safe and halt reports, max_steps."""
+
+    mode = None
+
+    def __init__(self, plant, listener=None, max_steps=0):
+        self.plant = plant
+        self.listener = listener if listener is not None else PlantListener()
+        self.max_steps = int(max_steps or 0)
+        self.lock = threading.RLock()
+        self.finished = threading.Event()
+        self.episode_index = 0
+        self.last_sample = None
+        self.controlled = False       # has any control arrived since start
+
+    @property
+    def halted(self):
+        """Return why the plant stopped, or None while it runs."""
+        return self.plant.fault
+
+    def last_reply(self):
+        """``(measured state, t)`` of the last sample published, or None."""
+        s = self.last_sample
+        return None if s is None else (s.measured, s.t)
+
+    def _begin_episode(self, index):
+        self.episode_index = index
+        self.listener.on_episode(index)
+
+    def _control(self, u, at=0.0):
+        was_failsafe = self.plant.control_timed_out
+        u = self.plant.set_control(u, at)
+        self.controlled = True
+        if was_failsafe:
+            self.listener.on_failsafe(False, True)
+        return u
+
+    def _advance(self):
+        """Step the plant once, report what changed; False when nothing moved."""
+        plant = self.plant
+        was_failsafe = plant.control_timed_out
+        if not plant.step():
+            return False
+        if plant.control_timed_out and not was_failsafe:
+            self.listener.on_failsafe(True, self.controlled)
+        if plant.fault is not None:
+            self.listener.on_halt(plant.fault)
+            if not all(math.isfinite(s) for s in plant.state):
+                return False
+        return True
+
+    def _sample(self, index, t, state, force):
+        return Sample(index, t, self.plant.measure(state), state, force)
+
+    def _emit(self, sample):
+        self.last_sample = sample
+        self.listener.publish(self.listener.prepare(sample))
+        return sample
+
+    def _max_steps_reached(self):
+        return bool(self.max_steps) and self.plant.total_steps >= self.max_steps
+
+    def _check_max_steps(self):
+        if self._max_steps_reached() and not self.finished.is_set():
+            self.finished.set()
+            self.listener.on_finish()
+            return True
+        return False
+
+    def stop(self):
+        """Stop stepping (idempotent)."""
+        self.finished.set()

@@ -1,0 +1,1 @@
+"""The legacy protocols of docs/PROTOCOL.md and their transports (no ROS)."""

@@ -1,0 +1,75 @@
+"""
+The legacy session logic, shared by every transport (TCP, UDP) of one plant.
+
+Who controls the plant (one client at a time, whatever its transport) and
+what a request gets: a reply ``(state, t)`` or a ProtocolError carrying the
+ERROR code of docs/PROTOCOL.md.  No sockets here: a transport frames the
+requests and replies and calls :class:`Sessions`.
+"""
+
+import threading
+
+from .backend import BadState, PlantFinished, PlantHalted, PlantUnavailable
+from .protocol import ErrorCode, ProtocolError
+
+
+class Sessions:
+    """The controlling-client seat and request handling for ``backend``."""
+
+    def __init__(self, backend, extra_latency=0.0):
+        self.backend = backend
+        self.extra_latency = float(extra_latency)   # s, added to every reply by the transport
+        self._lock = threading.Lock()
+        self._holder = None
+        self._holder_alive = None
+
+    # -- one controlling client ------------------------------------------------
+    def claim(self, client, alive):
+        """
+        Make ``client`` the controlling one if the seat is free; True if it now is.
+
+        ``alive()`` tells whether a holder is still there: a holder that has
+        gone (a closed socket not yet noticed, a silent UDP peer) frees the seat.
+        """
+        with self._lock:
+            if self._holder is not None and self._holder is not client \
+                    and not self._holder_alive():
+                self._holder = None
+            if self._holder is None:
+                self._holder, self._holder_alive = client, alive
+            return self._holder is client
+
+    def release(self, client):
+        """Free the seat if ``client`` holds it."""
+        with self._lock:
+            if self._holder is client:
+                self._holder = self._holder_alive = None
+
+    @property
+    def holder(self):
+        """Return the controlling client, or None."""
+        return self._holder
+
+    # -- requests --------------------------------------------------------------
+    def control(self, u):
+        """Answer a CONTROL: ``(state, t)`` or ProtocolError."""
+        return _ask(self.backend.control, u)
+
+    def reset(self, state=None):
+        """Answer a RESET (to ``state``, else the initial one): ``(state, t)`` or ProtocolError."""
+        return _ask(self.backend.reset, state)
+
+
+_CODES = ((BadState, ErrorCode.BAD_STATE), (PlantHalted, ErrorCode.HALTED),
+          (PlantFinished, ErrorCode.FINISHED), (PlantUnavailable, ErrorCode.PLANT_UNAVAILABLE))
+
+
+def _ask(call, *args):
+    """Call the backend; a failure becomes the ProtocolError a client is told (``cause`` kept)."""
+    try:
+        return call(*args)
+    except tuple(cls for cls, _ in _CODES) as exc:
+        code = next(code for cls, code in _CODES if isinstance(exc, cls))
+        error = ProtocolError(code, str(exc) or code.name.lower())
+        error.cause = exc
+        raise error from None

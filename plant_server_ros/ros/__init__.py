@@ -1,0 +1,1 @@
+"""The ROS 2 door: the ``plant`` and ``bridge`` nodes and their glue."""

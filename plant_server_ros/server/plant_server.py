@@ -1,0 +1,156 @@
+"""
+``PlantServer``: the original project's in-process plant server, made real.
+
+One plant, stepped in this process, served over the legacy protocols of
+docs/PROTOCOL.md byte for byte as the ROS bridge serves them.  No ROS: it
+needs numpy and scipy (and PyYAML for a config file).  Several servers in
+threads of one process are independent plants.
+
+    with PlantServer(cfg='config.yaml', bind_addr=('127.0.0.1', 0),
+                     mode='lockstep', max_steps=5000) as server:
+        print(server.port)
+        server.start()          # returns at max_steps or on stop()
+"""
+
+import logging
+import threading
+
+from . import config
+from .direct_backend import DirectBackend
+from ..core.dynamics import DIPDynamics
+from ..core.plant import Plant
+from ..core.plant_log import PlantLog
+from ..core.state import DEFAULT_INITIAL_STATE
+from ..legacy.sessions import Sessions
+from ..legacy.tcp_server import TcpServer
+
+MODES = ('realtime', 'lockstep')
+DEFAULTS = {'dt': 0.01, 'extra_latency_ms': 0.0, 'sensor_noise_std': 0.01,
+            'initial_state': DEFAULT_INITIAL_STATE, 'seed': None}
+_log = logging.getLogger('plant_server_ros.plant_server')
+
+
+class _ServerLog(PlantLog):
+    """The plant's log lines, and the end of :meth:`PlantServer.start` at max_steps."""
+
+    def __init__(self, log, plant, max_steps, done):
+        super().__init__(log, plant, max_steps)
+        self._done = done
+
+    def on_finish(self):
+        super().on_finish()
+        self._done.set()
+
+
+class PlantServer:
+    """
+    A plant served over TCP (and UDP) from this process.
+
+    Arguments left as None take the value of ``cfg`` (a dict or a YAML file
+    in the original ``config.yaml`` layout), else the defaults: ``dt`` 0.01 s,
+    ``extra_latency_ms`` 0, ``sensor_noise_std`` 0.01, no ``max_steps``.
+    Explicit arguments win over ``cfg``.  Bad values raise
+    :class:`~.config.ConfigError` naming the key, before anything listens; a
+    port in use raises OSError.  ``bind_addr`` port 0 takes a free port:
+    :attr:`port` tells which.
+    """
+
+    def __init__(self, cfg=None, bind_addr=('127.0.0.1', 5555), dt=None,
+                 extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
+                 server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
+                 max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
+                 log=None):
+        settings = {**DEFAULTS, **config.load(cfg)}
+        given = {'dt': ('simulation.dt', dt),
+                 'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
+                 'sensor_noise_std': ('hil.sensor_noise_std', sensor_noise_std),
+                 'seed': ('global_seed', seed)}
+        for name, (key, value) in given.items():
+            if value is not None:
+                settings[name] = config.KEYS[key][1](name, value)
+        if mode not in MODES:
+            raise config.ConfigError(f'mode: must be one of {list(MODES)}, got {mode!r}')
+        max_steps = 0 if max_steps is None else config._number(0, 2 ** 62, integer=True)(
+            'max_steps', max_steps)
+        self.settings = settings
+        self.mode = mode
+        self.max_steps = max_steps
+        self.log = log if log is not None else _log
+        self._ready = server_ready_event
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._started = self._closed = False
+
+        self.plant = Plant(DIPDynamics(config.physics(settings)), dt=settings['dt'],
+                           initial_state=settings['initial_state'], max_force=max_force,
+                           track_limit=track_limit, control_timeout=control_timeout,
+                           sensor_noise_std=settings['sensor_noise_std'],
+                           seed=settings['seed'])
+        self.backend = DirectBackend(
+            self.plant, mode, max_steps,
+            listener=_ServerLog(self.log, self.plant, max_steps, self._done), log=self.log)
+        self.sessions = Sessions(self.backend, settings['extra_latency_ms'] / 1000.0)
+        self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
+                              log=self.log)
+        self.address = self._tcp.address[:2]
+        self.port = self.address[1]
+
+    # -- the seed's API ------------------------------------------------------
+    def start(self):
+        """Serve until ``max_steps`` is reached or :meth:`stop` is called; then stop serving."""
+        with self._lock:
+            if self._started or self._closed:
+                raise RuntimeError('a PlantServer starts once, and not after close()')
+            self._started = True
+        try:
+            self.backend.start()
+            self._tcp.start()
+            self.log.info(self.describe())
+            if self._ready is not None:
+                self._ready.set()
+            self._done.wait()
+        finally:
+            self._shutdown()
+
+    def stop(self):
+        """Make :meth:`start` return soon (from any thread, or a signal handler)."""
+        self._done.set()
+
+    def close(self):
+        """Release the sockets and the plant's thread (idempotent)."""
+        self._done.set()
+        with self._lock:
+            self._closed = True
+        self._shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- what it is doing ----------------------------------------------------
+    def describe(self):
+        """One line: what is served where, and how."""
+        s = self.settings
+        return (f'{self.mode} plant serving the legacy TCP protocol on '
+                f'{self.address[0]}:{self.port}: dt={s["dt"]:g} s, '
+                f'noise std={s["sensor_noise_std"]:g}, latency={s["extra_latency_ms"]:g} ms, '
+                f'max_steps={self.max_steps or "unlimited"}')
+
+    def status(self):
+        """Return what the plant and its clients are doing now, as a dict."""
+        holder = self.sessions.holder
+        return {
+            'mode': self.mode, 'dt': self.plant.dt, 'tcp_port': self.port,
+            'state': ('finished' if self.backend.finished
+                      else 'halted' if self.backend.halted else 'running'),
+            'halt_reason': self.backend.halted,
+            'episode_time': self.plant.time, 'total_steps': self.plant.total_steps,
+            'failsafe': self.plant.control_timed_out,
+            'client': None if holder is None else '%s:%d' % holder.peer[:2],
+        }
+
+    def _shutdown(self):
+        self._tcp.close()
+        self.backend.stop()
