@@ -14,6 +14,7 @@ import numpy as np
 
 from . import controllers
 from .tcp_client import LegacyClient
+from .udp_client import UdpClient
 from ..legacy.protocol import ProtocolError
 
 EXIT_OK, EXIT_FELL, EXIT_ERROR = 0, 1, 2
@@ -32,8 +33,13 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog='dip_client', description='Balance the double inverted pendulum through the '
         'legacy TCP protocol of plant_server_ros and print a summary.')
-    parser.add_argument('--host', default='127.0.0.1')
-    parser.add_argument('--port', type=int, default=5555)
+    parser.add_argument('--host', default='127.0.0.1',
+                        help='address of the plant server or bridge (default: %(default)s)')
+    parser.add_argument('--port', type=int, default=None,
+                        help='its TCP port (default 5555), or with --udp its UDP port '
+                        '(default 9000)')
+    parser.add_argument('--udp', action='store_true',
+                        help="speak the original project's UDP datagrams instead of TCP")
     parser.add_argument('--controller', choices=('lqr', 'pd'), default='lqr')
     parser.add_argument('--kp', type=_floats(3), help='PD gains on x, th1, th2 '
                         '(default: the LQR position gains)')
@@ -74,7 +80,7 @@ def run(args, out=None):
     rows = []
     summary = {'steps': 0}
     try:
-        with LegacyClient(args.host, args.port, args.timeout) as client:
+        with _connect(args) as client:
             if args.no_reset:
                 state, t = client.control(0.0)
             else:
@@ -106,7 +112,7 @@ def run(args, out=None):
     except ProtocolError as exc:
         print(f'dip_client: protocol error: {exc.code.name}: {exc}', file=sys.stderr)
         return EXIT_ERROR, summary
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:      # TimeoutError (UDP) is an OSError
         print(f'dip_client: {exc}', file=sys.stderr)
         return EXIT_ERROR, summary
     finally:
@@ -118,6 +124,14 @@ def run(args, out=None):
                 writer.writerows(rows)
     print_summary(summary, out if out is not None else sys.stdout)
     return code, summary
+
+
+def _connect(args):
+    if args.udp:
+        if args.reset_state is not None:
+            raise ValueError('--reset-state needs TCP: the UDP datagrams have no RESET')
+        return UdpClient(args.host, args.port or 9000, dt=args.dt)
+    return LegacyClient(args.host, args.port or 5555, args.timeout)
 
 
 def print_summary(s, out):

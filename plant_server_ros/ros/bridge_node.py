@@ -13,6 +13,7 @@ from . import params as ros_params
 from .plant_link import PlantLink
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
+from ..legacy.udp_server import UdpServer
 
 
 class BridgeNode(Node):
@@ -20,7 +21,7 @@ class BridgeNode(Node):
 
     def __init__(self, node_name='bridge', namespace='dip', **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
-        self.link = self.server = None
+        self.link = self.server = self.udp = None
         d = ros_params.declare
         host = d(self, 'bind_address', '127.0.0.1',
                  'Address to listen on (0.0.0.0: every interface).', read_only=True)
@@ -39,29 +40,43 @@ class BridgeNode(Node):
                     'While the plant is in lock-step: how long to poll for its reply '
                     'before sleeping [us]; trades CPU for latency (0 = never poll).',
                     0, 100000)
+        udp_host = d(self, 'udp_bind_address', '127.0.0.1',
+                     'Address of the UDP datagram door (0.0.0.0: every interface).',
+                     read_only=True)
+        udp_port = d(self, 'udp_port', 0, "UDP port of the original project's datagrams "
+                     '(0: off).', 0, 65535, read_only=True)
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
         self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6, grace)
         self.sessions = Sessions(self.link, latency / 1000.0)
-        try:
-            self.server = TcpServer(self.sessions, host, port, idle,
-                                    log=self.get_logger()).start()
-        except OSError as exc:
-            self.link.close()
-            reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise ros_params.StartError(f'cannot listen on {host}:{port}: {reason}') from None
+        self.server = self._listen(TcpServer, 'TCP', host, port, idle)
+        if udp_port:
+            self.udp = self._listen(UdpServer, 'UDP', udp_host, udp_port, idle)
         self.add_post_set_parameters_callback(self._apply_parameters)
         host, port = self.server.address[:2]
         self.port = port
         d(self, 'bound_port', port, 'TCP port actually listened on (what port:=0 picked).',
           read_only=True)
-        self.get_logger().info(f'legacy TCP protocol on {host}:{port}')
+        udp = '' if self.udp is None else \
+            ' and UDP datagrams on %s:%d' % tuple(self.udp.address[:2])
+        self.get_logger().info(f'legacy TCP protocol on {host}:{port}{udp}')
+
+    def _listen(self, server_class, what, host, port, idle):
+        try:
+            return server_class(self.sessions, host, port, idle, log=self.get_logger()).start()
+        except OSError as exc:
+            self.stop()
+            reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ros_params.StartError(
+                f'cannot listen on {what} {host}:{port}: {reason}') from None
 
     def _apply_parameters(self, params):
         for p in params:
             if p.name == 'idle_timeout':
                 self.server.idle_timeout = p.value
+                if self.udp is not None:
+                    self.udp.idle_timeout = p.value
             elif p.name == 'reply_timeout':
                 self.link.reply_timeout = p.value
             elif p.name == 'startup_grace':
@@ -77,6 +92,8 @@ class BridgeNode(Node):
             self.link.close()
         if self.server is not None:
             self.server.close()
+        if self.udp is not None:
+            self.udp.close()
 
     def destroy_node(self):
         self.stop()

@@ -23,6 +23,7 @@ from ..core.plant_log import PlantLog
 from ..core.state import DEFAULT_INITIAL_STATE
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
+from ..legacy.udp_server import UdpServer
 
 MODES = ('realtime', 'lockstep')
 DEFAULTS = {'dt': 0.01, 'extra_latency_ms': 0.0, 'sensor_noise_std': 0.01,
@@ -53,6 +54,11 @@ class PlantServer:
     :class:`~.config.ConfigError` naming the key, before anything listens; a
     port in use raises OSError.  ``bind_addr`` port 0 takes a free port:
     :attr:`port` tells which.
+
+    ``udp_addr`` ``(host, port)`` also serves the original project's UDP
+    datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
+    ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
+    clients share the one controlling-client seat.
     """
 
     def __init__(self, cfg=None, bind_addr=('127.0.0.1', 5555), dt=None,
@@ -90,10 +96,22 @@ class PlantServer:
             self.plant, mode, max_steps,
             listener=_ServerLog(self.log, self.plant, max_steps, self._done), log=self.log)
         self.sessions = Sessions(self.backend, settings['extra_latency_ms'] / 1000.0)
+        if udp_addr == 'config':
+            udp_addr = ((settings.get('udp_host', '127.0.0.1'), settings['udp_port'])
+                        if 'udp_port' in settings else None)
+        self._udp = None
         self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
                               log=self.log)
+        try:
+            if udp_addr is not None:
+                self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
+                                      log=self.log)
+        except OSError:
+            self._tcp.close()
+            raise
         self.address = self._tcp.address[:2]
         self.port = self.address[1]
+        self.udp_port = None if self._udp is None else self._udp.address[1]
 
     # -- the seed's API ------------------------------------------------------
     def start(self):
@@ -105,6 +123,8 @@ class PlantServer:
         try:
             self.backend.start()
             self._tcp.start()
+            if self._udp is not None:
+                self._udp.start()
             self.log.info(self.describe())
             if self._ready is not None:
                 self._ready.set()
@@ -133,8 +153,10 @@ class PlantServer:
     def describe(self):
         """One line: what is served where, and how."""
         s = self.settings
+        udp = '' if self._udp is None else \
+            f' and UDP datagrams on {self._udp.address[0]}:{self.udp_port}'
         return (f'{self.mode} plant serving the legacy TCP protocol on '
-                f'{self.address[0]}:{self.port}: dt={s["dt"]:g} s, '
+                f'{self.address[0]}:{self.port}{udp}: dt={s["dt"]:g} s, '
                 f'noise std={s["sensor_noise_std"]:g}, latency={s["extra_latency_ms"]:g} ms, '
                 f'max_steps={self.max_steps or "unlimited"}')
 
@@ -148,9 +170,18 @@ class PlantServer:
             'halt_reason': self.backend.halted,
             'episode_time': self.plant.time, 'total_steps': self.plant.total_steps,
             'failsafe': self.plant.control_timed_out,
-            'client': None if holder is None else '%s:%d' % holder.peer[:2],
+            'client': None if holder is None else _client_name(holder),
+            'udp_port': self.udp_port,
+            'udp_counters': None if self._udp is None else dict(self._udp.counters),
         }
 
     def _shutdown(self):
         self._tcp.close()
+        if self._udp is not None:
+            self._udp.close()
         self.backend.stop()
+
+
+def _client_name(holder):
+    address = getattr(holder, 'peer', None) or getattr(holder, 'address', None)
+    return '%s:%d' % tuple(address[:2])
