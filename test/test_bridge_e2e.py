@@ -268,8 +268,24 @@ def test_stopping_the_bridge_sends_finished_and_frees_the_port():
         plant.stop()
 
 
-def test_environment_is_isolated():
-    assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+def test_node_processes_are_isolated():
+    """A node subprocess runs on loopback discovery in this run's domain (and is seen there)."""
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/e2e_env', '-p', 'port:=0')
+    try:
+        bridge_port(bridge)                         # started: past the exec, its own environment
+        with open(f'/proc/{bridge.proc.pid}/environ', 'rb') as f:
+            env = dict(v.decode().partition('=')[::2] for v in f.read().split(b'\0') if v)
+        assert env.get('ROS_AUTOMATIC_DISCOVERY_RANGE') == 'LOCALHOST'
+        assert env.get('ROS_DOMAIN_ID') == os.environ['ROS_DOMAIN_ID']
+        h = Harness()
+        try:
+            probe = h.add(Node('env_probe'))
+            assert h.spin_until(lambda: ('bridge', '/e2e_env')
+                                in probe.get_node_names_and_namespaces())
+        finally:
+            h.close()
+    finally:
+        assert bridge.stop() == 0, bridge.output
 
 
 def test_extra_latency_delays_each_reply(lockstep_pair):

@@ -147,8 +147,8 @@ def test_nan_and_inf_never_reach_the_state(harness):
 def test_bad_parameter_refused_with_reason(harness):
     plant = make_plant(harness, mode='lockstep')
     results = plant.set_parameters([Parameter('max_force', value=-1.0)])
-    assert not results[0].successful and 'max_force' in results[0].reason or \
-        'range' in results[0].reason
+    assert not results[0].successful
+    assert 'max_force' in results[0].reason or 'range' in results[0].reason
     results = plant.set_parameters([Parameter('initial_state', value=[0.0] * 5)])
     assert not results[0].successful and '6' in results[0].reason
     results = plant.set_parameters([Parameter('dt', value=0.02)])

@@ -10,7 +10,7 @@ the same ``seq`` (the server answers it without stepping).
 import socket
 import time
 
-from ..legacy.datagram import decode_state, DatagramError, encode_command
+from ..legacy.datagram import DatagramError, decode_state, encode_command
 
 
 class UdpClient:

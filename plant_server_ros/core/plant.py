@@ -10,7 +10,7 @@ import math
 import random
 
 from .dynamics import DIPDynamics
-from .state import check_state, DEFAULT_INITIAL_STATE
+from .state import all_finite, check_state, DEFAULT_INITIAL_STATE
 
 
 class Plant:
@@ -110,7 +110,12 @@ class Plant:
         return self._preview
 
     def step(self):
-        """Advance one period; return False (and change nothing) when faulted."""
+        """
+        Advance one period; False when no new state came of it.
+
+        Already faulted: nothing changes.  A step that diverges (a non-finite
+        state) keeps the last finite state, sets the fault and returns False.
+        """
         if self.fault is not None:
             return False
         new_state, force = self.preview()
@@ -122,14 +127,13 @@ class Plant:
         self.steps += 1
         self.total_steps += 1
         self._since_control += self.dt
-        if not all(math.isfinite(s) for s in new_state):
+        if not all_finite(new_state):
             self.fault = f'state became non-finite at t={self.time:.3f} s'
-        elif abs(new_state[0]) > self.track_limit:
+            return False
+        if abs(new_state[0]) > self.track_limit:
             self.fault = (f'cart left the track at t={self.time:.3f} s '
                           f'(x={new_state[0]:.3f} m, limit +/-{self.track_limit:g} m)')
-            self.state = new_state
-        else:
-            self.state = new_state
+        self.state = new_state
         return True
 
     def reset(self, state=None):

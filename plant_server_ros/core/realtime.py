@@ -10,11 +10,10 @@ samples stay on the ``dt`` grid.  A late tick catches up on every missed
 period (the plant keeps wall time) and publishes the last few of them.
 """
 
-import math
 import time
 
 from .schedule import PlantSchedule
-from .state import check_state
+from .state import all_finite, check_state
 from .ticker import Ticker
 
 # Periods published in one catch-up burst; older due periods are still
@@ -58,6 +57,12 @@ class RealtimeSchedule(PlantSchedule):
             if self._prepared is not None:
                 self._prepare_next(self._prepared[0].index)
             return u
+
+    def refresh(self):
+        """Recompute the sample computed ahead (a setting such as max_force changed)."""
+        with self.lock:
+            if self._prepared is not None:
+                self._prepare_next(self._prepared[0].index)
 
     def request_reset(self, state=None):
         """Reset at the next tick (InvalidStateError at once for a bad target)."""
@@ -111,7 +116,7 @@ class RealtimeSchedule(PlantSchedule):
                 plant.fault is not None or self._max_steps_reached():
             return
         state, force = plant.preview()
-        if all(math.isfinite(v) for v in state):
+        if all_finite(state):
             self._prepare(self._sample(index, (plant.steps + 1) * plant.dt, state, force))
 
     def _publish_prepared(self):

@@ -7,7 +7,6 @@ a step does.  Whoever runs a schedule (the ROS ``plant`` node, the in-process
 get the same behaviour from one piece of code.
 """
 
-import math
 import threading
 from typing import NamedTuple
 
@@ -104,16 +103,15 @@ class PlantSchedule:
     def _advance(self):
         """Step the plant once, report what changed; False when nothing moved."""
         plant = self.plant
-        was_failsafe = plant.control_timed_out
-        if not plant.step():
+        if plant.fault is not None:
             return False
+        was_failsafe = plant.control_timed_out
+        moved = plant.step()              # False: the step diverged (fault set)
         if plant.control_timed_out and not was_failsafe:
             self.listener.on_failsafe(True, self.controlled)
         if plant.fault is not None:
             self.listener.on_halt(plant.fault)
-            if not all(math.isfinite(s) for s in plant.state):
-                return False
-        return True
+        return moved
 
     def _sample(self, index, t, state, force):
         return Sample(index, t, self.plant.measure(state), state, force)
@@ -132,6 +130,9 @@ class PlantSchedule:
             self.listener.on_finish()
             return True
         return False
+
+    def refresh(self):
+        """Recompute what was computed ahead after a setting changed (call under the lock)."""
 
     def stop(self):
         """Stop stepping (idempotent)."""

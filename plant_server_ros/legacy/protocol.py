@@ -66,7 +66,8 @@ def encode_control(u, client_time=0.0):
 
 def encode_state(state, t):
     """STATE frame: 6-state and plant time ``t`` [s]."""
-    return encode(MsgType.STATE, tuple(state) + (t,))
+    x, th1, th2, xd, th1d, th2d = state      # the hot path: one pack, no padding
+    return FRAME.pack(PAYLOAD_SIZE, MsgType.STATE, x, th1, th2, xd, th1d, th2d, t)
 
 
 def encode_reset(state=None):

@@ -225,6 +225,8 @@ class PlantNode(Node):
                     self.plant.initial_state = check_state(p.value, self.plant.track_limit)
                 elif p.name == 'busy_poll_us':
                     self._busy_poll = 1e-6 * p.value
+            # The sample of the next tick was computed with the old values.
+            self.schedule.refresh()
 
     # -- inputs --------------------------------------------------------------
     def _finite(self, msg):

@@ -20,12 +20,13 @@ from .direct_backend import DirectBackend
 from ..core.dynamics import DIPDynamics
 from ..core.plant import Plant
 from ..core.plant_log import PlantLog
-from ..core.state import DEFAULT_INITIAL_STATE
+from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
 
 MODES = ('realtime', 'lockstep')
+LOCKSTEP_BUSY_POLL_US = 200     # bench/bench_plant_server.py --poll-us compares
 DEFAULTS = {'dt': 0.01, 'extra_latency_ms': 0.0, 'sensor_noise_std': 0.01,
             'initial_state': DEFAULT_INITIAL_STATE, 'seed': None}
 _log = logging.getLogger('plant_server_ros.plant_server')
@@ -65,7 +66,7 @@ class PlantServer:
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
-                 log=None):
+                 busy_poll_us=None, log=None):
         settings = {**DEFAULTS, **config.load(cfg)}
         given = {'dt': ('simulation.dt', dt),
                  'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
@@ -78,6 +79,10 @@ class PlantServer:
             raise config.ConfigError(f'mode: must be one of {list(MODES)}, got {mode!r}')
         max_steps = 0 if max_steps is None else config._number(0, 2 ** 62, integer=True)(
             'max_steps', max_steps)
+        # Lock-step clients send their next request at once: poll for it.
+        busy_poll = (LOCKSTEP_BUSY_POLL_US if mode == 'lockstep' else 0) \
+            if busy_poll_us is None else busy_poll_us
+        busy_poll = config._number(0, 1e5)('busy_poll_us', busy_poll) * 1e-6
         self.settings = settings
         self.mode = mode
         self.max_steps = max_steps
@@ -87,6 +92,10 @@ class PlantServer:
         self._lock = threading.Lock()
         self._started = self._closed = False
 
+        try:    # the cart starts on the track: config.load cannot know track_limit
+            check_state(settings['initial_state'], track_limit)
+        except InvalidStateError as exc:
+            raise config.ConfigError(f'simulation.initial_state: {exc}') from None
         self.plant = Plant(DIPDynamics(config.physics(settings)), dt=settings['dt'],
                            initial_state=settings['initial_state'], max_force=max_force,
                            track_limit=track_limit, control_timeout=control_timeout,
@@ -101,11 +110,11 @@ class PlantServer:
                         if 'udp_port' in settings else None)
         self._udp = None
         self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
-                              log=self.log)
+                              log=self.log, busy_poll=busy_poll)
         try:
             if udp_addr is not None:
                 self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
-                                      log=self.log)
+                                      log=self.log, busy_poll=busy_poll)
         except OSError:
             self._tcp.close()
             raise
