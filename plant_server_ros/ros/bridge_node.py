@@ -19,7 +19,7 @@ from ..legacy.udp_server import UdpServer
 class BridgeNode(Node):
     """Serve PROTOCOL.md on a TCP port for the plant in this node's namespace."""
 
-    def __init__(self, node_name='bridge', namespace='dip', **kwargs):
+    def __init__(self, node_name='bridge', namespace='dip', busy_poll_us=300, **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
         self.link = self.server = self.udp = None
         d = ros_params.declare
@@ -36,7 +36,7 @@ class BridgeNode(Node):
                   '(DDS discovery) before PLANT_UNAVAILABLE [s].', 0.0, 3600.0)
         latency = d(self, 'extra_latency_ms', 0.0,
                     'Delay added to every reply, to emulate a network [ms].', 0.0, 10000.0)
-        poll_us = d(self, 'busy_poll_us', 300,
+        poll_us = d(self, 'busy_poll_us', busy_poll_us,
                     'While the plant is in lock-step: how long to poll for its reply '
                     'before sleeping [us]; trades CPU for latency (0 = never poll).',
                     0, 100000)
@@ -74,13 +74,13 @@ class BridgeNode(Node):
     def _apply_parameters(self, params):
         for p in params:
             if p.name == 'idle_timeout':
-                self.server.idle_timeout = p.value
+                self.server.idle_timeout = float(p.value)
                 if self.udp is not None:
-                    self.udp.idle_timeout = p.value
+                    self.udp.idle_timeout = float(p.value)
             elif p.name == 'reply_timeout':
-                self.link.reply_timeout = p.value
+                self.link.reply_timeout = float(p.value)
             elif p.name == 'startup_grace':
-                self.link.startup_grace = p.value
+                self.link.startup_grace = float(p.value)
             elif p.name == 'extra_latency_ms':
                 self.sessions.extra_latency = p.value / 1000.0
             elif p.name == 'busy_poll_us':

@@ -105,9 +105,9 @@ class _RosOutput(PlantLog):
 class PlantNode(Node):
     """The plant as a ROS node; when and what to step lives in the plant core."""
 
-    def __init__(self, node_name='plant', namespace='dip', **kwargs):
+    def __init__(self, node_name='plant', namespace='dip', busy_poll_us=150, **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
-        self._declare_parameters()
+        self._declare_parameters(busy_poll_us)
         self.finished = threading.Event()
         self.dt_ns = round(self.plant.dt * NS_PER_S)
         self.origin_ns = 0           # stamp of sample 0 (lock-step: simulated time 0)
@@ -153,7 +153,7 @@ class PlantNode(Node):
             f'max_steps={self.max_steps or "unlimited"}')
 
     # -- parameters --------------------------------------------------------
-    def _declare_parameters(self):
+    def _declare_parameters(self, busy_poll_us):
         d = ros_params.declare
         self.mode = ros_params.choice(self, 'mode', 'realtime', contract.RUNNING_MODES,
                                       'realtime: step on a wall-clock ticker every dt; '
@@ -182,8 +182,8 @@ class PlantNode(Node):
                                        'Fixed-step Runge-Kutta method.')
         substeps = d(self, 'substeps', 1, 'Integrator steps per dt.', 1, 1000, read_only=True)
         self._busy_poll = 1e-6 * d(
-            self, 'busy_poll_us', 150, 'Lock-step only: how long the control thread polls '
-            'for the next control before it sleeps [us]; trades CPU for round-trip '
+            self, 'busy_poll_us', busy_poll_us, 'Lock-step only: how long the control thread '
+            'polls for the next control before it sleeps [us]; trades CPU for round-trip '
             'latency (0 = never poll).', 0, 100000)
         self._priority = d(self, 'realtime_priority', 0,
                            'SCHED_FIFO priority of the stepping thread (0 = off; needs '
@@ -216,11 +216,11 @@ class PlantNode(Node):
         with self.schedule.lock:
             for p in params:
                 if p.name == 'sensor_noise_std':
-                    self.plant.sensor_noise_std = p.value
+                    self.plant.sensor_noise_std = float(p.value)
                 elif p.name == 'max_force':
-                    self.plant.set_max_force(p.value)
+                    self.plant.set_max_force(float(p.value))
                 elif p.name == 'control_timeout':
-                    self.plant.control_timeout = p.value
+                    self.plant.control_timeout = float(p.value)
                 elif p.name == 'initial_state':
                     self.plant.initial_state = check_state(p.value, self.plant.track_limit)
                 elif p.name == 'busy_poll_us':

@@ -10,7 +10,11 @@ measured here, a two-process ping-pong takes ~190 us per round trip this way,
 a waiting thread.
 
 The subscription lives on a hidden node (``_<node>_<suffix>``) that no
-executor spins, in the same namespace and context as ``node``.
+executor spins, in the same namespace and context as ``node``.  The hidden
+node takes no command-line arguments (a launch file's ``-r __node:=plant``
+would otherwise rename it to ``plant`` too, giving two nodes of one name):
+the topic is resolved by ``node``, with every remap that applies to it, and
+subscribed by its absolute name.
 """
 
 import time
@@ -24,10 +28,12 @@ class SubscriptionWaiter:
 
     def __init__(self, node, msg_type, topic, qos, suffix):
         self._node = Node(f'_{node.get_name()}_{suffix}', namespace=node.get_namespace(),
-                          context=node.context, start_parameter_services=False)
+                          context=node.context, use_global_arguments=False,
+                          enable_rosout=False, start_parameter_services=False)
         self._msg_type = msg_type
+        self.topic = node.resolve_topic_name(topic)
         self._subscription = self._node.create_subscription(
-            msg_type, topic, lambda _: None, qos)
+            msg_type, self.topic, lambda _: None, qos)
         self._guard = self._node.create_guard_condition(lambda: None)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._closed = False
