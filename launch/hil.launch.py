@@ -3,12 +3,17 @@ Start the HIL plant: ``plant_node`` and ``bridge_node`` in one namespace.
 
     ros2 launch plant_server_ros hil.launch.py
     ros2 launch plant_server_ros hil.launch.py namespace:=dip2 port:=5556 mode:=lockstep
+    ros2 launch plant_server_ros hil.launch.py max_steps:=5000 seed:=3 log_level:=debug
 
 Parameters come from ``params_file`` (default: the package's
-``config/plant_server.yaml``); the knob arguments (``port``, ``bind_address``,
-``mode``, ``sensor_noise_std``, ``dt``) override it only when given.  When the
-plant exits (``max_steps``) the whole launch shuts down.
+``config/plant_server.yaml``).  Every parameter of that file is also a launch
+argument of the same name (``physics.cart_mass:=1.8``; ``plant_busy_poll_us``
+and ``bridge_busy_poll_us`` for the one name both nodes have): given, it
+overrides the file; left empty, the file decides.  When either node exits
+(``max_steps``, a port in use) the whole launch shuts down.
 """
+
+from pathlib import Path
 
 from launch import LaunchDescription
 from launch.actions import (DeclareLaunchArgument, EmitEvent, OpaqueFunction,
@@ -21,47 +26,78 @@ from launch_ros.substitutions import FindPackageShare
 import yaml
 
 PACKAGE = 'plant_server_ros'
-PLANT_KNOBS = {
-    'mode': 'realtime | lockstep',
-    'sensor_noise_std': 'std of the additive sensor noise',
-    'dt': 'control period [s]',
-}
-BRIDGE_KNOBS = {
-    'port': 'TCP port of the legacy protocol',
-    'bind_address': 'address the bridge listens on',
-}
+NODES = ('plant', 'bridge')
+# The documented parameters and their types: the package's own params file
+# (beside this file in the source tree and in share/).
+DEFAULTS = Path(__file__).resolve().parent.parent / 'config' / 'plant_server.yaml'
 
 
-def _overrides(context, knobs):
-    """Return the knob arguments that were given, typed as YAML reads them."""
-    values = {}
-    for name in knobs:
-        text = LaunchConfiguration(name).perform(context)
-        if text != '':
-            values[name] = yaml.safe_load(text)
-    return values
+def _flatten(tree, prefix=''):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f'{prefix}{key}.')
+        else:
+            yield f'{prefix}{key}', value
+
+
+def _parameters():
+    """Return ``{node: {parameter: default}}`` of the package's params file."""
+    tree = yaml.safe_load(DEFAULTS.read_text())
+    return {node: dict(_flatten(tree[f'/**/{node}']['ros__parameters'])) for node in NODES}
+
+
+def _argument_names(parameters):
+    """Return ``{node: {parameter: launch argument}}``; a shared name gets a node prefix."""
+    counts = {}
+    for params in parameters.values():
+        for name in params:
+            counts[name] = counts.get(name, 0) + 1
+    return {node: {name: (f'{node}_{name}' if counts[name] > 1 else name) for name in params}
+            for node, params in parameters.items()}
+
+
+def _typed(text, default):
+    """Read ``text`` as YAML, then as the default's type (5 -> 5.0 for a double)."""
+    value = yaml.safe_load(text)
+    if isinstance(default, bool) or isinstance(default, str):
+        return type(default)(value) if not isinstance(value, type(default)) else value
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, list) and default and isinstance(default[0], float):
+        return [float(v) for v in value]
+    return value
 
 
 def _nodes(context):
+    parameters = _parameters()
+    arguments = _argument_names(parameters)
     namespace = LaunchConfiguration('namespace')
-    params_file = LaunchConfiguration('params_file')
-    plant = Node(
-        package=PACKAGE, executable='plant_node', name='plant', namespace=namespace,
-        parameters=[params_file, _overrides(context, PLANT_KNOBS)],
-        output='screen', emulate_tty=True)
-    bridge = Node(
-        package=PACKAGE, executable='bridge_node', name='bridge', namespace=namespace,
-        parameters=[params_file, _overrides(context, BRIDGE_KNOBS)],
-        output='screen', emulate_tty=True)
-    shutdown_with_plant = RegisterEventHandler(OnProcessExit(
-        target_action=plant,
-        on_exit=[EmitEvent(event=Shutdown(reason='the plant exited'))]))
-    return [plant, bridge, shutdown_with_plant]
+    log_level = LaunchConfiguration('log_level').perform(context)
+    use_sim_time = LaunchConfiguration('use_sim_time').perform(context)
+    actions = []
+    for node in NODES:
+        overrides = {}
+        for name, argument in arguments[node].items():
+            text = LaunchConfiguration(argument).perform(context)
+            if text != '':
+                overrides[name] = _typed(text, parameters[node][name])
+        if use_sim_time != '':
+            overrides['use_sim_time'] = _typed(use_sim_time, False)
+        action = Node(
+            package=PACKAGE, executable=f'{node}_node', name=node, namespace=namespace,
+            parameters=[LaunchConfiguration('params_file'), overrides],
+            ros_arguments=['--log-level', log_level],
+            output='screen', emulate_tty=True)
+        actions.append(action)
+        actions.append(RegisterEventHandler(OnProcessExit(
+            target_action=action,
+            on_exit=[EmitEvent(event=Shutdown(reason=f'the {node} exited'))])))
+    return actions
 
 
 def generate_launch_description():
     """Declare the arguments; the nodes are built once they are known."""
-    arguments = [
+    declared = [
         DeclareLaunchArgument('namespace', default_value='dip',
                               description='namespace of both nodes and their topics'),
         DeclareLaunchArgument(
@@ -69,8 +105,17 @@ def generate_launch_description():
             default_value=PathJoinSubstitution(
                 [FindPackageShare(PACKAGE), 'config', 'plant_server.yaml']),
             description='ROS parameters file for the plant and the bridge'),
+        DeclareLaunchArgument('use_sim_time', default_value='',
+                              description='use_sim_time of both nodes (empty: false)'),
+        DeclareLaunchArgument('log_level', default_value='info',
+                              description='log level of both nodes (debug, info, warn, '
+                              'error, fatal)'),
     ]
-    for name, doc in {**PLANT_KNOBS, **BRIDGE_KNOBS}.items():
-        arguments.append(DeclareLaunchArgument(
-            name, default_value='', description=f'{doc} (empty: from params_file)'))
-    return LaunchDescription(arguments + [OpaqueFunction(function=_nodes)])
+    parameters = _parameters()
+    for node, names in _argument_names(parameters).items():
+        for name, argument in names.items():
+            declared.append(DeclareLaunchArgument(
+                argument, default_value='',
+                description=f'{node} parameter {name} (empty: from params_file; '
+                f'the package default is {parameters[node][name]!r})'))
+    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])

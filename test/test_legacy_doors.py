@@ -1,12 +1,16 @@
 """
-Plant and bridge as separate processes, driven over TCP like a legacy client.
+The legacy TCP protocol end to end, through both doors, as a legacy client sees it.
 
-Every bad-input case runs against the live pair and then checks that the
-bridge still serves a full controller session, and (for the hostile
-connections that arrive while a controller runs) that the controller saw
-each of its requests answered in order.
+Door ``bridge``: plant and bridge nodes as separate processes.  Door
+``plant_server``: the ROS-free ``PlantServer`` in this process.  Every
+behaviour test runs against both, so they answer byte for byte alike.
+Every bad-input case runs against the live door and then checks that it
+still serves a full controller session, and (for the hostile connections
+that arrive while a controller runs) that the controller saw each of its
+requests answered in order.
 """
 
+import logging
 import math
 import os
 import random
@@ -17,6 +21,7 @@ import time
 
 from _ros_harness import bridge_port, Harness, NodeProcess, wait_until_served
 import numpy as np
+from plant_server_ros import PlantServer
 from plant_server_ros.clients import cli as client_cli, controllers
 from plant_server_ros.clients.tcp_client import LegacyClient
 from plant_server_ros.legacy.protocol import (encode_control, encode_reset, ErrorCode,
@@ -45,21 +50,66 @@ def start_pair(mode, namespace):
     return plant, bridge, port
 
 
-BRIDGES = {}   # port -> bridge process, to read its log
+DOORS = {}   # port -> what serves it (a bridge process or a PlantServer)
 
 
 def running_pair(mode, namespace):
     """Yield the port of a running plant + bridge; both must then exit cleanly."""
     plant, bridge, port = start_pair(mode, namespace)
-    BRIDGES[port] = bridge
+    DOORS[port] = bridge
     yield port
     assert bridge.stop() == 0, bridge.output
     assert plant.stop() == 0, plant.output
 
 
-@pytest.fixture(scope='module')
-def lockstep_pair():
-    yield from running_pair('lockstep', '/e2e_ls')
+class LogLines(logging.Handler):
+    """Keep a PlantServer's log lines, as a bridge process's output is kept."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    @property
+    def output(self):
+        return '\n'.join(self.lines)
+
+
+def running_server(mode):
+    """Yield the port of a running PlantServer (same settings as the pair)."""
+    log = logging.getLogger(f'test.plant_server.{mode}')
+    lines = LogLines()
+    log.addHandler(lines)
+    ready = threading.Event()
+    server = PlantServer(bind_addr=('127.0.0.1', 0), mode=mode, seed=3,
+                         sensor_noise_std=0.01, idle_timeout=IDLE_TIMEOUT,
+                         server_ready_event=ready, log=log)
+    server.output = lines
+    thread = threading.Thread(target=server.start)
+    thread.start()
+    assert ready.wait(10)
+    DOORS[server.port] = server
+    yield server.port
+    server.stop()
+    thread.join(10)
+    server.close()
+    log.removeHandler(lines)
+    assert not thread.is_alive()
+
+
+def door_output(port):
+    door = DOORS[port]
+    return door.output.output if isinstance(door, PlantServer) else door.output
+
+
+@pytest.fixture(scope='module', params=['bridge', 'plant_server'])
+def lockstep_pair(request):
+    if request.param == 'bridge':
+        yield from running_pair('lockstep', '/e2e_ls')
+    else:
+        yield from running_server('lockstep')
 
 
 def args_for(port, *extra):
@@ -159,7 +209,7 @@ def frame(size, msg_type, *p):
     (frame(56, 3, 0, 0, 0, 0, 0, 0, 2.0), ErrorCode.BAD_STATE),
 ], ids=['size55', 'size64', 'type2', 'type4', 'type7', 'nan', 'inf', '-inf', 'reset-nan',
         'reset-off-track', 'reset-selector'])
-def test_bad_frame_gets_its_error_and_the_bridge_survives(lockstep_pair, raw, code):
+def test_bad_frame_gets_its_error_and_the_door_survives(lockstep_pair, raw, code):
     sock = raw_connect(lockstep_pair)
     sock.sendall(encode_control(0.0))           # a good request first: it is answered
     assert len(sock.recv(FRAME_SIZE, socket.MSG_WAITALL)) == FRAME_SIZE
@@ -202,14 +252,16 @@ def test_random_bytes(lockstep_pair):
 def test_flood_of_connections_while_a_controller_runs(lockstep_pair):
     controller = controllers.lqr(0.01)
     replies, errors = [], []
-    started = threading.Event()
+    started, flooded = threading.Event(), threading.Event()
 
     def control_loop():
         try:
             with LegacyClient(port=lockstep_pair) as c:
                 state, t = c.reset()
                 started.set()
-                for _ in range(1500):
+                # At least 1500 steps, and on until the flood is over (a fast door
+                # would otherwise be done before the last connection arrives).
+                while len(replies) < 1500 or not flooded.is_set():
                     state, t = c.control(controller(state))
                     replies.append(t)
         except Exception as exc:  # noqa: B902 - reported by the assertion below
@@ -222,18 +274,22 @@ def test_flood_of_connections_while_a_controller_runs(lockstep_pair):
     socks = [socket.create_connection(('127.0.0.1', lockstep_pair), timeout=10)
              for _ in range(200)]
     codes = [read_error(s) for s in socks]
+    flooded.set()
     runner.join(60)
     assert not errors
     assert codes == [ErrorCode.BUSY] * 200
-    assert len(replies) == 1500
+    assert len(replies) >= 1500
     np.testing.assert_allclose(np.diff(replies), 0.01, atol=1e-9)
     assert_serves(lockstep_pair)                 # the controller left: next one is served
 
 
 # -- real time -------------------------------------------------------------------
-@pytest.fixture(scope='module')
-def realtime_pair():
-    yield from running_pair('realtime', '/e2e_rt')
+@pytest.fixture(scope='module', params=['bridge', 'plant_server'])
+def realtime_pair(request):
+    if request.param == 'bridge':
+        yield from running_pair('realtime', '/e2e_rt')
+    else:
+        yield from running_server('realtime')
 
 
 def test_balances_3_s_in_real_time(realtime_pair):
@@ -289,23 +345,30 @@ def test_node_processes_are_isolated():
 
 
 def test_extra_latency_delays_each_reply(lockstep_pair):
-    def set_latency(h, client, ms):
+    door = DOORS[lockstep_pair]
+    h = Harness()
+
+    def set_latency(ms):
+        if isinstance(door, PlantServer):          # the in-process server's own knob
+            door.sessions.extra_latency = ms / 1000.0
+            return
+        # An integer is accepted for a double parameter (ros2 param set ... 20).
         future = client.call_async(SetParameters.Request(parameters=[
-            Parameter('extra_latency_ms', value=float(ms)).to_parameter_msg()]))
+            Parameter('extra_latency_ms', value=int(ms)).to_parameter_msg()]))
         assert h.spin_until(future.done) and future.result().results[0].successful
 
-    h = Harness()
     try:
         node = h.add(Node('latency_setter'))
         client = node.create_client(SetParameters, '/e2e_ls/bridge/set_parameters')
-        assert h.spin_until(client.service_is_ready)
-        set_latency(h, client, 20.0)
+        if not isinstance(door, PlantServer):
+            assert h.spin_until(client.service_is_ready)
+        set_latency(20)
         with LegacyClient(port=lockstep_pair) as c:
             c.reset()
             for _ in range(5):
                 c.control(0.0)
             assert min(c.round_trips) >= 0.020
-        set_latency(h, client, 0.0)
+        set_latency(0)
         with LegacyClient(port=lockstep_pair) as c:
             c.reset()
             assert c.round_trips[-1] < 0.020
@@ -352,7 +415,7 @@ def test_client_that_never_reads_is_dropped(lockstep_pair):
             time.sleep(0.5)
     sock.close()
     sender.join(10)
-    assert 'has not read its replies' in BRIDGES[lockstep_pair].output
+    assert 'has not read its replies' in door_output(lockstep_pair)
 
 
 def test_force_beyond_the_limit_is_saturated_not_refused(lockstep_pair):
@@ -381,3 +444,60 @@ def test_client_exits_1_when_the_pendulum_falls(lockstep_pair):
         lockstep_pair, '--steps', '300', '--reset-state', '0,0.5,-0.4,0,0,0',
         '--fall-angle', '0.6'))
     assert code == 1 and summary['fell']
+
+
+# -- a halted plant ------------------------------------------------------------------
+def test_halted_lockstep_plant_answers_halted_at_once(lockstep_pair):
+    assert_halted_at_once_then_a_reset_starts_anew(lockstep_pair)
+
+
+def test_halted_realtime_plant_answers_halted_at_once(realtime_pair):
+    assert_halted_at_once_then_a_reset_starts_anew(realtime_pair)
+
+
+def assert_halted_at_once_then_a_reset_starts_anew(port):
+    with LegacyClient(port=port) as c:
+        c.reset()
+        with pytest.raises(ProtocolError) as err:
+            for _ in range(500):                 # 20 N pushes the cart off the 2 m track
+                state, t = c.control(20.0)
+                last_reply = time.monotonic()
+        halted_after = time.monotonic() - last_reply
+        assert err.value.code is ErrorCode.HALTED
+        assert abs(state[0]) > 1.9 and t < 2.0
+        # Within one period of the sample that left the track (the reply timeout is
+        # seconds): say two periods of slack for a loaded machine, plus DDS.
+        assert halted_after < 0.2, halted_after
+        assert c.sock.recv(1) == b'', 'the server closes after ERROR'
+    with LegacyClient(port=port) as c:           # a new connection's RESET: a new episode
+        state, t = c.reset()
+        assert t == 0.0 and abs(state[0]) < 0.1
+        state, t = c.control(0.0)
+        assert t == pytest.approx(0.01)
+
+
+def test_a_client_before_discovery_waits_for_the_plant_then_reply_timeout_applies():
+    """Start-up grace: the first request waits for a plant not yet found, not 1 s."""
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/e2e_grace', '-p', 'port:=0',
+                         '-p', 'reply_timeout:=0.5', '-p', 'startup_grace:=15.0')
+    plant = None
+    try:
+        port = bridge_port(bridge)
+        with LegacyClient(port=port, timeout=30) as c:
+            c.sock.sendall(encode_reset())          # before any plant exists
+            time.sleep(1.0)                         # longer than reply_timeout
+            plant = NodeProcess('plant_node', '-r', '__ns:=/e2e_grace', '-p', 'mode:=lockstep')
+            state, t = parse_reply(c.recv_frame())   # answered once the plant is found
+            assert t == 0.0
+            assert c.control(0.0)[1] == pytest.approx(0.01)
+            # Seen once: a plant that goes away is reported within reply_timeout.
+            assert plant.stop() == 0
+            start = time.monotonic()
+            with pytest.raises(ProtocolError) as err:
+                c.control(0.0)
+            assert err.value.code is ErrorCode.PLANT_UNAVAILABLE
+            assert time.monotonic() - start < 3.0
+    finally:
+        assert bridge.stop() == 0
+        if plant is not None:
+            plant.stop()

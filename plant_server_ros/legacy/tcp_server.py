@@ -24,6 +24,7 @@ from .sessions import Sessions
 
 _log = logging.getLogger(__name__)
 SEND_BUFFER = 64 * 1024
+TCP_ESTABLISHED = 1     # tcpi_state of struct tcp_info (linux/tcp.h)
 
 
 class _PeerGone(Exception):
@@ -99,6 +100,13 @@ class Session:
         """Tell whether the peer has closed (EOF or reset), consuming no data."""
         if self.closed:
             return True
+        try:
+            # The connection's TCP state (Linux): also right when unread bytes
+            # sit before the peer's FIN or RST, where a peek would see data.
+            return self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != \
+                TCP_ESTABLISHED
+        except (AttributeError, OSError):
+            pass
         try:
             # Readable with nothing to peek at means EOF; not readable, alive.
             if not select.select([self.sock], [], [], 0)[0]:
