@@ -18,13 +18,14 @@ setup(
     ],
     # ROS packages come from the ROS distribution (or, off ROS, from the
     # requirements files); only plain Python libraries are required here.
-    install_requires=['setuptools', 'numpy', 'scipy'],
+    install_requires=['setuptools', 'numpy', 'scipy', 'pyyaml'],
     extras_require={'test': ['pytest', 'sympy']},
     tests_require=['pytest', 'sympy'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
     maintainer_email='dev@plant-server-ros.invalid',
-    description='Real-time double-inverted-pendulum HIL plant for ROS 2 with a legacy TCP bridge.',
+    description='Real-time double-inverted-pendulum HIL plant for ROS 2, with legacy TCP/UDP '
+    'doors and a ROS-free in-process server.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [

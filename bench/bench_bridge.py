@@ -92,13 +92,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--steps', type=int, default=5000)
     parser.add_argument('--executor', choices=('events', 'single'), default='events')
-    parser.add_argument('--port', type=int, default=5591)
+    parser.add_argument('--port', type=int, default=0, help='TCP port (default: a free one)')
     parser.add_argument('--poll-us', type=int, nargs=2, metavar=('PLANT', 'BRIDGE'),
                         help='busy_poll_us of the plant and of the bridge (default: config)')
     parser.add_argument('--one-process', action='store_true',
                         help='run dip_hil (both nodes in one process) instead of two processes')
     args = parser.parse_args()
     isolate_dds(91)
+    if not args.port:
+        probe = socket.socket()
+        probe.bind(('127.0.0.1', 0))
+        args.port = probe.getsockname()[1]
+        probe.close()
     from plant_server_ros.clients import controllers
     from plant_server_ros.clients.tcp_client import LegacyClient
 
@@ -139,6 +144,10 @@ def main():
         print(percentiles(echo, 'raw TCP echo round trip '))
         print(percentiles(floor, 'rclpy ping-pong (2 proc)'))
         print(percentiles(rtt, 'bridge+plant round trip  '))
+        import numpy as np
+        floor = float(np.percentile(floor, 50) + np.percentile(echo, 50))
+        print(f'p50 ratio bridge+plant / (rclpy ping-pong + TCP echo) = '
+              f'{np.percentile(rtt, 50) / floor:.2f} (target <= 1.4)')
         print(f'steps/s (client loop incl. LQR): {args.steps / wall:.0f}')
         if args.one_process:
             print(f'CPU per step: dip_hil {(cpu1[0] - cpu0[0]) / args.steps * 1e6:.0f} us')
