@@ -74,18 +74,6 @@ def start_module(module, *ros_args, args=()):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def stop_process(proc, sig=signal.SIGINT, timeout=10.0):
-    """End ``proc`` gracefully (never SIGKILL first: Fast DDS leaves /dev/shm files)."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, proc.stdout.read() if proc.stdout else ''
-
-
 RUNNING = []   # every NodeProcess started; conftest stops any left at the end
 
 

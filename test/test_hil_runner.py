@@ -4,7 +4,7 @@ import signal
 import socket
 import time
 
-from _ros_harness import Harness, NodeProcess, wait_until_served
+from _ros_harness import bridge_port, Harness, NodeProcess, wait_until_served
 from plant_server_ros.clients import cli as client_cli
 from plant_server_ros.clients.tcp_client import LegacyClient
 from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
@@ -13,21 +13,21 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 
-def start_hil(namespace, port, *params):
-    proc = NodeProcess('hil', '-r', f'__ns:={namespace}', '-p', f'port:={port}', *params)
+def start_hil(namespace, *params):
+    """Start dip_hil on a free port; return the process and its port."""
+    proc = NodeProcess('hil', '-r', f'__ns:={namespace}', '-p', 'port:=0', *params)
     try:
-        proc.wait_for(rf'legacy TCP protocol on 127\.0\.0\.1:{port}')
+        port = bridge_port(proc)
         wait_until_served(port)
     except BaseException:
         proc.stop()
         raise
-    return proc
+    return proc, port
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_serves_a_client_and_exits_cleanly(sig):
-    port = 5565 if sig == signal.SIGINT else 5566
-    hil = start_hil('/hil_exit', port)
+    hil, port = start_hil('/hil_exit')
     try:
         code, summary = client_cli.run(client_cli.build_parser().parse_args(
             ['--port', str(port), '--seconds', '1']))
@@ -44,9 +44,9 @@ def test_serves_a_client_and_exits_cleanly(sig):
 
 
 def test_max_steps_ends_the_run_and_clients_get_finished():
-    hil = start_hil('/hil_fin', 5567, '-p', 'mode:=lockstep', '-p', 'max_steps:=100')
+    hil, port = start_hil('/hil_fin', '-p', 'mode:=lockstep', '-p', 'max_steps:=100')
     try:
-        with LegacyClient(port=5567) as c:
+        with LegacyClient(port=port) as c:
             with pytest.raises(ProtocolError) as err:
                 for _ in range(200):
                     c.control(0.0)
@@ -71,9 +71,10 @@ class StateWatcher(Node):
 
 def test_three_namespaced_runners_are_independent_plants():
     namespaces = ['/dip1', '/dip2', '/dip3']
-    ports = [5555, 5556, 5557]
-    runners = [start_hil(ns, port, '-p', 'mode:=lockstep', '-p', 'sensor_noise_std:=0.0')
-               for ns, port in zip(namespaces, ports)]
+    started = [start_hil(ns, '-p', 'mode:=lockstep', '-p', 'sensor_noise_std:=0.0')
+               for ns in namespaces]
+    runners = [proc for proc, _ in started]
+    ports = [port for _, port in started]
     h = Harness()
     try:
         watcher = h.add(StateWatcher(namespaces))

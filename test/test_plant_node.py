@@ -1,9 +1,10 @@
 """The plant node with real rclpy: topics, service, modes, parameters, exit."""
 
 import math
+import socket
 import time
 
-from _ros_harness import Harness, start_module, stop_process
+from _ros_harness import Harness, NodeProcess
 import numpy as np
 from plant_server_ros.ros.messages import stamp_ns, state_of
 from plant_server_ros.ros.plant_node import PlantNode
@@ -169,26 +170,41 @@ def test_remote_parameter_change_applies(harness):
     assert plant.plant.sensor_noise_std == 0.0
 
 
-def test_invalid_startup_parameter_exits_with_clear_error():
-    proc = start_module('plant_node', '-p', 'dt:=5.0')
+def exit_of(*ros_args, module='plant_node'):
+    """Run a node until it exits by itself; its exit code and output."""
+    node = NodeProcess(module, *ros_args)
     try:
-        proc.wait(15)
+        node.proc.wait(15)
     finally:
-        code, out = stop_process(proc)
+        code = node.stop()
+    return code, node.output
+
+
+def test_invalid_startup_parameter_exits_with_clear_error():
+    code, out = exit_of('-p', 'dt:=5.0')
     assert code == 2
-    assert "parameter 'dt'" in out
+    assert "parameter 'dt'" in out and 'Traceback' not in out
 
 
 def test_max_steps_exits_cleanly():
-    proc = start_module('plant_node', '-p', 'max_steps:=50', '-p', 'dt:=0.005')
     start = time.monotonic()
-    try:
-        proc.wait(15)
-    finally:
-        code, out = stop_process(proc)
+    code, out = exit_of('-p', 'max_steps:=50', '-p', 'dt:=0.005')
     assert code == 0, out
     assert 'max_steps=50 reached' in out
     assert time.monotonic() - start < 15
+
+
+def test_bridge_on_a_port_in_use_exits_2_with_one_line():
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen(1)
+    try:
+        code, out = exit_of('-r', '__ns:=/busy_port', '-p', f'port:={taken.getsockname()[1]}',
+                            module='bridge_node')
+    finally:
+        taken.close()
+    assert code == 2, out
+    assert 'port in use' in out and 'Traceback' not in out
 
 
 def test_leaving_the_track_stops_publishing_until_reset(harness):

@@ -7,6 +7,7 @@ and a CONTROL waits for the first sample published after it arrived, exactly
 as the bridge waits for the plant's ``state`` topic.
 """
 
+import collections
 import threading
 
 from ..core.lockstep import LockstepSchedule
@@ -15,7 +16,7 @@ from ..core.schedule import PlantFinished, PlantHalted, PlantListener
 from ..core.state import InvalidStateError
 from ..legacy.backend import BadState, PlantBackend, PlantUnavailable
 
-WAIT_SLICE = 0.1    # s; waits re-check for shutdown this often
+RECENT = 64         # samples kept for a reply whose thread wakes late
 
 
 class DirectBackend(PlantBackend, PlantListener):
@@ -27,7 +28,9 @@ class DirectBackend(PlantBackend, PlantListener):
         self._forward = listener if listener is not None else PlantListener()
         self._cond = threading.Condition()
         self._published = 0          # samples published so far
-        self._latest = None
+        self._recent = collections.deque(maxlen=RECENT)   # the last samples published
+        self._episodes = 0           # episode-start (t = 0) samples made so far
+        self._episode_start = None   # the last of them: a RESET's reply
         if mode == 'lockstep':
             self.schedule = LockstepSchedule(plant, self, max_steps)
         elif mode == 'realtime':
@@ -67,7 +70,7 @@ class DirectBackend(PlantBackend, PlantListener):
             self._check_running()
             seen = self._published
         self.schedule.control(u)
-        return self._wait(lambda: self._published > seen)
+        return self._wait(lambda: self._first_after(seen))
 
     def reset(self, state=None):
         """Reset (lock-step: now; real time: at the next tick); the t = 0 sample."""
@@ -78,15 +81,23 @@ class DirectBackend(PlantBackend, PlantListener):
             with self._cond:
                 if self.finished:
                     raise PlantFinished('plant finished')
-                seen = self._published
+                seen = self._episodes
             self.schedule.request_reset(state)
         except InvalidStateError as exc:
             raise BadState(str(exc)) from None
-        # The reset sample is the first one published after the request whose
-        # index starts an episode.
-        return self._wait(lambda: self._published > seen and self._latest is not None
-                          and self._latest.index == self.schedule.episode_index
-                          and self._latest.t == 0.0, halted_ok=True)
+        # The reply is the episode-start sample made after the request, kept aside
+        # (see prepare): the next tick may replace the latest sample before this
+        # thread wakes up.
+        return self._wait(lambda: self._episode_start if self._episodes > seen else None,
+                          halted_ok=True)
+
+    def _first_after(self, seen):
+        """Return the first sample published after ``seen`` samples, or None."""
+        if self._published <= seen:
+            return None
+        # Woken late, several may have come: the reply is the first of them.
+        back = self._published - seen
+        return self._recent[-back] if back <= len(self._recent) else self._recent[0]
 
     def _check_running(self):
         if self.finished:
@@ -95,12 +106,14 @@ class DirectBackend(PlantBackend, PlantListener):
             raise PlantHalted(self.schedule.halted, self.schedule.last_reply())
 
     def _wait(self, ready, halted_ok=False):
+        """Wait until ``ready()`` returns the reply's sample; ``(state, t)`` of it."""
         with self._cond:
-            ok = self._cond.wait_for(
-                lambda: ready() or self.finished or (not halted_ok and self.halted),
+            self._cond.wait_for(
+                lambda: ready() is not None or self.finished or (not halted_ok and self.halted),
                 self.reply_timeout)
-            if ok and ready():
-                return self._latest.measured, self._latest.t
+            sample = ready()
+            if sample is not None:
+                return sample.measured, sample.t
             if not halted_ok:
                 self._check_running()
             if self.finished:
@@ -108,11 +121,22 @@ class DirectBackend(PlantBackend, PlantListener):
             raise PlantUnavailable(f'no plant sample within {self.reply_timeout:g} s')
 
     # -- PlantListener (called by the schedule, under its lock) ---------------
+    def prepare(self, sample):
+        # Every episode start passes here in the tick that applies the reset, even
+        # when that tick is so late that its catch-up burst does not publish it.
+        if not self.lockstep and sample.t == 0.0 and \
+                sample.index == self.schedule.episode_index:
+            with self._cond:
+                self._episodes += 1
+                self._episode_start = sample
+                self._cond.notify_all()
+        return sample
+
     def publish(self, sample):
         if not self.lockstep:       # lock-step requests get their sample returned
             with self._cond:
                 self._published += 1
-                self._latest = sample
+                self._recent.append(sample)
                 self._cond.notify_all()
         self._forward.publish(self._forward.prepare(sample))
 
