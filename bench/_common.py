@@ -2,39 +2,22 @@
 
 import os
 from pathlib import Path
-import signal
-import subprocess
 import sys
-import time
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:       # run from a checkout: import this package
-    sys.path.insert(0, str(REPO))
+for path in (REPO, REPO / 'test'):   # run from a checkout: this package, the node helpers
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+# The tests' helpers for node processes (no pytest in there): one way to run them.
+from _node_processes import (NodeProcess, stop_gracefully,  # noqa: E402, F401, I100
+                             wait_until_served)
 
 
 def isolate_dds(default_domain):
     """Keep DDS on loopback and on a domain of this bench's own."""
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ.setdefault('ROS_DOMAIN_ID', str(default_domain))
-
-
-def start_node(module, *ros_args, env_extra=None):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO),
-                                                       os.environ.get('PYTHONPATH', '')]))
-    env.update(env_extra or {})
-    return subprocess.Popen([sys.executable, '-m', f'plant_server_ros.ros.{module}',
-                             '--ros-args', *ros_args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def stop_node(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait(5)
 
 
 def cpu_seconds(pid):
@@ -50,17 +33,3 @@ def percentiles(values_us, label):
     return (f'{label}: n={len(v)} p50={np.percentile(v, 50):.0f} us '
             f'p90={np.percentile(v, 90):.0f} us p99={np.percentile(v, 99):.0f} us '
             f'max={v.max():.0f} us')
-
-
-def wait_served(port, timeout=30.0):
-    from plant_server_ros.clients.tcp_client import LegacyClient
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with LegacyClient('127.0.0.1', port, timeout=5.0) as c:
-                c.reset()
-                return
-        except Exception:  # noqa: B902 - retried until discovery completes
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 
-from _common import (cpu_seconds, isolate_dds, percentiles, start_node, stop_node,
-                     wait_served)
+from _common import (cpu_seconds, isolate_dds, NodeProcess, percentiles, stop_gracefully,
+                     wait_until_served)
 
 
 def echo_server():
@@ -84,7 +84,7 @@ def dds_round_trips(n):
         pongs.close()
         node.destroy_node()
         rclpy.try_shutdown()
-        stop_node(echo)
+        stop_gracefully(echo)
     return out
 
 
@@ -111,16 +111,16 @@ def main():
     plant_poll = ['-p', f'busy_poll_us:={args.poll_us[0]}'] if args.poll_us else []
     bridge_poll = ['-p', f'busy_poll_us:={args.poll_us[1]}'] if args.poll_us else []
     if args.one_process:
-        plant = bridge = start_node('hil', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
-                                    '-p', 'seed:=1', '-p', f'port:={args.port}',
-                                    *plant_poll, env_extra=env)
+        plant = bridge = NodeProcess('hil', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
+                                     '-p', 'seed:=1', '-p', f'port:={args.port}',
+                                     *plant_poll, env=env)
     else:
-        plant = start_node('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
-                           '-p', 'seed:=1', *plant_poll, env_extra=env)
-        bridge = start_node('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
-                            *bridge_poll, env_extra=env)
+        plant = NodeProcess('plant_node', '-r', '__ns:=/bench', '-p', 'mode:=lockstep',
+                            '-p', 'seed:=1', *plant_poll, env=env)
+        bridge = NodeProcess('bridge_node', '-r', '__ns:=/bench', '-p', f'port:={args.port}',
+                             *bridge_poll, env=env)
     try:
-        wait_served(args.port)
+        wait_until_served(args.port)
         echo = echo_round_trips(echo_server(), args.steps)
         floor = dds_round_trips(args.steps)
         controller = controllers.lqr(0.01)
@@ -130,12 +130,12 @@ def main():
                 state, _ = c.control(controller(state))
             state, _ = c.reset()
             c.round_trips.clear()
-            cpu0 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
+            cpu0 = cpu_seconds(plant.proc.pid), cpu_seconds(bridge.proc.pid)
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 state, _ = c.control(controller(state))
             wall = time.perf_counter() - t0
-            cpu1 = cpu_seconds(plant.pid), cpu_seconds(bridge.pid)
+            cpu1 = cpu_seconds(plant.proc.pid), cpu_seconds(bridge.proc.pid)
         rtt = [r * 1e6 for r in c.round_trips]
         layout = 'dip_hil (one process)' if args.one_process else 'plant + bridge processes'
         polls = f'busy_poll_us plant/bridge {args.poll_us[0]}/{args.poll_us[1]}' \
@@ -156,9 +156,9 @@ def main():
                   f'bridge {(cpu1[1] - cpu0[1]) / args.steps * 1e6:.0f} us')
         print(f'final |th1|={abs(state[1]):.4f} rad (balanced: {abs(state[1]) < 0.3})')
     finally:
-        stop_node(bridge)
+        bridge.stop()
         if plant is not bridge:
-            stop_node(plant)
+            plant.stop()
 
 
 if __name__ == '__main__':

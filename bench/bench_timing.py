@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from _common import cpu_seconds, isolate_dds, start_node, stop_node
+from _common import cpu_seconds, isolate_dds, NodeProcess
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -62,22 +62,22 @@ def measure(rate, seconds, executor, priority, control):
     spinner = threading.Thread(target=lambda: [spin.spin_once(timeout_sec=0.05)
                                                for _ in iter(stop.is_set, True)])
     spinner.start()
-    plant = start_node('plant_node', '-r', '__ns:=/timing', '-p', f'dt:={dt}',
-                       '-p', f'realtime_priority:={priority}',
-                       env_extra={'PLANT_SERVER_EXECUTOR': executor})
+    plant = NodeProcess('plant_node', '-r', '__ns:=/timing', '-p', f'dt:={dt}',
+                        '-p', f'realtime_priority:={priority}',
+                        env={'PLANT_SERVER_EXECUTOR': executor})
     ref = subprocess.Popen([sys.executable, str(HERE / 'reference_publisher.py'),
                             '/timing_ref/state', str(dt), str(seconds + 1.0)], env=os.environ)
     try:
         time.sleep(2.5)                               # discovery; plant and ref warm up
         recording.set()
-        cpu0, w0 = cpu_seconds(plant.pid), time.monotonic()
+        cpu0, w0 = cpu_seconds(plant.proc.pid), time.monotonic()
         time.sleep(seconds)
-        cpu = (cpu_seconds(plant.pid) - cpu0) / (time.monotonic() - w0)
+        cpu = (cpu_seconds(plant.proc.pid) - cpu0) / (time.monotonic() - w0)
         recording.clear()
     finally:
         ref.wait(30)
-        stop_node(plant)
-        warnings = plant.stderr.read() if plant.stderr else ''
+        plant.stop()
+        warnings = plant.output
         stop.set()
         spinner.join()
         node.destroy_node()

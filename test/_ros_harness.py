@@ -5,13 +5,6 @@ Imported first by every ROS test module, so that a machine without rclpy
 skips those modules with the reason below instead of failing to collect.
 """
 
-import os
-from pathlib import Path
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
@@ -19,7 +12,9 @@ import pytest
 rclpy = pytest.importorskip('rclpy', reason='rclpy (ROS 2 wheels or a sourced ROS) is needed')
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+# Re-exported: the test modules take everything from here.
+from _node_processes import (bridge_port, node_env, NodeProcess, REPO,  # noqa: E402, F401, I100
+                             RUNNING, start_module, wait_until_served)
 
 
 class Harness:
@@ -55,89 +50,3 @@ class Harness:
             node.destroy_node()
         self.executor.shutdown()
         rclpy.shutdown()
-
-
-def node_env():
-    """Environment for a node subprocess: this checkout importable, DDS isolated."""
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')])
-    env['PYTHONUNBUFFERED'] = '1'
-    return env
-
-
-def start_module(module, *ros_args, args=()):
-    """Start ``python -m plant_server_ros.ros.<module>`` with ``--ros-args``."""
-    cmd = [sys.executable, '-m', f'plant_server_ros.ros.{module}', *args]
-    if ros_args:
-        cmd += ['--ros-args', *ros_args]
-    return subprocess.Popen(cmd, env=node_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-RUNNING = []   # every NodeProcess started; conftest stops any left at the end
-
-
-class NodeProcess:
-    """A node subprocess whose output is collected in the background."""
-
-    def __init__(self, module, *ros_args, args=()):
-        self.proc = start_module(module, *ros_args, args=args)
-        RUNNING.append(self)
-        self.lines = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip('\n'))
-
-    @property
-    def output(self):
-        return '\n'.join(self.lines)
-
-    def wait_for(self, pattern, timeout=20.0):
-        """Return the first match of ``pattern`` in the output, or fail."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                m = regex.search(line)
-                if m:
-                    return m
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.02)
-        raise AssertionError(f'{pattern!r} not in output:\n{self.output}')
-
-    def stop(self, sig=signal.SIGINT, timeout=10.0):
-        """End gracefully; return the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(2.0)
-        return self.proc.returncode
-
-
-def bridge_port(bridge):
-    """Port a bridge started with ``port:=0`` reports."""
-    return int(bridge.wait_for(r'legacy TCP protocol on [\d.]+:(\d+)').group(1))
-
-
-def wait_until_served(port, timeout=20.0):
-    """Retry a RESET until the bridge has discovered the plant; return its reply."""
-    from plant_server_ros.clients.tcp_client import LegacyClient
-    from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with LegacyClient('127.0.0.1', port, timeout=5.0) as client:
-                return client.reset()
-        except (ProtocolError, ConnectionError) as exc:
-            busy = isinstance(exc, ProtocolError) and exc.code == ErrorCode.BUSY
-            if time.monotonic() > deadline or busy:
-                raise
-            time.sleep(0.2)

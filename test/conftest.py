@@ -36,6 +36,6 @@ def colcon_install(tmp_path_factory):
 def no_node_left_behind():
     """End (gracefully) any node process a failed test did not stop."""
     yield
-    harness = sys.modules.get('_ros_harness')
+    harness = sys.modules.get('_node_processes')
     for proc in getattr(harness, 'RUNNING', []):
         proc.stop()
