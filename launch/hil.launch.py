@@ -10,7 +10,8 @@ Parameters come from ``params_file`` (default: the package's
 argument of the same name (``physics.cart_mass:=1.8``; ``plant_busy_poll_us``
 and ``bridge_busy_poll_us`` for the one name both nodes have): given, it
 overrides the file; left empty, the file decides.  When either node exits
-(``max_steps``, a port in use) the whole launch shuts down.
+the whole launch shuts down: with code 0 after a clean exit (``max_steps``),
+non-zero when a node failed (a port in use, a bad parameter: exit code 2).
 """
 
 from pathlib import Path
@@ -90,9 +91,21 @@ def _nodes(context):
             output='screen', emulate_tty=True)
         actions.append(action)
         actions.append(RegisterEventHandler(OnProcessExit(
-            target_action=action,
-            on_exit=[EmitEvent(event=Shutdown(reason=f'the {node} exited'))])))
+            target_action=action, on_exit=_end_with(node))))
     return actions
+
+
+class NodeFailed(RuntimeError):
+    """A node exited with a non-zero code: ``ros2 launch`` reports it and returns 1."""
+
+
+def _end_with(node):
+    def on_exit(event, context):
+        if event.returncode:
+            # An exception is how a launch ends non-zero (LaunchService.run).
+            raise NodeFailed(f'the {node} exited with code {event.returncode}')
+        return [EmitEvent(event=Shutdown(reason=f'the {node} exited'))]
+    return on_exit
 
 
 def generate_launch_description():

@@ -9,9 +9,12 @@ from a colcon install (a client is served; ``max_steps`` ends the launch).
 import importlib.util
 import os
 from pathlib import Path
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -61,6 +64,14 @@ def expand(arguments):
     return context, declared, nodes, [a for a in actions if not isinstance(a, Node)]
 
 
+def flatten(tree, prefix=''):
+    out = []
+    for key, value in tree.items():
+        out += flatten(value, f'{prefix}{key}.') if isinstance(value, dict) else \
+            [f'{prefix}{key}']
+    return out
+
+
 def params_files(context, node):
     """Return the ``--params-file`` arguments of the node's command line, in order."""
     words = [perform_substitutions(context, part) for part in node.cmd
@@ -71,8 +82,16 @@ def params_files(context, node):
 def test_arguments_and_defaults():
     _, declared, _, _ = expand({'params_file': str(CONFIG)})
     names = {a.name: a for a in declared}
-    assert set(names) >= {'namespace', 'params_file', 'port', 'bind_address', 'mode',
-                          'sensor_noise_std', 'dt'}
+    # Every parameter of the params file is an argument (the one shared name twice).
+    config = yaml.safe_load(CONFIG.read_text())
+    for section in ('/**/plant', '/**/bridge'):
+        for name in flatten(config[section]['ros__parameters']):
+            assert name in names or name == 'busy_poll_us', name
+    assert set(names) >= {'namespace', 'params_file', 'use_sim_time', 'log_level', 'port',
+                          'udp_port', 'max_steps', 'seed', 'control_timeout',
+                          'realtime_priority', 'physics.cart_mass', 'plant_busy_poll_us',
+                          'bridge_busy_poll_us'}
+    assert 'busy_poll_us' not in names
     assert perform_substitutions(launch.LaunchContext(),
                                  names['namespace'].default_value) == 'dip'
     default_file = names['params_file'].default_value[0]
@@ -90,7 +109,8 @@ def test_nodes_namespace_and_parameters():
         # No knob given: the overrides layer is empty and the file decides.
         assert yaml.safe_load(Path(files[1]).read_text()) == {
             node.node_name: {'ros__parameters': {}}}
-    assert any(isinstance(o, RegisterEventHandler) for o in others)
+    # Either node's exit ends the launch.
+    assert sum(isinstance(o, RegisterEventHandler) for o in others) == 2
 
 
 def test_knob_arguments_override_the_file_only_when_given():
@@ -103,6 +123,27 @@ def test_knob_arguments_override_the_file_only_when_given():
         Path(params_files(context, by_exe['bridge_node'])[1]).read_text())
     assert plant_over == {'/dip2/plant': {'ros__parameters': {'mode': 'lockstep', 'dt': 0.005}}}
     assert bridge_over == {'/dip2/bridge': {'ros__parameters': {'port': 5556}}}
+
+
+def test_arguments_take_the_parameter_types():
+    context, _, nodes, _ = expand({
+        'params_file': str(CONFIG), 'max_force': '5', 'initial_state': '[0, 0.1, 0, 0, 0, 0]',
+        'max_steps': '5000', 'use_sim_time': 'true', 'physics.cart_mass': '2',
+        'plant_busy_poll_us': '0', 'udp_port': '9000', 'log_level': 'debug'})
+    by_exe = {n.node_executable: n for n in nodes}
+    # launch_ros writes a list as a tuple (!!python/tuple, which rcl reads as a list).
+    plant_over = yaml.load(Path(params_files(context, by_exe['plant_node'])[1]).read_text(),
+                           Loader=yaml.FullLoader)
+    bridge_over = yaml.load(Path(params_files(context, by_exe['bridge_node'])[1]).read_text(),
+                            Loader=yaml.FullLoader)
+    assert plant_over['/dip/plant']['ros__parameters'] == {
+        'max_force': 5.0, 'initial_state': (0.0, 0.1, 0.0, 0.0, 0.0, 0.0), 'max_steps': 5000,
+        'use_sim_time': True, 'physics.cart_mass': 2.0, 'busy_poll_us': 0}
+    assert bridge_over['/dip/bridge']['ros__parameters'] == {
+        'udp_port': 9000, 'use_sim_time': True}
+    words = [perform_substitutions(context, part) for node in nodes for part in node.cmd
+             if all(isinstance(s, TextSubstitution) for s in part)]
+    assert words.count('--log-level') == 2 and 'debug' in words
 
 
 RUN_LAUNCH = textwrap.dedent("""
@@ -126,9 +167,23 @@ def run_launch(install, *arguments):
     env['AMENT_PREFIX_PATH'] = os.pathsep.join([str(install),
                                                 env.get('AMENT_PREFIX_PATH', '')])
     launch_file = install / 'share' / 'plant_server_ros' / 'launch' / 'hil.launch.py'
+    # A session of its own: Ctrl-C is a SIGINT to the whole group (see ctrl_c).
     return subprocess.Popen([sys.executable, '-c', RUN_LAUNCH, str(launch_file), *arguments],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, start_new_session=True)
+
+
+def ctrl_c(proc):
+    """Interrupt as a terminal does: SIGINT to the launch and the nodes it started."""
+    os.killpg(proc.pid, signal.SIGINT)
+
+
+def free_port():
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
 
 
 def test_launch_serves_a_client_and_ends_with_the_plant(colcon_install, tmp_path):
@@ -136,14 +191,15 @@ def test_launch_serves_a_client_and_ends_with_the_plant(colcon_install, tmp_path
     params['/**/plant']['ros__parameters'].update(mode='lockstep', max_steps=300)
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))
-    proc = run_launch(colcon_install, 'namespace:=launched', 'port:=5571',
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=launched', f'port:={port}',
                       f'params_file:={params_file}')
     try:
-        state, t = wait_until_served(5571)
+        state, t = wait_until_served(port)
         assert t == 0.0
         from plant_server_ros.clients.tcp_client import LegacyClient
         from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
-        with LegacyClient(port=5571) as client:
+        with LegacyClient(port=port) as client:
             with pytest.raises(ProtocolError) as err:
                 for _ in range(400):
                     client.control(0.0)
@@ -153,5 +209,60 @@ def test_launch_serves_a_client_and_ends_with_the_plant(colcon_install, tmp_path
         assert 'max_steps=300 reached' in out
     finally:
         if proc.poll() is None:
-            proc.send_signal(2)
+            ctrl_c(proc)
             proc.communicate(timeout=20)
+
+
+def test_node_names_are_unique_in_the_graph(colcon_install):
+    """``-r __node:=`` from launch must not rename the hidden helper nodes too."""
+    import rclpy
+    from rclpy.node import Node
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=unique', f'port:={port}', 'mode:=lockstep')
+    rclpy.init()
+    watcher = Node('name_watcher')
+    try:
+        wait_until_served(port)
+        deadline = time.monotonic() + 10
+        names = []
+        while time.monotonic() < deadline:
+            names = [(ns, n) for n, ns in watcher.get_node_names_and_namespaces()
+                     if ns == '/unique']
+            if len(names) >= 4:
+                break
+            time.sleep(0.2)
+        assert sorted(names) == [('/unique', '_bridge_replies'), ('/unique', '_plant_controls'),
+                                 ('/unique', 'bridge'), ('/unique', 'plant')]
+    finally:
+        watcher.destroy_node()
+        rclpy.shutdown()
+        ctrl_c(proc)
+        out, _ = proc.communicate(timeout=20)
+    assert 'already registered' not in out and 'share an exact name' not in out, out
+
+
+def test_a_node_failing_at_start_ends_the_launch_non_zero(colcon_install):
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen(1)
+    try:
+        proc = run_launch(colcon_install, 'namespace:=taken',
+                          f'port:={taken.getsockname()[1]}')
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        taken.close()
+    assert proc.returncode != 0, out
+    assert 'port in use' in out and 'the bridge exited with code 2' in out
+
+
+def test_shutdown_on_sigint_is_prompt(colcon_install):
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=quick', f'port:={port}')
+    try:
+        wait_until_served(port)
+    finally:
+        start = time.monotonic()
+        ctrl_c(proc)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert time.monotonic() - start < 1.5, out
