@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 
+from _frames import frame
 from _ros_harness import bridge_port, Harness, NodeProcess, wait_until_served
 import numpy as np
 from plant_server_ros import PlantServer
@@ -191,8 +192,6 @@ def test_ten_thousand_requests_answered_once_in_order(lockstep_pair):
 
 
 # -- bad input -------------------------------------------------------------------
-def frame(size, msg_type, *p):
-    return struct.pack('!II7d', size, msg_type, *(list(p) + [0.0] * (7 - len(p))))
 
 
 @pytest.mark.parametrize('raw, code', [

@@ -1,8 +1,8 @@
 """The codec against PROTOCOL.md's test vectors and rules."""
 
 import math
-import struct
 
+from _frames import frame
 from plant_server_ros.legacy.protocol import (decode, encode_control, encode_error,
                                               encode_reset, encode_state, ErrorCode,
                                               FRAME_SIZE, MsgType, parse_reply, parse_request,
@@ -40,11 +40,6 @@ def test_vectors_decode():
     with pytest.raises(ProtocolError) as err:
         parse_reply(bytes.fromhex(VECTORS['error_bad_size']))
     assert err.value.code is ErrorCode.BAD_SIZE
-
-
-def frame(size, msg_type, *p):
-    p = list(p) + [0.0] * (7 - len(p))
-    return struct.pack('!II7d', size, msg_type, *p)
 
 
 @pytest.mark.parametrize('raw, code', [
