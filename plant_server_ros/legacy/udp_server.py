@@ -119,6 +119,10 @@ class UdpServer:
         except DatagramError as exc:
             self.counters[exc.kind] += 1
             return None
+        # A session silent past the idle timeout ends here too, not only when
+        # the socket has been quiet for POLL: its seat may have gone to another
+        # client (TCP), and its next datagram starts a new session.
+        self._end_idle_session()
         peer = self._peer
         if peer is None or peer.address != address:
             peer = _Peer(address, self.idle_timeout)
@@ -133,8 +137,8 @@ class UdpServer:
             self.counters['retransmissions'] += 1
             return peer.last_reply
         new_episode = peer.last_seq is None or seq == 1 or seq < peer.last_seq
-        if peer.last_seq is not None and seq < peer.last_seq:
-            self.counters['stale'] += 1
+        if peer.last_seq is not None and 1 < seq < peer.last_seq:
+            self.counters['stale'] += 1        # out of order, not a restart at 1
         try:
             if new_episode:
                 self.counters['episodes'] += 1
