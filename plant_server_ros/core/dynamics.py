@@ -8,6 +8,11 @@ on the cart along +x.  Angles are absolute, measured from the upright
 vertical; a positive angle tilts the link's far end toward +x, so the tip of
 link 1 sits at ``(x + L1 sin th1, L1 cos th1)``.
 
+External disturbances enter as a horizontal force ``F`` on the cart and
+torques ``tau1`` at joint 1 (cart-link 1) and ``tau2`` at joint 2 (between
+the links: +tau2 on link 2, -tau2 on link 1); with absolute angles their
+generalised forces are ``[u + F, tau1 - tau2, tau2]``.
+
 The equations of motion come from the Lagrangian of the cart and two rigid
 links (centre-of-mass distance ``l_i``, inertia ``I_i`` about the centre of
 mass), with Rayleigh dissipation
@@ -77,11 +82,16 @@ class DIPDynamics:
         self._j1 = m1 * p.link1_com ** 2 + m2 * p.link1_length ** 2 + p.link1_inertia
         self._j2 = m2 * p.link2_com ** 2 + p.link2_inertia
         self._accel = self._make_accel()
+        self._accel_q = self._make_accel(torques=True)
         self._stepper = SecondOrderStepper(self._accel, TABLEAUX[integrator], substeps)
+        self._stepper_q = SecondOrderStepper(self._accel_q, TABLEAUX[integrator], substeps,
+                                             extra=('q1', 'q2'))
 
-    def _make_accel(self):
+    def _make_accel(self, torques=False):
         # Constants live in closure cells: much cheaper than attribute look-ups
-        # in a function called several times per control period.
+        # in a function called several times per control period.  Two
+        # variants: without torques (the common case, nothing added) and with
+        # the generalised joint torques q1 = tau1 - tau2, q2 = tau2.
         p = self.params
         mt, h1, h2, h3, j1, j2 = (self._m_total, self._h1, self._h2, self._h3,
                                   self._j1, self._j2)
@@ -89,7 +99,7 @@ class DIPDynamics:
         b0, b1, b2 = p.cart_friction, p.joint1_friction, p.joint2_friction
         j1j2 = j1 * j2
 
-        def accel(th1, th2, v, w1, w2, u):
+        def accel(th1, th2, v, w1, w2, u, q1=0.0, q2=0.0):
             s1 = sin(th1)
             c1 = cos(th1)
             s2 = sin(th2)
@@ -102,6 +112,9 @@ class DIPDynamics:
             f0 = u - b0 * v + h1 * s1 * w1 * w1 + h2 * s2 * w2 * w2
             f1 = g1 * s1 - h3 * s12 * w2 * w2 - b1 * w1 + b2 * rel
             f2 = g2 * s2 + h3 * s12 * w1 * w1 - b2 * rel
+            if torques:
+                f1 += q1
+                f2 += q2
             a00 = j1j2 - m12 * m12
             a01 = m02 * m12 - m01 * j2
             a02 = m01 * m12 - m02 * j1
@@ -115,21 +128,40 @@ class DIPDynamics:
 
         return accel
 
-    def accelerations(self, state, u):
-        """Return ``(xddot, th1ddot, th2ddot)`` at ``state`` under force ``u``."""
-        _, th1, th2, v, w1, w2 = state
-        return self._accel(float(th1), float(th2), float(v), float(w1), float(w2), float(u))
+    def accelerations(self, state, u, disturbance=None):
+        """
+        Return ``(xddot, th1ddot, th2ddot)`` at ``state`` under force ``u``.
 
-    def derivative(self, state, u):
+        ``disturbance``: ``(F, tau1, tau2)`` acting besides ``u``, or None.
+        """
+        _, th1, th2, v, w1, w2 = state
+        args = (float(th1), float(th2), float(v), float(w1), float(w2))
+        if disturbance is None:
+            return self._accel(*args, float(u))
+        f, tau1, tau2 = (float(d) for d in disturbance)
+        return self._accel_q(*args, float(u) + f, tau1 - tau2, tau2)
+
+    def derivative(self, state, u, disturbance=None):
         """Return the state derivative as a 6-tuple."""
-        a = self.accelerations(state, u)
+        a = self.accelerations(state, u, disturbance)
         return (float(state[3]), float(state[4]), float(state[5])) + a
 
-    def step(self, state, u, dt):
-        """Advance ``state`` by ``dt`` with ``u`` held constant (zero-order hold)."""
+    def step(self, state, u, dt, disturbance=None):
+        """
+        Advance ``state`` by ``dt`` with ``u`` (and ``disturbance``) held (zero-order hold).
+
+        ``disturbance``: ``(F, tau1, tau2)`` or None; without torques the
+        step is the plain one (no extra work, the same result to the bit).
+        """
         x, t1, t2, v, w1, w2 = state
-        return self._stepper.step((float(x), float(t1), float(t2), float(v), float(w1),
-                                   float(w2)), float(u), float(dt))
+        state = (float(x), float(t1), float(t2), float(v), float(w1), float(w2))
+        if disturbance is None:
+            return self._stepper.step(state, float(u), float(dt))
+        f, tau1, tau2 = disturbance
+        if not tau1 and not tau2:
+            return self._stepper.step(state, float(u) + float(f), float(dt))
+        return self._stepper_q.step(state, float(u) + float(f), float(dt),
+                                    float(tau1) - float(tau2), float(tau2))
 
     def mass_matrix(self, state):
         """Return the 3x3 generalised mass matrix ``M(q)``."""
@@ -149,6 +181,12 @@ class DIPDynamics:
         g = self.params.gravity
         potential = g * (self._h1 * cos(th1) + self._h2 * cos(th2))
         return float(kinetic + potential)
+
+    def disturbance_power(self, state, disturbance):
+        """Return the power ``F xdot + tau1 th1dot + tau2 (th2dot - th1dot)`` of a disturbance."""
+        f, tau1, tau2 = disturbance
+        _, _, _, v, w1, w2 = state
+        return f * v + tau1 * w1 + tau2 * (w2 - w1)
 
     def dissipated_power(self, state):
         """Return the power lost to friction, ``2 D`` (>= 0)."""

@@ -49,7 +49,7 @@ RK6_BUTCHER = ButcherTableau(
 TABLEAUX = {t.name: t for t in (RK4, RK6_BUTCHER)}
 
 
-def _straight_line(tableau):
+def _straight_line(tableau, extra=()):
     """
     Compile ``tableau`` into one straight-line step function (no inner loops).
 
@@ -63,7 +63,8 @@ def _straight_line(tableau):
     weights = [j for j, b in enumerate(tableau.b) if b]
     names = [f'a{i}_{j}' for i, row in enumerate(rows) for j in row] + \
         [f'b{j}' for j in weights]
-    lines = ['def step(state, u, coefficients, substeps, accel):',
+    tail = ''.join(f', {name}' for name in extra)     # more held inputs after u
+    lines = [f'def step(state, u, coefficients, substeps, accel{tail}):',
              f'    ({", ".join(names)},) = coefficients',
              '    x, t1, t2, v, w1, w2 = state',
              '    for _ in range(substeps):']
@@ -75,7 +76,7 @@ def _straight_line(tableau):
         lines.append(f'        q0_{i}, q1_{i}, q2_{i} = {sums["v"]}, {sums["w1"]}, '
                      f'{sums["w2"]}')
         lines.append(f'        p0_{i}, p1_{i}, p2_{i} = accel({sums["t1"]}, {sums["t2"]}, '
-                     f'q0_{i}, q1_{i}, q2_{i}, u)')
+                     f'q0_{i}, q1_{i}, q2_{i}, u{tail})')
     for var, part in (('x', 'q0'), ('t1', 'q1'), ('t2', 'q2'), ('v', 'p0'), ('w1', 'p1'),
                       ('w2', 'p2')):
         terms = ''.join(f' + b{j} * {part}_{j}' for j in weights)
@@ -89,13 +90,14 @@ def _straight_line(tableau):
 class SecondOrderStepper:
     """Fixed-step explicit RK for ``accel``, ``substeps`` steps per call."""
 
-    def __init__(self, accel, tableau=RK6_BUTCHER, substeps=1):
+    def __init__(self, accel, tableau=RK6_BUTCHER, substeps=1, extra=()):
         if substeps < 1:
             raise ValueError('substeps must be >= 1')
         self.accel = accel
         self.tableau = tableau
         self.substeps = int(substeps)
-        self._step = _straight_line(tableau)
+        # ``extra``: names of further held inputs passed to ``accel`` after u.
+        self._step = _straight_line(tableau, tuple(extra))
         # A few sizes recur (the period; partial periods around a control).
         self._coefficients = functools.lru_cache(maxsize=8)(self._scale)
 
@@ -105,7 +107,7 @@ class SecondOrderStepper:
         return tuple(float(a) * h for row in t.a for a in row if a) + \
             tuple(float(b) * h for b in t.b if b)
 
-    def step(self, state, u, dt):
-        """Advance ``state`` by ``dt`` with ``u`` held (zero-order hold)."""
+    def step(self, state, u, dt, *extra):
+        """Advance ``state`` by ``dt`` with ``u`` (and ``extra`` inputs) held."""
         return self._step(state, u, self._coefficients(dt / self.substeps), self.substeps,
-                          self.accel)
+                          self.accel, *extra)
