@@ -1,0 +1,250 @@
+"""
+External generalised forces on the plant, as a function of episode time (no ROS).
+
+Three channels: ``force``, a horizontal force F on the cart [N]; ``tau1``,
+a torque at joint 1 between the cart and link 1 [N m]; ``tau2``, a torque at
+joint 2 between the links [N m].  Each :class:`Disturbance` acts on one
+channel over ``[start, end)`` (``end`` None: forever), with one of four
+shapes:
+
+- ``step``: ``amplitude`` over the whole window,
+- ``pulse``: ``amplitude`` for ``duration`` seconds from ``start`` (an
+  impulse of ``amplitude * duration``; ``end``, if given, cuts it short),
+- ``sine``: ``amplitude * sin(2 pi frequency (t - start) + phase)``, sampled
+  at the start of each period (or at ``start``, in the period where it
+  begins) and held over it, like a zero-order hold,
+- ``noise``: zero-mean gaussian with standard deviation ``std``, one draw
+  per period held over it (white); with a ``bandwidth`` [Hz], the white
+  sequence goes through a first-order low-pass discretised exactly per
+  period, ``y = a y + sqrt(1 - a^2) std w`` with ``a = exp(-2 pi bandwidth
+  dt)``, so its stationary standard deviation is ``std`` and its lag-1
+  autocorrelation is ``a``.
+
+Every window edge (``start``, ``end``, the end of a pulse) that falls inside
+a period cuts it, so integrating the plant piecewise over
+:meth:`DisturbanceSchedule.period` is exact for steps and pulses, whatever
+their times.  Overlapping disturbances add up.
+
+Plain floats and a stdlib ``random.Random`` only: this runs once per period
+on the hot path.
+"""
+
+from dataclasses import dataclass, fields
+import math
+from numbers import Real
+
+KINDS = ('step', 'pulse', 'sine', 'noise')
+CHANNELS = ('force', 'tau1', 'tau2')
+
+# The fields each kind uses besides kind, channel, start and end; a field
+# another kind uses must keep its default (it would be silently ignored).
+_USES = {
+    'step': ('amplitude',),
+    'pulse': ('amplitude', 'duration'),
+    'sine': ('amplitude', 'frequency', 'phase'),
+    'noise': ('std', 'bandwidth'),
+}
+_SHAPE_FIELDS = ('amplitude', 'duration', 'frequency', 'phase', 'std', 'bandwidth')
+
+# Internal shape codes of the per-period loop.
+_CONSTANT, _SINE, _WHITE, _LOWPASS = range(4)
+
+
+def _number(name, value, optional=False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f'{name} must be a number, got {value!r}')
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    return value
+
+
+@dataclass(frozen=True)
+class Disturbance:
+    """One external force or torque, on one channel, over one time window."""
+
+    kind: str
+    channel: str
+    amplitude: float = 0.0      # step, pulse, sine [N or N m]
+    start: float = 0.0          # episode time [s] it begins
+    end: float = None           # episode time [s] it stops; None: never
+    duration: float = 0.0       # pulse [s]
+    frequency: float = 0.0      # sine [Hz]
+    phase: float = 0.0          # sine [rad]
+    std: float = 0.0            # noise [N or N m]
+    bandwidth: float = None     # noise [Hz]; None: white
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f'kind must be one of {", ".join(KINDS)}; got {self.kind!r}')
+        if self.channel not in CHANNELS:
+            raise ValueError(
+                f'channel must be one of {", ".join(CHANNELS)}; got {self.channel!r}')
+        for f in fields(self):
+            if f.name not in ('kind', 'channel'):
+                value = _number(f.name, getattr(self, f.name), optional=f.default is None)
+                object.__setattr__(self, f.name, value)
+        for name in ('start', 'duration', 'frequency', 'std'):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f'end ({self.end!r} s) must not be before start '
+                             f'({self.start!r} s)')
+        if self.kind == 'pulse' and not self.duration > 0.0:
+            raise ValueError(f'duration must be > 0 for a pulse, got {self.duration!r}')
+        if self.bandwidth is not None and not self.bandwidth > 0.0:
+            raise ValueError(f'bandwidth must be > 0 (None: white), got {self.bandwidth!r}')
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in _SHAPE_FIELDS:
+            if name not in _USES[self.kind] and getattr(self, name) != defaults[name]:
+                raise ValueError(f'{name} does not apply to a {self.kind} disturbance '
+                                 f'(got {getattr(self, name)!r})')
+
+    @classmethod
+    def from_dict(cls, d):
+        """
+        Make a disturbance from a mapping, e.g. one entry of a YAML list.
+
+        ``{'kind': 'pulse', 'channel': 'force', 'amplitude': 20, 'start': 2.0,
+        'duration': 0.1}``.  Unknown or missing keys raise ValueError naming
+        them, as do the values :class:`Disturbance` refuses.
+        """
+        if not hasattr(d, 'keys'):
+            raise ValueError(f'a disturbance must be a mapping, got {d!r}')
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in d.keys() if k not in names]
+        if unknown:
+            raise ValueError(f'unknown disturbance field(s) {", ".join(map(repr, unknown))}; '
+                             f'known: {", ".join(names)}')
+        for name in ('kind', 'channel'):
+            if name not in d:
+                raise ValueError(f'{name} is required in a disturbance')
+        return cls(**dict(d))
+
+    def to_dict(self):
+        """Return the mapping :meth:`from_dict` takes: kind, channel and non-default fields."""
+        out = {'kind': self.kind, 'channel': self.channel}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in out and value != f.default:
+                out[f.name] = value
+        return out
+
+
+class DisturbanceSchedule:
+    """
+    The disturbances of an episode, cut into the pieces one period holds.
+
+    ``rng`` (a ``random.Random``) is used only by noise shapes, one draw per
+    noise shape per period it is active in, in list order; it may be None
+    when there is no noise.  ``disturbances`` may hold :class:`Disturbance`
+    objects or mappings for :meth:`Disturbance.from_dict`.
+    """
+
+    def __init__(self, disturbances, dt, rng):
+        dt = float(dt)
+        if not (math.isfinite(dt) and dt > 0.0):
+            raise ValueError(f'dt must be finite and > 0, got {dt!r}')
+        self.dt = dt
+        self.disturbances = tuple(
+            d if isinstance(d, Disturbance) else Disturbance.from_dict(d)
+            for d in disturbances)
+        if rng is None and any(d.kind == 'noise' for d in self.disturbances):
+            raise ValueError('rng is required for noise disturbances')
+        self._rng = rng
+        items = []
+        n_filters = 0
+        for d in self.disturbances:
+            lo = d.start
+            hi = math.inf if d.end is None else d.end
+            if d.kind == 'pulse':
+                hi = min(hi, d.start + d.duration)
+            if not hi > lo:
+                continue                  # an empty window: never acts
+            slot = CHANNELS.index(d.channel)
+            if d.kind in ('step', 'pulse'):
+                items.append((slot, _CONSTANT, lo, hi, d.amplitude, 0.0, 0.0, 0))
+            elif d.kind == 'sine':
+                items.append((slot, _SINE, lo, hi, d.amplitude, 2.0 * math.pi * d.frequency,
+                              d.phase, 0))
+            elif d.bandwidth is None:
+                items.append((slot, _WHITE, lo, hi, d.std, 0.0, 0.0, 0))
+            else:
+                a = math.exp(-2.0 * math.pi * d.bandwidth * dt)
+                b = d.std * math.sqrt(-math.expm1(-4.0 * math.pi * d.bandwidth * dt))
+                items.append((slot, _LOWPASS, lo, hi, b, a, 0.0, n_filters))
+                n_filters += 1
+        self._items = tuple(items)
+        self._filters = [0.0] * n_filters
+        self._gauss = None if rng is None else rng.gauss
+
+    @property
+    def empty(self):
+        """Tell whether nothing ever acts (every period is unforced)."""
+        return not self._items
+
+    def reset(self):
+        """Start a new episode: the noise filter states back to 0."""
+        for i in range(len(self._filters)):
+            self._filters[i] = 0.0
+
+    def period(self, t0):
+        """
+        Return the generalised forces over the period that starts at episode time ``t0``.
+
+        A list of ``(offset, (F, tau1, tau2))``, offsets increasing in
+        ``[0, dt)``, the first 0.0: each force triple is held from its
+        offset until the next one or the end of the period.  Call it once
+        per period, in order (``t0 = k * dt``): noise draws happen here, so
+        a second call for the same period gives other noise.
+        """
+        dt = self.dt
+        base = [0.0, 0.0, 0.0]
+        partial = None
+        for slot, code, lo, hi, amp, w, phase, k in self._items:
+            lo_off = lo - t0
+            if lo_off >= dt:
+                continue                  # not yet
+            hi_off = hi - t0
+            if hi_off <= 0.0:
+                continue                  # over
+            if code == _CONSTANT:
+                value = amp
+            elif code == _SINE:
+                elapsed = t0 - lo
+                value = amp * math.sin(w * elapsed + phase if elapsed > 0.0 else phase)
+            elif code == _WHITE:
+                value = amp * self._gauss(0.0, 1.0)
+            else:
+                value = w * self._filters[k] + amp * self._gauss(0.0, 1.0)
+                self._filters[k] = value
+            if lo_off > 0.0 or hi_off < dt:
+                if partial is None:
+                    partial = []
+                partial.append((slot, value, lo_off, hi_off))
+            else:
+                base[slot] += value
+        if partial is None:
+            return [(0.0, (base[0], base[1], base[2]))]
+        # Edges inside the period: offsets compare with offsets (lo - t0),
+        # never t0 + offset with lo, so an edge and its cut always agree.
+        cuts = {0.0}
+        for _, _, lo_off, hi_off in partial:
+            if lo_off > 0.0:
+                cuts.add(lo_off)
+            if hi_off < dt:
+                cuts.add(hi_off)
+        out = []
+        last = None
+        for offset in sorted(cuts):
+            values = base[:]
+            for slot, value, lo_off, hi_off in partial:
+                if lo_off <= offset < hi_off:
+                    values[slot] += value
+            values = (values[0], values[1], values[2])
+            if values != last:
+                out.append((offset, values))
+                last = values
+        return out

@@ -1,0 +1,58 @@
+"""
+The safety supervisor: the limits that halt the plant, and the emergency stop.
+
+A halted plant stops stepping and waits for a reset (ERROR ``HALTED`` on the
+legacy doors).  Every limit is off (infinite) unless set, but the track:
+the rail has an end.
+"""
+
+from dataclasses import dataclass, fields
+import math
+
+from .state import all_finite
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits on the true state; beyond any of them the plant halts."""
+
+    track_limit: float = 2.0          # |x| [m]
+    fall_angle: float = math.inf      # |theta1|, |theta2| [rad]
+    max_cart_speed: float = math.inf  # |xdot| [m/s]
+    max_joint_rate: float = math.inf  # |theta1dot|, |theta2dot| [rad/s]
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    math.isnan(value) or value <= 0.0:
+                raise ValueError(f'safety.{f.name} must be a number > 0 (inf = off), '
+                                 f'got {value!r}')
+
+    @classmethod
+    def from_dict(cls, values, prefix='safety'):
+        """Build from a mapping (a scenario's ``safety`` section); unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(f'{prefix}.{key} is not a safety limit (one of {sorted(known)})')
+        return cls(**{k: float(v) for k, v in values.items()})
+
+    def check(self, state, t):
+        """Return why ``state`` (at episode time ``t``) must halt the plant, or None."""
+        x, th1, th2, v, w1, w2 = state
+        if not all_finite(state):
+            return f'state became non-finite at t={t:.3f} s'
+        if abs(x) > self.track_limit:
+            return (f'cart left the track at t={t:.3f} s (x={x:.3f} m, limit '
+                    f'+/-{self.track_limit:g} m)')
+        if abs(th1) > self.fall_angle or abs(th2) > self.fall_angle:
+            return (f'pendulum fell at t={t:.3f} s (theta1={th1:.3f}, theta2={th2:.3f} rad, '
+                    f'limit +/-{self.fall_angle:g} rad)')
+        if abs(v) > self.max_cart_speed:
+            return (f'cart too fast at t={t:.3f} s (xdot={v:.3f} m/s, limit '
+                    f'{self.max_cart_speed:g} m/s)')
+        if abs(w1) > self.max_joint_rate or abs(w2) > self.max_joint_rate:
+            return (f'joint rate too high at t={t:.3f} s (theta1dot={w1:.3f}, '
+                    f'theta2dot={w2:.3f} rad/s, limit {self.max_joint_rate:g} rad/s)')
+        return None
