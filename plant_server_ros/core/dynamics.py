@@ -73,6 +73,8 @@ class DIPDynamics:
         if integrator not in TABLEAUX:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
         self.params = params if params is not None else DIPParams()
+        self.integrator = integrator
+        self.substeps = substeps
         p = self.params
         m0, m1, m2 = p.cart_mass, p.link1_mass, p.link2_mass
         self._m_total = m0 + m1 + m2
@@ -127,6 +129,10 @@ class DIPDynamics:
                     (a02 * f0 + a12 * f1 + a22 * f2) * inv)
 
         return accel
+
+    def with_params(self, params):
+        """Return the same model (integrator, substeps) for other physical parameters."""
+        return DIPDynamics(params, self.integrator, self.substeps)
 
     def accelerations(self, state, u, disturbance=None):
         """

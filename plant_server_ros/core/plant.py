@@ -1,16 +1,39 @@
 """
-One simulated plant: held control, fail-safe, sensor noise, limits (no ROS).
+One simulated plant: held control, actuator, disturbances, sensors, limits (no ROS).
 
 Everything a control period does to the plant lives here, so that the ROS
-node only decides *when* to step and *where* to publish, and the behaviour
-is testable without a middleware.
+node and the in-process server only decide *when* to step and *where* to
+publish, and the behaviour is testable without a middleware.
+
+With no test condition switched on (ideal actuator, no disturbance, the
+simple sensor noise) a period is integrated exactly as before they existed,
+to the bit.  Otherwise a period is cut wherever something changes inside it
+(a control arriving, a disturbance edge, a live push) and integrated piece by
+piece, each piece under held inputs.  The conditions of an episode come from
+its :class:`~.scenario.Scenario` (a campaign hands out one per reset).
 """
 
 import math
 import random
+from typing import NamedTuple
 
+from .disturbances import DisturbanceSchedule
 from .dynamics import DIPDynamics
+from .scenario import Scenario
 from .state import all_finite, check_state, DEFAULT_INITIAL_STATE
+from .uncertainty import as_dict, ParameterUncertainty
+
+NO_DISTURBANCE = (0.0, 0.0, 0.0)
+_DEFAULT = Scenario()
+_EPSILON = 1e-9          # s; a scheduled time this close to a period's end is in it
+
+
+class Event(NamedTuple):
+    """Something that happened to the plant, at episode time ``t``."""
+
+    t: float
+    kind: str        # episode, failsafe_on, failsafe_off, halt, estop, disturbance, ...
+    detail: str
 
 
 class Plant:
@@ -20,23 +43,36 @@ class Plant:
     ``steps`` counts periods since the last reset (episode time is
     ``steps * dt``); ``total_steps`` counts every period since construction
     and never goes back, so it can drive a monotonic simulation clock.
+    ``events`` collects what happened (:class:`Event`); the schedule that
+    steps the plant takes them out and reports them.
     """
 
     def __init__(self, dynamics=None, dt=0.01, initial_state=DEFAULT_INITIAL_STATE,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5,
-                 sensor_noise_std=0.01, seed=None):
+                 sensor_noise_std=0.01, seed=None, scenarios=None):
         if not dt > 0.0:
             raise ValueError('dt must be > 0')
-        self.dynamics = dynamics if dynamics is not None else DIPDynamics()
+        self.nominal_dynamics = dynamics if dynamics is not None else DIPDynamics()
+        self.dynamics = self.nominal_dynamics
         self.dt = float(dt)
         self.track_limit = float(track_limit)
         self.initial_state = check_state(initial_state, self.track_limit)
         self.max_force = float(max_force)
         self.control_timeout = float(control_timeout)
-        self.sensor_noise_std = float(sensor_noise_std)
-        # The stdlib generator: a numpy call per period costs more than the six
-        # draws themselves (Mersenne Twister, seedable, reproducible).
+        self._sensor_noise_std = float(sensor_noise_std)
+        # The stdlib generator: a numpy call per period costs more than the
+        # draws themselves (Mersenne Twister, seedable, reproducible).  The
+        # sensors draw from this one (as the plain noise always did); the
+        # disturbances and the parameter draws have streams of their own, so
+        # switching one on does not change the others' numbers.
         self._rng = random.Random(seed)
+        base = seed if seed is not None else random.SystemRandom().getrandbits(63)
+        self._disturbance_rng = random.Random(f'{base}:disturbances')
+        self._parameter_rng = random.Random(f'{base}:uncertainty')
+        self.scenarios = scenarios
+        self.scenario = None
+        self.events = []
+        self.episode = 0
         self.total_steps = 0
         self.reset()
 
@@ -48,13 +84,23 @@ class Plant:
         ``at = 0`` (lock-step) makes it act over the whole next period; in real
         time ``at`` is when the force arrived, so the plant feels it from then
         on, not before (zero-order hold with the switch where it happened).
-        Returns the saturated force; raises ValueError for NaN or +/-Inf,
-        which must never reach the state.
+        A motor with dynamics (lag, slew rate, delay) takes its command at
+        period boundaries instead.  Returns the force after saturation and
+        deadband; raises ValueError for NaN or +/-Inf, which must never reach
+        the state.
         """
         u = float(u)
         if not math.isfinite(u):
             raise ValueError(f'control force is not finite: {u}')
-        u = min(max(u, -self.max_force), self.max_force)
+        u = self.actuator.shape(u)
+        self._preview = None
+        if self.control_timed_out:
+            self.events.append(Event(self.time, 'failsafe_off', 'control received again'))
+        if self.actuator.dynamic:
+            self.commanded_force = u
+            self._since_control = 0.0
+            self.control_timed_out = False
+            return u
         if at > 0.0 and self._timeout_due():
             self._period_force = 0.0      # this period began in the fail-safe: unforced so far
         self.commanded_force = u
@@ -65,16 +111,49 @@ class Plant:
             self._switches = []
         else:
             self._switches.append((min(float(at), self.dt), u))
-        self._preview = None
         return u
 
     def set_max_force(self, value):
         """Change the actuator limit; the held force is saturated to it at once."""
         self.max_force = float(value)
-        self.commanded_force = min(max(self.commanded_force, -value), value)
-        self._period_force = min(max(self._period_force, -value), value)
-        self._switches = [(t, min(max(u, -value), value)) for t, u in self._switches]
+        self.actuator.max_force = self.max_force
+        shape = self.actuator.shape
+        self.commanded_force = shape(self.commanded_force)
+        self._period_force = shape(self._period_force)
+        self._switches = [(t, shape(u)) for t, u in self._switches]
         self._preview = None
+
+    def set_disturbance(self, force, tau1=0.0, tau2=0.0, at=0.0):
+        """
+        Push: hold the external ``(F, tau1, tau2)`` from ``at`` s into the period on.
+
+        ``at = 0`` (lock-step) acts over the whole next period; ``[0, 0, 0]``
+        clears it, and so does a reset.  ValueError for a non-finite value.
+        """
+        values = (float(force), float(tau1), float(tau2))
+        if not all_finite(values):
+            raise ValueError(f'disturbance is not finite: {values}')
+        self.live_disturbance = values
+        if at <= 0.0:
+            self._live_start = values
+            self._live_switches = []
+        else:
+            self._live_switches.append((min(float(at), self.dt), values))
+        self._plain = False
+        self._preview = None
+        self.events.append(Event(self.time, 'disturbance',
+                                 'live [F, tau1, tau2] = [%g, %g, %g]' % values))
+        return values
+
+    def estop(self, reason='emergency stop'):
+        """Stop now: no more force, the plant halts until a reset."""
+        self.commanded_force = self._period_force = self.last_applied_force = 0.0
+        self._switches = []
+        self._preview = None
+        if self.fault is None:
+            self.fault = f'emergency stop at t={self.time:.3f} s ({reason})'
+            self.events.append(Event(self.time, 'estop', self.fault))
+        return self.fault
 
     # -- time ----------------------------------------------------------------
     @property
@@ -96,6 +175,9 @@ class Plant:
         :meth:`preview` integrates nothing twice.
         """
         if self._preview is None:
+            if not self._plain:
+                self._preview = self._preview_pieces()
+                return self._preview
             state = self.state
             t = 0.0
             u = 0.0 if self._timeout_due() else self._period_force
@@ -109,40 +191,112 @@ class Plant:
             self._preview = (state, u)
         return self._preview
 
+    def _period_plan(self):
+        """Return the motor's force and the scheduled disturbance of this period (once)."""
+        if self._plan is None:
+            motor = None
+            if self.actuator.dynamic:
+                motor = self.actuator.step(0.0 if self._timeout_due() else self.commanded_force)
+            pieces = self.disturbances.period(self.steps * self.dt) \
+                if not self.disturbances.empty else [(0.0, NO_DISTURBANCE)]
+            self._plan = (motor, pieces)
+        return self._plan
+
+    def _preview_pieces(self):
+        motor, pieces = self._period_plan()
+        if motor is None:
+            u = 0.0 if self._timeout_due() else self._period_force
+            controls = self._switches
+        else:
+            u, controls = motor, ()
+        # Every change inside the period, in time order: (offset, what, value).
+        changes = sorted([(at, 0, v) for at, v in controls]
+                         + [(at, 1, v) for at, v in pieces]
+                         + [(at, 2, v) for at, v in self._live_switches])
+        scheduled, live = NO_DISTURBANCE, self._live_start
+        state, t = self.state, 0.0
+        step = self.dynamics.step
+        for at, what, value in changes:
+            if at > t:
+                state = step(state, u, at - t, _total(scheduled, live))
+                t = at
+            if what == 0:
+                u = value
+            elif what == 1:
+                scheduled = value
+            else:
+                live = value
+        if self.dt > t:
+            state = step(state, u, self.dt - t, _total(scheduled, live))
+        return state, u
+
     def step(self):
         """
         Advance one period; False when no new state came of it.
 
         Already faulted: nothing changes.  A step that diverges (a non-finite
         state) keeps the last finite state, sets the fault and returns False.
+        A limit of the safety supervisor halts the plant after the step.
         """
         if self.fault is not None:
             return False
         new_state, force = self.preview()
+        was_timed_out = self.control_timed_out
         self.control_timed_out = self._timeout_due()
         self._preview = None
+        self._plan = None
         self._period_force = force
         self._switches = []
+        if not self._plain:
+            self._live_start = self.live_disturbance
+            self._live_switches = []
         self.last_applied_force = force
         self.steps += 1
         self.total_steps += 1
         self._since_control += self.dt
+        t = self.time
+        if self.control_timed_out and not was_timed_out:
+            self.events.append(Event(t, 'failsafe_on', f'no control for '
+                                     f'{self.control_timeout:g} s: u = 0'))
+        if self._edges and self._edges[0][0] <= t + _EPSILON:
+            self._pass_edges(t)
         if not all_finite(new_state):
-            self.fault = f'state became non-finite at t={self.time:.3f} s'
+            self._halt(t, f'state became non-finite at t={t:.3f} s')
             return False
-        if abs(new_state[0]) > self.track_limit:
-            self.fault = (f'cart left the track at t={self.time:.3f} s '
-                          f'(x={new_state[0]:.3f} m, limit +/-{self.track_limit:g} m)')
         self.state = new_state
+        reason = self.safety.check(new_state, t)
+        if reason is not None:
+            self._halt(t, reason)
+        elif self.duration is not None and t >= self.duration - _EPSILON:
+            self._halt(t, f'scenario {self.scenario.name} complete: its {self.duration:g} s '
+                          'are over', kind='scenario_done')
         return True
 
+    def _halt(self, t, reason, kind='halt'):
+        self.fault = reason
+        self.events.append(Event(t, kind, reason))
+
+    def _pass_edges(self, t):
+        while self._edges and self._edges[0][0] <= t + _EPSILON:
+            _, kind, text = self._edges.pop(0)
+            self.events.append(Event(t, kind, text))
+
+    # -- episodes ------------------------------------------------------------
     def reset(self, state=None):
         """
         Start a new episode at ``state`` (default: the initial state), t = 0.
 
-        The held control is cleared: a new episode starts unforced.
+        The held control and any live disturbance are cleared: a new episode
+        starts unforced.  With a campaign, the episode plays its next scenario.
         """
-        self.state = self.initial_state if state is None else check_state(state, self.track_limit)
+        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        start = state if state is not None else (scenario.initial_state or self.initial_state)
+        # Checked before anything changes: a refused target leaves the episode as it was.
+        start = check_state(start, scenario.safety_limits(self.track_limit).track_limit)
+        if self.scenarios is not None:
+            self.scenarios.advance()
+        self._configure(scenario)
+        self.state = start
         self.steps = 0
         self.fault = None
         self.commanded_force = 0.0
@@ -150,15 +304,114 @@ class Plant:
         self._period_force = 0.0
         self._switches = []
         self._preview = None
+        self._plan = None
         self._since_control = 0.0
         self.control_timed_out = False
+        self.live_disturbance = self._live_start = NO_DISTURBANCE
+        self._live_switches = []
+        self._plain = not self.actuator.dynamic and self.disturbances.empty
+        self._measured_index = None
+        self.episode += 1
+        self.events.append(Event(0.0, 'episode', self.describe_episode_short()))
+        if self._edges and self._edges[0][0] <= _EPSILON:
+            self._pass_edges(0.0)
+
+    def _configure(self, scenario):
+        self.scenario = scenario
+        if scenario.seed is not None:
+            self._rng.seed(scenario.seed)
+            self._disturbance_rng.seed(f'{scenario.seed}:disturbances')
+            self._parameter_rng.seed(f'{scenario.seed}:uncertainty')
+        self.sensors = scenario.sensor_model(self.dt, self._rng, self._sensor_noise_std)
+        self.actuator = scenario.actuator_model(self.dt, self.max_force)
+        self.actuator.reset()
+        self.disturbances = DisturbanceSchedule(scenario.disturbances, self.dt,
+                                                self._disturbance_rng)
+        self.safety = scenario.safety_limits(self.track_limit)
+        self.duration = scenario.duration
+        if scenario.uncertainty:
+            drawn = ParameterUncertainty(scenario.uncertainty).draw(
+                self.nominal_dynamics.params, self._parameter_rng)
+            self.dynamics = self.nominal_dynamics.with_params(drawn)
+        else:
+            self.dynamics = self.nominal_dynamics
+        edges = []
+        for d in scenario.disturbances:
+            text = ', '.join(f'{k} {v}' for k, v in d.to_dict().items())
+            edges.append((d.start, 'disturbance_start', text))
+            end = d.start + d.duration if d.kind == 'pulse' else d.end
+            if d.end is not None and end is not None:
+                end = min(end, d.end)
+            if end is not None:
+                edges.append((end, 'disturbance_end', text))
+        self._edges = sorted(edges, key=lambda e: e[0])
+
+    def describe_episode(self):
+        """Return what this episode runs on: scenario, seed, drawn parameters (a dict)."""
+        info = {'episode': self.episode, 'scenario': self.scenario.describe(),
+                'parameters': as_dict(self.dynamics.params)}
+        if self.scenarios is not None:
+            info['campaign_position'] = list(self.scenarios.position)
+        return info
+
+    def describe_episode_short(self):
+        """Return one line on the episode: its number, scenario and drawn parameters."""
+        text = f'episode {self.episode}: scenario {self.scenario.name}'
+        if self.scenario.seed is not None:
+            text += f' (seed {self.scenario.seed})'
+        if self.dynamics is not self.nominal_dynamics:
+            drawn = as_dict(self.dynamics.params)
+            text += '; drawn ' + ', '.join(f'{k}={v:.6g}' for k, v in drawn.items())
+        return text
 
     # -- sensing -------------------------------------------------------------
-    def measure(self, state=None):
-        """Return ``state`` (default: the current one) with additive Gaussian noise."""
+    @property
+    def sensor_noise_std(self):
+        """Std of the simple sensor noise (where the scenario names no sensor noise)."""
+        return self._sensor_noise_std
+
+    @sensor_noise_std.setter
+    def sensor_noise_std(self, value):
+        self._sensor_noise_std = float(value)
+        self.sensors = self.scenario.sensor_model(self.dt, self._rng, self._sensor_noise_std)
+        self._measured_index = None
+
+    def check_reset(self, state):
+        """Return ``state`` checked as a reset target (InvalidStateError if refused)."""
+        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        return check_state(state, scenario.safety_limits(self.track_limit).track_limit)
+
+    def measure(self, state=None, t=None):
+        """Return what the sensors read for ``state`` (default: the current one) at ``t``."""
         state = self.state if state is None else state
-        std = self.sensor_noise_std
-        if std <= 0.0:
+        return self.sensors.measure(state, self.time if t is None else t)
+
+    def measure_ahead(self, state, t, index):
+        """
+        Measure sample ``index`` computed ahead; measuring it again replays the same draws.
+
+        Real time computes the next sample ahead and again when a control
+        arrives: the sensors' memory (drift, held values, delay line) and
+        generator must advance once per sample, not once per computation.
+        """
+        sensors = self.sensors
+        if sensors.ideal:
             return state
-        gauss = self._rng.gauss
-        return tuple(s + gauss(0.0, std) for s in state)
+        if index == self._measured_index:
+            sensors.restore(self._sensor_snapshot)
+        else:
+            self._measured_index = index
+            self._sensor_snapshot = sensors.snapshot()
+        return sensors.measure(state, t)
+
+    def take_events(self):
+        """Return the events since the last call (and forget them)."""
+        events, self.events = self.events, []
+        return events
+
+
+def _total(scheduled, live):
+    """Return the summed disturbance, or None when there is none (the plain step)."""
+    if scheduled is NO_DISTURBANCE and live is NO_DISTURBANCE:
+        return None
+    return (scheduled[0] + live[0], scheduled[1] + live[1], scheduled[2] + live[2])

@@ -12,8 +12,8 @@ period (the plant keeps wall time) and publishes the last few of them.
 
 import time
 
-from .schedule import PlantSchedule
-from .state import all_finite, check_state
+from .schedule import PlantSchedule, Sample
+from .state import all_finite
 from .ticker import Ticker
 
 # Periods published in one catch-up burst; older due periods are still
@@ -52,11 +52,13 @@ class RealtimeSchedule(PlantSchedule):
     def control(self, u):
         """Apply ``u`` from now on (ValueError if not finite); return the saturated force."""
         with self.lock:
-            period_start = self.ticker.t0 + self._last_index * self.plant.dt
-            u = self._control(u, at=time.monotonic() - period_start)
+            u = self._control(u, at=self._now_in_period())
             if self._prepared is not None:
                 self._prepare_next(self._prepared[0].index)
             return u
+
+    def _now_in_period(self):
+        return time.monotonic() - (self.ticker.t0 + self._last_index * self.plant.dt)
 
     def refresh(self):
         """Recompute the sample computed ahead (a setting such as max_force changed)."""
@@ -66,7 +68,7 @@ class RealtimeSchedule(PlantSchedule):
 
     def request_reset(self, state=None):
         """Reset at the next tick (InvalidStateError at once for a bad target)."""
-        target = None if state is None else check_state(state, self.plant.track_limit)
+        target = None if state is None else self.plant.check_reset(state)
         with self.lock:
             self._pending_reset = (target,)
             self._prepared = None
@@ -117,7 +119,9 @@ class RealtimeSchedule(PlantSchedule):
             return
         state, force = plant.preview()
         if all_finite(state):
-            self._prepare(self._sample(index, (plant.steps + 1) * plant.dt, state, force))
+            t = (plant.steps + 1) * plant.dt
+            measured = plant.measure_ahead(state, t, index)
+            self._prepare(Sample(index, t, measured, state, force))
 
     def _publish_prepared(self):
         sample, prepared = self._prepared

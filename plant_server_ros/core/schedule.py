@@ -59,6 +59,9 @@ class PlantListener:
         ``controlled``: has any control arrived since start.
         """
 
+    def on_event(self, event):
+        """Hear of an :class:`~.plant.Event` (fail-safe, halt, disturbance, episode, ...)."""
+
     def on_late(self, missed, overruns, controlled):
         """Hear that a tick came ``missed`` periods late (caught up); ``overruns`` so far."""
 
@@ -91,6 +94,35 @@ class PlantSchedule:
     def _begin_episode(self, index):
         self.episode_index = index
         self.listener.on_episode(index)
+        self._report_events()
+
+    def _report_events(self):
+        if self.plant.events:
+            for event in self.plant.take_events():
+                self.listener.on_event(event)
+
+    def set_disturbance(self, force, tau1=0.0, tau2=0.0):
+        """Push the plant: hold ``(F, tau1, tau2)`` from now on (lock-step: from the next step)."""
+        with self.lock:
+            values = self.plant.set_disturbance(force, tau1, tau2, at=self._now_in_period())
+            self.refresh()
+            self._report_events()
+            return values
+
+    def estop(self, reason='emergency stop'):
+        """Set the force to 0 at once and halt the plant until a reset; the halt reason."""
+        with self.lock:
+            halted_before = self.plant.fault is not None
+            reason = self.plant.estop(reason)
+            if not halted_before:
+                self.listener.on_halt(reason)
+            self.refresh()
+            self._report_events()
+            return reason
+
+    def _now_in_period(self):
+        """Return how far into the coming period now is (0: lock-step, the whole period)."""
+        return 0.0
 
     def _control(self, u, at=0.0):
         was_failsafe = self.plant.control_timed_out
@@ -98,6 +130,7 @@ class PlantSchedule:
         self.controlled = True
         if was_failsafe:
             self.listener.on_failsafe(False, True)
+            self._report_events()
         return u
 
     def _advance(self):
@@ -111,10 +144,11 @@ class PlantSchedule:
             self.listener.on_failsafe(True, self.controlled)
         if plant.fault is not None:
             self.listener.on_halt(plant.fault)
+        self._report_events()
         return moved
 
     def _sample(self, index, t, state, force):
-        return Sample(index, t, self.plant.measure(state), state, force)
+        return Sample(index, t, self.plant.measure(state, t), state, force)
 
     def _emit(self, sample):
         self.last_sample = sample

@@ -201,6 +201,19 @@ class SensorModel:
         self._prev = None
         self._line.clear()
 
+    def snapshot(self):
+        """Return the model's state (generator included), for :meth:`restore`."""
+        return (self._rng.getstate(), tuple(self._drift), self._prev, tuple(self._line))
+
+    def restore(self, snapshot):
+        """Go back to a :meth:`snapshot`: the next measure() draws and holds as then."""
+        rng_state, drift, prev, line = snapshot
+        self._rng.setstate(rng_state)
+        self._drift = list(drift)
+        self._prev = prev
+        self._line.clear()
+        self._line.extend(line)
+
     def _measure_ideal(self, state, t):
         return state
 

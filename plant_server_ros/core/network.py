@@ -1,5 +1,5 @@
 """
-Network conditions on the legacy links, emulated in the process (no netem here).
+Network conditions on the legacy links, as a model (no sockets; no netem here).
 
 Per reply: a latency of ``latency_ms`` plus a seeded jitter (uniform on
 ``[0, 2 * jitter_ms]`` or normal with std ``jitter_ms``, either truncated at

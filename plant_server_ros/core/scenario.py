@@ -1,0 +1,320 @@
+"""
+Scenarios and campaigns: the conditions of an episode, as YAML files (no ROS).
+
+A scenario names what an episode runs under: its initial state and length,
+disturbances, parameter uncertainty, sensor, actuator and network models,
+safety limits, a seed, and the pass criteria its results are judged by.
+Every section is optional; what a scenario leaves out comes from the plant's
+own settings (ROS parameters, ``PlantServer`` arguments).
+
+A campaign is a list of scenarios, each repeated or given seeds of its own.
+Each new episode (a RESET on any door) plays the next one, so an unchanged
+external controller runs a whole test plan; after the last, it starts over.
+
+    name: push_recovery
+    seed: 3                    # seeds every random stream of the episode
+    duration: 10.0             # s; then the episode ends (the plant halts)
+    initial_state: [0, 0.05, -0.03, 0, 0, 0]
+    disturbances:
+      - {kind: pulse, channel: force, amplitude: 15, start: 2.0, duration: 0.1}
+    uncertainty: {masses: 0.05, frictions: 0.1}
+    sensor: {noise_std: 0.005, quantum: [0.0005, 0.01, 0.01, 0, 0, 0], velocities: derived}
+    actuator: {time_constant: 0.02, slew_rate: 500, delay: 1}
+    network: {latency_ms: 2, jitter_ms: 1, loss: 0.01}
+    safety: {fall_angle: 0.6}
+    criteria: {max_abs_theta: 0.3}
+
+    campaign:
+      - {scenario: nominal.yaml}
+      - {scenario: push_recovery.yaml, seeds: [1, 2, 3]}
+      - {scenario: noisy_sensors.yaml, repeats: 2}
+"""
+
+from dataclasses import dataclass, field, replace
+import math
+from pathlib import Path
+
+from .actuator import ActuatorModel
+from .disturbances import Disturbance
+from .network import NetworkModel
+from .safety import SafetyLimits
+from .sensors import CHANNELS, ChannelSpec, SensorModel
+from .state import check_state, InvalidStateError
+from .uncertainty import ParameterUncertainty
+
+SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
+            'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria')
+SENSOR_FIELDS = ('noise_std', 'bias', 'drift_std', 'quantum', 'dropout', 'stuck_from')
+SENSOR_KEYS = SENSOR_FIELDS + ('delay', 'velocities')
+ACTUATOR_KEYS = ('max_force', 'deadband', 'slew_rate', 'time_constant', 'delay')
+
+
+class ScenarioError(ValueError):
+    """A scenario or campaign the plant cannot run (names the file and key)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The validated conditions of one episode; None/empty: the plant's own settings."""
+
+    name: str = 'default'
+    description: str = ''
+    seed: int = None
+    duration: float = None
+    initial_state: tuple = None
+    disturbances: tuple = ()
+    uncertainty: dict = field(default_factory=dict)
+    sensor: dict = None
+    actuator: dict = None
+    network: dict = None
+    safety: dict = None
+    criteria: dict = field(default_factory=dict)
+    source: str = ''
+
+    @classmethod
+    def from_dict(cls, values, source='', dt=0.01):
+        """Validate a scenario mapping; ScenarioError names the file and the key."""
+        where = f'scenario {source}: ' if source else 'scenario: '
+        if not isinstance(values, dict):
+            raise ScenarioError(f'{where}a scenario is a mapping, got {type(values).__name__}')
+        try:
+            return _build(cls, values, source, dt)
+        except (ValueError, TypeError) as exc:
+            raise ScenarioError(f'{where}{exc}') from None
+
+    def sensor_model(self, dt, rng, noise_std):
+        """Return the SensorModel of this scenario (``noise_std`` where it names none)."""
+        return build_sensor(self.sensor or {}, dt, rng, noise_std)
+
+    def actuator_model(self, dt, max_force):
+        """Return the ActuatorModel of this scenario (``max_force`` where it names none)."""
+        section = dict(self.actuator or {})
+        section.setdefault('max_force', max_force)
+        return ActuatorModel(dt, **section)
+
+    def safety_limits(self, track_limit):
+        """Return the SafetyLimits of this scenario (``track_limit`` where it names none)."""
+        section = dict(self.safety or {})
+        section.setdefault('track_limit', track_limit)
+        return SafetyLimits.from_dict(section)
+
+    def describe(self):
+        """Return a dict of what this scenario sets (for the episode record and logs)."""
+        out = {'name': self.name}
+        for key in ('seed', 'duration', 'initial_state', 'uncertainty', 'sensor', 'actuator',
+                    'network', 'safety', 'criteria'):
+            value = getattr(self, key)
+            if value not in (None, {}, ()):
+                out[key] = list(value) if isinstance(value, tuple) else value
+        if self.disturbances:
+            out['disturbances'] = [d.to_dict() for d in self.disturbances]
+        return out
+
+
+def _number(key, value, low=-math.inf, high=math.inf, integer=False):
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or not (low <= value <= high):
+        kind = 'an integer' if integer else 'a number'
+        raise ValueError(f'{key} must be {kind} in [{low:g}, {high:g}], got {value!r}')
+    return int(value) if integer else float(value)
+
+
+def _build(cls, values, source, dt):
+    for key in values:
+        if key not in SECTIONS:
+            raise ValueError(f'{key} is not a scenario section (one of {list(SECTIONS)})')
+    kwargs = {'source': str(source)}
+    if 'name' in values:
+        kwargs['name'] = str(values['name'])
+    elif source:
+        kwargs['name'] = Path(source).stem
+    if 'description' in values:
+        kwargs['description'] = str(values['description'])
+    if values.get('seed') is not None:
+        kwargs['seed'] = _number('seed', values['seed'], 0, 2 ** 63 - 1, integer=True)
+    if values.get('duration') is not None:
+        kwargs['duration'] = _number('duration', values['duration'], 0.0, 1e9)
+        if kwargs['duration'] <= 0.0:
+            raise ValueError('duration must be > 0 s')
+    if values.get('initial_state') is not None:
+        try:
+            kwargs['initial_state'] = check_state(values['initial_state'])
+        except InvalidStateError as exc:
+            raise ValueError(f'initial_state: {exc}') from None
+    disturbances = values.get('disturbances') or []
+    if not isinstance(disturbances, list):
+        raise ValueError('disturbances must be a list of mappings')
+    built = []
+    for i, item in enumerate(disturbances):
+        try:
+            built.append(Disturbance.from_dict(item))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f'disturbances[{i}]: {exc}') from None
+    kwargs['disturbances'] = tuple(built)
+    if values.get('uncertainty'):
+        ParameterUncertainty(_mapping('uncertainty', values['uncertainty']))
+        kwargs['uncertainty'] = dict(values['uncertainty'])
+    if values.get('sensor') is not None:
+        section = _mapping('sensor', values['sensor'])
+        build_sensor(section, dt, None, 0.0)                    # validates
+        kwargs['sensor'] = section
+    if values.get('actuator') is not None:
+        section = _mapping('actuator', values['actuator'])
+        for key in section:
+            if key not in ACTUATOR_KEYS:
+                raise ValueError(f'actuator.{key} is not an actuator setting '
+                                 f'(one of {list(ACTUATOR_KEYS)})')
+        try:
+            ActuatorModel(dt, **{'max_force': 20.0, **section})
+        except ValueError as exc:
+            raise ValueError(f'actuator: {exc}') from None
+        kwargs['actuator'] = section
+    if values.get('network') is not None:
+        section = _mapping('network', values['network'])
+        NetworkModel.from_dict(section)                         # validates
+        kwargs['network'] = section
+    if values.get('safety') is not None:
+        section = _mapping('safety', values['safety'])
+        SafetyLimits.from_dict({'track_limit': 2.0, **section})
+        kwargs['safety'] = section
+    if values.get('criteria') is not None:
+        kwargs['criteria'] = dict(_mapping('criteria', values['criteria']))
+    return cls(**kwargs)
+
+
+def _mapping(key, value):
+    if not isinstance(value, dict):
+        raise ValueError(f'{key} must be a mapping, got {value!r}')
+    return dict(value)
+
+
+def build_sensor(section, dt, rng, noise_std):
+    """
+    Return the SensorModel a ``sensor`` section describes.
+
+    Each of :data:`SENSOR_FIELDS` is one number for all channels or a list
+    with one per channel (six; three, for the positions, with derived
+    velocities).  ``noise_std`` defaults to the plant's ``noise_std``.
+    """
+    for key in section:
+        if key not in SENSOR_KEYS:
+            raise ValueError(f'sensor.{key} is not a sensor setting (one of {list(SENSOR_KEYS)})')
+    section = {'noise_std': noise_std, **section}
+    velocities = section.get('velocities', 'measured')
+    count = 3 if velocities == 'derived' else len(CHANNELS)
+    per_channel = []
+    for i in range(count):
+        spec = {}
+        for name in SENSOR_FIELDS:
+            value = section.get(name)
+            if isinstance(value, (list, tuple)):
+                if len(value) not in (count, len(CHANNELS)):
+                    raise ValueError(f'sensor.{name} takes one value or {count}, '
+                                     f'got {len(value)}')
+                value = value[i]
+            if value is not None:
+                spec[name] = value
+        try:
+            per_channel.append(ChannelSpec(**spec))
+        except ValueError as exc:
+            text = str(exc).replace('ChannelSpec.', 'sensor.')
+            raise ValueError(f'{text} (channel {CHANNELS[i]})') from None
+    per_channel += [ChannelSpec()] * (len(CHANNELS) - count)
+    delay = section.get('delay', 0)
+    try:
+        return SensorModel(dt, per_channel, rng, delay=delay, velocities=velocities)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f'sensor: {exc}') from None
+
+
+def load(source, dt=0.01):
+    """
+    Return the scenarios a file (or mapping) holds, in play order.
+
+    A scenario file gives one; a campaign file (a ``campaign`` list) gives
+    each entry's scenario once per seed (``seeds``) or ``repeats`` times
+    (seeds counting up from the scenario's own, when it has one).
+    """
+    values, path = _read(source)
+    if not isinstance(values, dict) or 'campaign' not in values:
+        return [Scenario.from_dict(values, path or '', dt)]
+    entries = values['campaign']
+    where = f'campaign {path}: ' if path else 'campaign: '
+    if not isinstance(entries, list) or not entries:
+        raise ScenarioError(f'{where}campaign must be a non-empty list')
+    played = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or 'scenario' not in entry:
+            raise ScenarioError(f'{where}campaign[{i}] must be a mapping with a scenario')
+        unknown = set(entry) - {'scenario', 'repeats', 'seeds'}
+        if unknown:
+            raise ScenarioError(f'{where}campaign[{i}]: unknown keys {sorted(unknown)}')
+        target = entry['scenario']
+        if isinstance(target, str) and path:
+            target = str(Path(path).parent / target)
+        nested = load(target, dt)
+        if len(nested) != 1:
+            raise ScenarioError(f'{where}campaign[{i}]: a campaign cannot hold a campaign')
+        scenario = nested[0]
+        try:
+            seeds = entry.get('seeds')
+            repeats = _number(f'campaign[{i}].repeats', entry.get('repeats', 1), 1, 1e6,
+                              integer=True)
+            if seeds is not None:
+                if not isinstance(seeds, list) or not seeds:
+                    raise ValueError(f'campaign[{i}].seeds must be a non-empty list')
+                seeds = [_number(f'campaign[{i}].seeds', s, 0, 2 ** 63 - 1, integer=True)
+                         for s in seeds]
+            elif repeats > 1:
+                first = scenario.seed if scenario.seed is not None else 0
+                seeds = [first + k for k in range(repeats)]
+        except ValueError as exc:
+            raise ScenarioError(f'{where}{exc}') from None
+        if seeds is None:
+            played.append(scenario)
+        else:
+            played += [replace(scenario, seed=seed) for seed in seeds]
+    return played
+
+
+def _read(source):
+    if isinstance(source, dict):
+        return source, None
+    path = str(source)
+    try:
+        import yaml
+    except ImportError:
+        raise ScenarioError('reading a scenario file needs PyYAML (pip install pyyaml)') \
+            from None
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f) or {}, path
+    except OSError as exc:
+        raise ScenarioError(f'cannot read scenario {path}: {exc.strerror}') from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f'scenario {path} is not valid YAML: {exc}') from None
+
+
+class ScenarioPlayer:
+    """Hand out the scenarios of a campaign one episode after the other, then start over."""
+
+    def __init__(self, scenarios):
+        self.scenarios = list(scenarios)
+        if not self.scenarios:
+            raise ScenarioError('a campaign needs at least one scenario')
+        self.played = 0
+
+    def peek(self):
+        """Return the scenario the next episode will play, without moving on."""
+        return self.scenarios[self.played % len(self.scenarios)]
+
+    def advance(self):
+        """Return the scenario of the next episode, and move on."""
+        scenario = self.peek()
+        self.played += 1
+        return scenario
+
+    @property
+    def position(self):
+        """Return ``(index, count)`` of the scenario playing now (index from 1)."""
+        return (self.played - 1) % len(self.scenarios) + 1, len(self.scenarios)
