@@ -15,6 +15,7 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
+        (f'share/{PACKAGE}/config/scenarios', glob('config/scenarios/*.yaml')),
     ],
     # ROS packages come from the ROS distribution (or, off ROS, from the
     # requirements files); only plain Python libraries are required here.

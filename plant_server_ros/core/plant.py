@@ -14,6 +14,7 @@ its :class:`~.scenario.Scenario` (a campaign hands out one per reset).
 """
 
 import math
+from operator import itemgetter
 import random
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ from .uncertainty import as_dict, ParameterUncertainty
 NO_DISTURBANCE = (0.0, 0.0, 0.0)
 _DEFAULT = Scenario()
 _EPSILON = 1e-9          # s; a scheduled time this close to a period's end is in it
+_offset = itemgetter(0)
 
 
 class Event(NamedTuple):
@@ -49,7 +51,7 @@ class Plant:
 
     def __init__(self, dynamics=None, dt=0.01, initial_state=DEFAULT_INITIAL_STATE,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5,
-                 sensor_noise_std=0.01, seed=None, scenarios=None):
+                 sensor_noise_std=0.01, seed=None, scenarios=None, base=None):
         if not dt > 0.0:
             raise ValueError('dt must be > 0')
         self.nominal_dynamics = dynamics if dynamics is not None else DIPDynamics()
@@ -66,15 +68,23 @@ class Plant:
         # disturbances and the parameter draws have streams of their own, so
         # switching one on does not change the others' numbers.
         self._rng = random.Random(seed)
-        base = seed if seed is not None else random.SystemRandom().getrandbits(63)
-        self._disturbance_rng = random.Random(f'{base}:disturbances')
-        self._parameter_rng = random.Random(f'{base}:uncertainty')
+        root = seed if seed is not None else random.SystemRandom().getrandbits(63)
+        self._disturbance_rng = random.Random(f'{root}:disturbances')
+        self._parameter_rng = random.Random(f'{root}:uncertainty')
+        # ``scenarios``: a ScenarioPlayer (one scenario per episode); ``base``: a
+        # Scenario of the plant's own conditions, for what an episode's leaves out.
         self.scenarios = scenarios
+        self.base = base
         self.scenario = None
         self.events = []
         self.episode = 0
         self.total_steps = 0
+        # The plant starts in the first scenario of a campaign without moving
+        # on: a client's first RESET (re)starts that one, each later RESET
+        # plays the next.
+        self._holding_first = True
         self.reset()
+        self._holding_first = False
 
     # -- control -------------------------------------------------------------
     def set_control(self, u, at=0.0):
@@ -210,9 +220,11 @@ class Plant:
         else:
             u, controls = motor, ()
         # Every change inside the period, in time order: (offset, what, value).
+        # Sorted on the offset alone (a stable sort): changes at one offset keep
+        # their arrival order, so the last of two controls clipped to dt wins.
         changes = sorted([(at, 0, v) for at, v in controls]
                          + [(at, 1, v) for at, v in pieces]
-                         + [(at, 2, v) for at, v in self._live_switches])
+                         + [(at, 2, v) for at, v in self._live_switches], key=_offset)
         scheduled, live = NO_DISTURBANCE, self._live_start
         state, t = self.state, 0.0
         step = self.dynamics.step
@@ -289,11 +301,11 @@ class Plant:
         The held control and any live disturbance are cleared: a new episode
         starts unforced.  With a campaign, the episode plays its next scenario.
         """
-        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        scenario = self._next_scenario()
         start = state if state is not None else (scenario.initial_state or self.initial_state)
         # Checked before anything changes: a refused target leaves the episode as it was.
         start = check_state(start, scenario.safety_limits(self.track_limit).track_limit)
-        if self.scenarios is not None:
+        if self.scenarios is not None and not self._holding_first:
             self.scenarios.advance()
         self._configure(scenario)
         self.state = start
@@ -376,9 +388,13 @@ class Plant:
         self.sensors = self.scenario.sensor_model(self.dt, self._rng, self._sensor_noise_std)
         self._measured_index = None
 
+    def _next_scenario(self):
+        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        return scenario.over(self.base)
+
     def check_reset(self, state):
         """Return ``state`` checked as a reset target (InvalidStateError if refused)."""
-        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        scenario = self._next_scenario()
         return check_state(state, scenario.safety_limits(self.track_limit).track_limit)
 
     def measure(self, state=None, t=None):

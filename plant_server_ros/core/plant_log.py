@@ -11,6 +11,7 @@ import time
 from .schedule import PlantListener
 
 LATE_REPORT_PERIOD = 10.0   # s between two reports of late ticks
+LOGGED_EVENTS = ('episode', 'disturbance', 'disturbance_start', 'disturbance_end', 'estop')
 
 
 class PlantLog(PlantListener):
@@ -50,6 +51,11 @@ class PlantLog(PlantListener):
                     '(fail-safe; reported once per episode)')
         elif self.failsafe_trips == 1:
             self.log.info('control received again')
+
+    def on_event(self, event):
+        # The fail-safe and halts have lines of their own (on_failsafe, on_halt).
+        if event.kind in LOGGED_EVENTS:
+            self.log.info(f't={event.t:.3f} s {event.kind}: {event.detail}')
 
     def on_halt(self, reason):
         self.log.error(f'plant stopped: {reason}; waiting for a reset')

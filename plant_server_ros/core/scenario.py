@@ -8,8 +8,10 @@ Every section is optional; what a scenario leaves out comes from the plant's
 own settings (ROS parameters, ``PlantServer`` arguments).
 
 A campaign is a list of scenarios, each repeated or given seeds of its own.
-Each new episode (a RESET on any door) plays the next one, so an unchanged
-external controller runs a whole test plan; after the last, it starts over.
+The plant starts in the first; a client's first RESET (re)starts it, and
+each later new episode (a RESET on any door, a UDP ``seq`` of 1) plays the
+next one, so an unchanged external controller runs a whole test plan; after
+the last, it starts over.
 
     name: push_recovery
     seed: 3                    # seeds every random stream of the episode
@@ -81,6 +83,20 @@ class Scenario:
             return _build(cls, values, source, dt)
         except (ValueError, TypeError) as exc:
             raise ScenarioError(f'{where}{exc}') from None
+
+    def over(self, base):
+        """Return this scenario with the sections it leaves out taken from ``base``."""
+        if base is None:
+            return self
+        filled = {}
+        for key in ('sensor', 'actuator', 'network', 'safety', 'duration', 'initial_state'):
+            if getattr(self, key) is None and getattr(base, key) is not None:
+                filled[key] = getattr(base, key)
+        if not self.uncertainty and base.uncertainty:
+            filled['uncertainty'] = base.uncertainty
+        if not self.disturbances and base.disturbances:
+            filled['disturbances'] = base.disturbances
+        return replace(self, **filled) if filled else self
 
     def sensor_model(self, dt, rng, noise_std):
         """Return the SensorModel of this scenario (``noise_std`` where it names none)."""
@@ -317,4 +333,4 @@ class ScenarioPlayer:
     @property
     def position(self):
         """Return ``(index, count)`` of the scenario playing now (index from 1)."""
-        return (self.played - 1) % len(self.scenarios) + 1, len(self.scenarios)
+        return (max(self.played, 1) - 1) % len(self.scenarios) + 1, len(self.scenarios)

@@ -11,14 +11,18 @@ import threading
 
 from .backend import BadState, PlantFinished, PlantHalted, PlantUnavailable
 from .protocol import ErrorCode, ProtocolError
+from ..core.network import NetworkModel
 
 
 class Sessions:
     """The controlling-client seat and request handling for ``backend``."""
 
-    def __init__(self, backend, extra_latency=0.0):
+    def __init__(self, backend, extra_latency=0.0, network=None):
         self.backend = backend
-        self.extra_latency = float(extra_latency)   # s, added to every reply by the transport
+        # What the network does to every reply (the transports apply it).
+        self.network = network if network is not None else NetworkModel()
+        if extra_latency:
+            self.extra_latency = extra_latency
         self._lock = threading.Lock()
         self._holder = None
         self._holder_alive = None
@@ -44,6 +48,15 @@ class Sessions:
         with self._lock:
             if self._holder is client:
                 self._holder = self._holder_alive = None
+
+    @property
+    def extra_latency(self):
+        """Return the fixed part of every reply's delay [s]."""
+        return self.network.latency
+
+    @extra_latency.setter
+    def extra_latency(self, seconds):
+        self.network.latency = float(seconds)
 
     @property
     def holder(self):

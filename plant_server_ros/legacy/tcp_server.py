@@ -281,9 +281,11 @@ class TcpServer:
                     log(f'client {peer}: {exc.code.name}: {exc}')
                     session.fail(exc.code)
                     return
-                latency = self.sessions.extra_latency
-                if latency > 0.0:
-                    time.sleep(latency)
+                # One thread sends a session's replies in order: with jitter, a
+                # later reply still never overtakes an earlier one.
+                delay = self.sessions.network.delay()
+                if delay > 0.0:
+                    time.sleep(delay)
                 sent = session.send(reply, self.idle_timeout)
                 if sent == 'stalled':
                     self.log.warning(f'client {peer} has not read its replies for '

@@ -28,7 +28,7 @@ from .sessions import Sessions
 _log = logging.getLogger(__name__)
 POLL = 0.1              # s; how often the loop looks at idle sessions and shutdown
 COUNTERS = ('accepted', 'retransmissions', 'episodes', 'stale', BAD_LENGTH, BAD_CHECKSUM,
-            NOT_FINITE, 'foreign', 'unanswered')
+            NOT_FINITE, 'foreign', 'unanswered', 'lost', 'corrupted')
 
 
 class _Peer:
@@ -92,11 +92,18 @@ class UdpServer:
                 continue
             if reply is None:
                 continue
-            latency = self.sessions.extra_latency
-            if latency > 0.0:
-                time.sleep(latency)
+            network = self.sessions.network
+            if network.lost():
+                self.counters['lost'] += 1
+                continue
+            delay = network.delay()
+            if delay > 0.0:
+                time.sleep(delay)
+            sent = network.corrupt(reply)
+            if sent is not reply:
+                self.counters['corrupted'] += 1
             try:
-                self._sock.sendto(reply, address)
+                self._sock.sendto(sent, address)
             except OSError:
                 pass                     # the client's receive timeout handles a lost reply
 

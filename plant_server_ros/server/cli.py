@@ -3,7 +3,7 @@
 
     dip_plant_server [--config FILE] [--max-steps N] [--mode realtime|lockstep]
                      [--bind ADDR] [--port P] [--udp-port P] [--dt S]
-                     [--noise STD] [--seed N] [--latency-ms MS]
+                     [--noise STD] [--seed N] [--latency-ms MS] [--scenario FILE]
 
 Flags win over the file.  Exit codes: 0 at ``max_steps``, on SIGINT or
 SIGTERM; 2 on a bad argument, a bad config value or a port in use, with a
@@ -18,6 +18,7 @@ import sys
 
 from .config import ConfigError
 from .plant_server import MODES, PlantServer
+from ..core.scenario import ScenarioError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -51,6 +52,9 @@ def build_parser():
     parser.add_argument('--latency-ms', type=float, metavar='MS',
                         help='extra latency of every reply [ms] (default: '
                         'hil.extra_latency_ms, else 0)')
+    parser.add_argument('--scenario', metavar='FILE',
+                        help='test conditions of each episode: a scenario or campaign YAML '
+                        '(config/scenarios/ has examples)')
     parser.add_argument('--log-level', default='info',
                         choices=('debug', 'info', 'warning', 'error'))
     return parser
@@ -67,8 +71,8 @@ def main(argv=None):
             cfg=args.config, bind_addr=(args.bind, args.port), dt=args.dt,
             extra_latency_ms=args.latency_ms, sensor_noise_std=args.noise,
             max_steps=args.max_steps, mode=args.mode, seed=args.seed,
-            udp_addr=_udp_addr(args))
-    except ConfigError as exc:
+            udp_addr=_udp_addr(args), scenario=args.scenario)
+    except (ConfigError, ScenarioError) as exc:
         print(f'dip_plant_server: {exc}', file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

@@ -153,6 +153,9 @@ class DirectBackend(PlantBackend, PlantListener):
             self._cond.notify_all()
         self._forward.on_finish()
 
+    def on_event(self, event):
+        self._forward.on_event(event)
+
     def on_failsafe(self, active, controlled):
         self._forward.on_failsafe(active, controlled)
 

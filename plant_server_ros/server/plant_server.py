@@ -12,20 +12,25 @@ threads of one process are independent plants.
         server.start()          # returns at max_steps or on stop()
 """
 
+import collections
 import logging
 import threading
 
 from . import config
 from .direct_backend import DirectBackend
 from ..core.dynamics import DIPDynamics
+from ..core.network import NetworkModel
 from ..core.plant import Plant
 from ..core.plant_log import PlantLog
+from ..core.scenario import load as load_scenarios, ScenarioPlayer
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
 
 MODES = ('realtime', 'lockstep')
+EVENTS_KEPT = 1000       # events a server remembers (status() shows the last few)
+STATUS_EVENTS = 20
 LOCKSTEP_BUSY_POLL_US = 200     # bench/bench_plant_server.py --poll-us compares
 DEFAULTS = {'dt': 0.01, 'extra_latency_ms': 0.0, 'sensor_noise_std': 0.01,
             'initial_state': DEFAULT_INITIAL_STATE, 'seed': None}
@@ -33,15 +38,23 @@ _log = logging.getLogger('plant_server_ros.plant_server')
 
 
 class _ServerLog(PlantLog):
-    """The plant's log lines, and the end of :meth:`PlantServer.start` at max_steps."""
+    """The plant's log lines and events; the end of :meth:`PlantServer.start` at max_steps."""
 
-    def __init__(self, log, plant, max_steps, done):
-        super().__init__(log, plant, max_steps)
-        self._done = done
+    def __init__(self, server, max_steps):
+        super().__init__(server.log, server.plant, max_steps)
+        self.server = server
+
+    def on_episode(self, index):
+        super().on_episode(index)
+        self.server._episode_started()
+
+    def on_event(self, event):
+        super().on_event(event)
+        self.server.events.append(event)
 
     def on_finish(self):
         super().on_finish()
-        self._done.set()
+        self.server._done.set()
 
 
 class PlantServer:
@@ -56,6 +69,10 @@ class PlantServer:
     port in use raises OSError.  ``bind_addr`` port 0 takes a free port:
     :attr:`port` tells which.
 
+    ``scenario`` (a YAML file, a mapping, or a campaign file) sets the test
+    conditions of each episode (:mod:`plant_server_ros.core.scenario`); each
+    RESET plays the next scenario of a campaign.
+
     ``udp_addr`` ``(host, port)`` also serves the original project's UDP
     datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
     ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
@@ -66,7 +83,7 @@ class PlantServer:
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
-                 busy_poll_us=None, log=None):
+                 busy_poll_us=None, scenario=None, log=None):
         settings = {**DEFAULTS, **config.load(cfg)}
         given = {'dt': ('simulation.dt', dt),
                  'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
@@ -96,15 +113,24 @@ class PlantServer:
             check_state(settings['initial_state'], track_limit)
         except InvalidStateError as exc:
             raise config.ConfigError(f'simulation.initial_state: {exc}') from None
+        scenarios = None
+        if scenario is not None:
+            scenarios = ScenarioPlayer(load_scenarios(scenario, settings['dt']))
+        self.events = collections.deque(maxlen=EVENTS_KEPT)
+        seed = settings['seed']
+        self._base_network = NetworkModel(
+            latency_ms=settings['extra_latency_ms'],
+            seed=None if seed is None else f'{seed}:network')
+        self.sessions = None
         self.plant = Plant(DIPDynamics(config.physics(settings)), dt=settings['dt'],
                            initial_state=settings['initial_state'], max_force=max_force,
                            track_limit=track_limit, control_timeout=control_timeout,
-                           sensor_noise_std=settings['sensor_noise_std'],
-                           seed=settings['seed'])
-        self.backend = DirectBackend(
-            self.plant, mode, max_steps,
-            listener=_ServerLog(self.log, self.plant, max_steps, self._done), log=self.log)
-        self.sessions = Sessions(self.backend, settings['extra_latency_ms'] / 1000.0)
+                           sensor_noise_std=settings['sensor_noise_std'], seed=seed,
+                           scenarios=scenarios)
+        self.backend = DirectBackend(self.plant, mode, max_steps,
+                                     listener=_ServerLog(self, max_steps), log=self.log)
+        self.sessions = Sessions(self.backend, network=self._base_network)
+        self._episode_started()
         if udp_addr == 'config':
             udp_addr = ((settings.get('udp_host', '127.0.0.1'), settings['udp_port'])
                         if 'udp_port' in settings else None)
@@ -158,6 +184,32 @@ class PlantServer:
     def __exit__(self, *exc):
         self.close()
 
+    # -- test conditions --------------------------------------------------------
+    def set_disturbance(self, force, tau1=0.0, tau2=0.0):
+        """
+        Push the plant: hold ``F`` [N] on the cart and torques ``tau1``, ``tau2`` [N m].
+
+        Held from now on (lock-step: from the next step) until the next call;
+        ``set_disturbance(0.0)`` clears it, and so does a reset.
+        """
+        return self.backend.schedule.set_disturbance(force, tau1, tau2)
+
+    def estop(self, reason='PlantServer.estop()'):
+        """Emergency stop: force 0 at once, the plant halts until a RESET; the halt reason."""
+        return self.backend.schedule.estop(reason)
+
+    def _episode_started(self):
+        """Give the legacy links the network of the episode's scenario (or the server's own)."""
+        if self.sessions is None:
+            return
+        scenario = self.plant.scenario
+        if scenario is not None and scenario.network is not None:
+            seed = scenario.seed if scenario.seed is not None else self.settings['seed']
+            self.sessions.network = NetworkModel.from_dict(
+                scenario.network, seed=None if seed is None else f'{seed}:network')
+        else:
+            self.sessions.network = self._base_network
+
     # -- what it is doing ----------------------------------------------------
     def describe(self):
         """One line: what is served where, and how."""
@@ -167,7 +219,9 @@ class PlantServer:
         return (f'{self.mode} plant serving the legacy TCP protocol on '
                 f'{self.address[0]}:{self.port}{udp}: dt={s["dt"]:g} s, '
                 f'noise std={s["sensor_noise_std"]:g}, latency={s["extra_latency_ms"]:g} ms, '
-                f'max_steps={self.max_steps or "unlimited"}')
+                f'max_steps={self.max_steps or "unlimited"}'
+                + ('' if self.plant.scenarios is None else
+                   f', scenarios: {", ".join(s.name for s in self.plant.scenarios.scenarios)}'))
 
     def status(self):
         """Return what the plant and its clients are doing now, as a dict."""
@@ -182,6 +236,8 @@ class PlantServer:
             'client': None if holder is None else _client_name(holder),
             'udp_port': self.udp_port,
             'udp_counters': None if self._udp is None else dict(self._udp.counters),
+            'episode': self.plant.describe_episode(),
+            'events': [event._asdict() for event in list(self.events)[-STATUS_EVENTS:]],
         }
 
     def _shutdown(self):
