@@ -6,11 +6,14 @@ talks to the plant's topics; this node declares the parameters and wires them.
 """
 
 import errno
+import json
 
 from rclpy.node import Node
+from std_msgs.msg import String
 
-from . import params as ros_params
+from . import contract, params as ros_params
 from .plant_link import PlantLink
+from ..core.network import JITTER, NetworkModel
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
@@ -45,11 +48,28 @@ class BridgeNode(Node):
                      read_only=True)
         udp_port = d(self, 'udp_port', 0, "UDP port of the original project's datagrams "
                      '(0: off).', 0, 65535, read_only=True)
+        jitter_ms = d(self, 'network.jitter_ms', 0.0, 'Reply latency jitter on the legacy links '
+                      '[ms] (uniform on [0, 2 jitter] or normal with this std).', 0.0, 1e4,
+                      read_only=True)
+        jitter = ros_params.choice(self, 'network.jitter', 'uniform', JITTER,
+                                   'Distribution of the latency jitter.')
+        loss = d(self, 'network.loss', 0.0, 'Fraction of UDP replies lost.', 0.0, 1.0,
+                 read_only=True)
+        corruption = d(self, 'network.corruption', 0.0, 'Fraction of UDP replies with one bit '
+                       'flipped (the client checksum catches it).', 0.0, 1.0, read_only=True)
+        seed = d(self, 'network.seed', -1, 'Seed of the network emulation (-1: random).', -1,
+                 2 ** 31 - 1, read_only=True)
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
         self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6, grace)
-        self.sessions = Sessions(self.link, latency / 1000.0)
+        self._network_seed = None if seed < 0 else seed
+        self._base_network = NetworkModel(latency, jitter_ms, jitter, loss, corruption,
+                                          seed=self._network_seed)
+        self.sessions = Sessions(self.link, network=self._base_network)
+        # A scenario may name the network of its episodes: the plant tells.
+        self.create_subscription(String, contract.EPISODE_INFO, self._on_episode_info,
+                                 contract.LATCHED)
         self.server = self._listen(TcpServer, 'TCP', host, port, idle)
         if udp_port:
             self.udp = self._listen(UdpServer, 'UDP', udp_host, udp_port, idle)
@@ -82,9 +102,28 @@ class BridgeNode(Node):
             elif p.name == 'startup_grace':
                 self.link.startup_grace = float(p.value)
             elif p.name == 'extra_latency_ms':
-                self.sessions.extra_latency = p.value / 1000.0
+                self._base_network.latency = p.value / 1000.0
             elif p.name == 'busy_poll_us':
                 self.link.busy_poll = p.value * 1e-6
+
+    def _on_episode_info(self, msg):
+        try:
+            scenario = json.loads(msg.data).get('scenario', {})
+        except (ValueError, AttributeError):
+            self.get_logger().error('episode_info is not the JSON the plant sends: ignored')
+            return
+        section = scenario.get('network')
+        if section is None:
+            self.sessions.network = self._base_network
+            return
+        seed = scenario.get('seed', self._network_seed)
+        try:
+            self.sessions.network = NetworkModel.from_dict(
+                section, seed=None if seed is None else f'{seed}:network')
+        except ValueError as exc:
+            self.get_logger().error(f'scenario network ignored: {exc}')
+            return
+        self.get_logger().info(f'network of scenario {scenario.get("name")}: {section}')
 
     def stop(self):
         """Close the listener; clients waiting for a reply get FINISHED (idempotent)."""

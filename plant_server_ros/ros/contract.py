@@ -27,6 +27,10 @@ EPISODE = 'episode'             # std_msgs/Header, plant ->, latched
 CONTROL = 'control'             # std_msgs/Float64, -> plant
 RESET_TO = 'reset_to'           # sensor_msgs/JointState, -> plant
 RESET = 'reset'                 # std_srvs/Trigger service
+ESTOP = 'estop'                 # std_srvs/Trigger service
+DISTURBANCE = 'disturbance'     # std_msgs/Float64MultiArray [F, tau1, tau2], -> plant
+EVENTS = 'events'               # std_msgs/String (JSON), plant ->
+EPISODE_INFO = 'episode_info'   # std_msgs/String (JSON: scenario, parameters), latched
 CLOCK = '/clock'                # rosgraph_msgs/Clock, lock-step only
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -34,6 +38,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 # Deep enough that a bridge busy for a moment loses no sample it may need.
 STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 CONTROL_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 RUNNING_MODES = ('realtime', 'lockstep')
 FINISHED = 'finished'

@@ -7,11 +7,14 @@ declares the parameters, turns samples into messages and messages into
 controls and resets.  Names and QoS: :mod:`.contract`.
 
 Topics (relative, default namespace ``dip``): ``state`` and ``ground_truth``
-(sensor_msgs/JointState), ``episode`` (std_msgs/Header, latched), ``control``
-(std_msgs/Float64 in), ``reset_to`` (JointState in), ``/clock`` in lock-step.
-Service: ``reset`` (std_srvs/Trigger).
+(sensor_msgs/JointState), ``episode`` (std_msgs/Header, latched),
+``episode_info`` (std_msgs/String, JSON, latched), ``events`` (std_msgs/String,
+JSON), ``control`` (std_msgs/Float64 in), ``disturbance``
+(std_msgs/Float64MultiArray in), ``reset_to`` (JointState in), ``/clock`` in
+lock-step.  Services: ``reset`` and ``estop`` (std_srvs/Trigger).
 """
 
+import json
 import math
 import threading
 
@@ -19,10 +22,10 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64, Header
+from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from std_srvs.srv import Trigger
 
-from . import contract, params as ros_params
+from . import condition_params, contract, params as ros_params
 from .messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
 from .subscription_waiter import SubscriptionWaiter
 from ..core.dynamics import DIPDynamics, DIPParams
@@ -90,6 +93,14 @@ class _RosOutput(PlantLog):
         super().on_episode(index)
         self.episode_ns = self.stamp_ns(index)
         self.node.episode_pub.publish(contract.episode_msg(self.node.mode, self.episode_ns))
+        self.node.episode_info_pub.publish(
+            String(data=json.dumps(self.node.plant.describe_episode())))
+
+    def on_event(self, event):
+        super().on_event(event)
+        self.node.events_pub.publish(String(data=json.dumps(
+            {'t': event.t, 'kind': event.kind, 'detail': event.detail,
+             'episode': self.node.plant.episode})))
 
     def on_halt(self, reason):
         super().on_halt(reason)
@@ -116,6 +127,9 @@ class PlantNode(Node):
         self.truth_pub = self.create_publisher(JointState, contract.GROUND_TRUTH,
                                                contract.STATE_QOS)
         self.episode_pub = self.create_publisher(Header, contract.EPISODE, contract.LATCHED)
+        self.episode_info_pub = self.create_publisher(String, contract.EPISODE_INFO,
+                                                      contract.LATCHED)
+        self.events_pub = self.create_publisher(String, contract.EVENTS, contract.EVENTS_QOS)
         self._output = _RosOutput(self)
         if self.mode == 'lockstep':
             self.schedule = LockstepSchedule(self.plant, self._output, self.max_steps)
@@ -134,7 +148,10 @@ class PlantNode(Node):
             self.create_subscription(Float64, contract.CONTROL, self._on_control,
                                      contract.CONTROL_QOS)
         self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10)
+        self.create_subscription(Float64MultiArray, contract.DISTURBANCE, self._on_disturbance,
+                                 10)
         self.create_service(Trigger, contract.RESET, self._on_reset)
+        self.create_service(Trigger, contract.ESTOP, self._on_estop)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
@@ -197,10 +214,14 @@ class PlantNode(Node):
             initial = check_state(initial, track)
         except ValueError as exc:
             raise ros_params.ParameterError(str(exc)) from None
-        self.plant = Plant(DIPDynamics(params, integrator, substeps), dt=dt,
-                           initial_state=initial, max_force=max_force, track_limit=track,
-                           control_timeout=timeout, sensor_noise_std=noise,
-                           seed=None if seed < 0 else seed)
+        base, scenarios = condition_params.declare(self, dt)
+        try:
+            self.plant = Plant(DIPDynamics(params, integrator, substeps), dt=dt,
+                               initial_state=initial, max_force=max_force, track_limit=track,
+                               control_timeout=timeout, sensor_noise_std=noise,
+                               seed=None if seed < 0 else seed, scenarios=scenarios, base=base)
+        except ValueError as exc:          # e.g. a scenario's initial state off its track
+            raise ros_params.ParameterError(str(exc)) from None
         self._integrator = f'{integrator} x{substeps}'
 
     def _validate_parameters(self, params):
@@ -258,6 +279,21 @@ class PlantNode(Node):
         if self._clock_pub.get_subscription_count():
             self._clock_msg.clock = time_msg(sample.index * self.dt_ns)
             self._clock_pub.publish(self._clock_msg)
+
+    def _on_disturbance(self, msg):
+        if len(msg.data) != 3:
+            self.get_logger().error(f'disturbance ignored: data must be [F, tau1, tau2], got '
+                                    f'{len(msg.data)} values')
+            return
+        try:
+            self.schedule.set_disturbance(*msg.data)
+        except ValueError as exc:
+            self.get_logger().error(f'disturbance ignored: {exc}')
+
+    def _on_estop(self, request, response):
+        response.message = self.schedule.estop('estop service')
+        response.success = True
+        return response
 
     def _on_reset(self, request, response):
         response.success, response.message = self._request_reset(None)
