@@ -34,7 +34,9 @@ the last, it starts over.
 
 from dataclasses import dataclass, field, replace
 import math
+import os
 from pathlib import Path
+import sys
 
 from .actuator import ActuatorModel
 from .disturbances import Disturbance
@@ -268,10 +270,10 @@ def load(source, dt=0.01):
         target = entry['scenario']
         if isinstance(target, str) and path:
             target = str(Path(path).parent / target)
-        nested = load(target, dt)
-        if len(nested) != 1:
+        inner, inner_path = _read(target)
+        if isinstance(inner, dict) and 'campaign' in inner:    # even of a single entry
             raise ScenarioError(f'{where}campaign[{i}]: a campaign cannot hold a campaign')
-        scenario = nested[0]
+        scenario = Scenario.from_dict(inner, inner_path or '', dt)
         try:
             seeds = entry.get('seeds')
             repeats = _number(f'campaign[{i}].repeats', entry.get('repeats', 1), 1, 1e6,
@@ -293,10 +295,31 @@ def load(source, dt=0.01):
     return played
 
 
+def find(name):
+    """
+    Return the path of scenario ``name``: as given, else one the package ships.
+
+    The shipped ones (``config/scenarios/``) are found by file name alone in
+    the source tree, under ``sys.prefix`` (pip) and in every prefix of
+    ``AMENT_PREFIX_PATH`` (colcon, a ROS distribution).
+    """
+    path = Path(name)
+    if path.exists() or path.is_absolute():
+        return path
+    places = [Path(__file__).resolve().parents[2] / 'config' / 'scenarios']
+    prefixes = [sys.prefix] + os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
+    places += [Path(p) / 'share' / 'plant_server_ros' / 'config' / 'scenarios'
+               for p in prefixes if p]
+    for place in places:
+        if (place / path).exists():
+            return place / path
+    return path
+
+
 def _read(source):
     if isinstance(source, dict):
         return source, None
-    path = str(source)
+    path = str(find(source))
     try:
         import yaml
     except ImportError:
