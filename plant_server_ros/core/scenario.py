@@ -182,6 +182,7 @@ def _build(cls, values, source, dt):
             if key not in ACTUATOR_KEYS:
                 raise ValueError(f'actuator.{key} is not an actuator setting '
                                  f'(one of {list(ACTUATOR_KEYS)})')
+        _numbers('actuator', section)
         try:
             ActuatorModel(dt, **{'max_force': 20.0, **section})
         except ValueError as exc:
@@ -192,7 +193,7 @@ def _build(cls, values, source, dt):
         NetworkModel.from_dict(section)                         # validates
         kwargs['network'] = section
     if values.get('safety') is not None:
-        section = _mapping('safety', values['safety'])
+        section = _numbers('safety', _mapping('safety', values['safety']))
         SafetyLimits.from_dict({'track_limit': 2.0, **section})
         kwargs['safety'] = section
     if values.get('criteria') is not None:
@@ -204,6 +205,19 @@ def _mapping(key, value):
     if not isinstance(value, dict):
         raise ValueError(f'{key} must be a mapping, got {value!r}')
     return dict(value)
+
+
+def _numbers(key, section):
+    # The models convert with float(): without this, 'abc' would be refused
+    # without its key's name and a boolean taken for 0 or 1.
+    for name, value in section.items():
+        try:
+            ok = not isinstance(value, bool) and float(value) == float(value)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f'{key}.{name} must be a number, got {value!r}')
+    return section
 
 
 def build_sensor(section, dt, rng, noise_std):
