@@ -107,18 +107,15 @@ def breakdown(dt):
     """Print what the pieces of a period cost on their own (every model on)."""
     plant = make('every model on', dt)
     state = plant.state
-    rng = plant._rng
-    snapshot = plant.sensors.snapshot()
     sensors = plant.sensors
     simple = make('simple noise', dt).sensors
+    sensors.measure_recorded(state, 1.0)
     costs = {
         'one rk6 step (dynamics.step)': lambda: plant.dynamics.step(state, 1.0, dt),
         'rk6 step with torques': lambda: plant.dynamics.step(state, 1.0, dt, (0.1, 0.01, 0.0)),
-        'sensor snapshot (Random.getstate inside)': sensors.snapshot,
-        'sensor restore (Random.setstate inside)': lambda: sensors.restore(snapshot),
-        'Random.getstate alone': rng.getstate,
-        'sensor measure, every model': lambda: (sensors.restore(snapshot),
-                                                sensors.measure(state, 1.0)),
+        'sensor measure, every model': lambda: sensors.measure(state, 1.0),
+        'sensor measure_recorded, every model': lambda: sensors.measure_recorded(state, 1.0),
+        'sensor measure_again, every model': lambda: sensors.measure_again(state, 1.0),
         'sensor measure, simple noise': lambda: simple.measure(state, 1.0),
         'disturbances.period (5 kinds)': lambda: plant.disturbances.period(0.0),
         'actuator.step (lag, slew, delay)': lambda: plant.actuator.step(1.0),

@@ -414,11 +414,9 @@ class Plant:
         if sensors.ideal:
             return state
         if index == self._measured_index:
-            sensors.restore(self._sensor_snapshot)
-        else:
-            self._measured_index = index
-            self._sensor_snapshot = sensors.snapshot()
-        return sensors.measure(state, t)
+            return sensors.measure_again(state, t)
+        self._measured_index = index
+        return sensors.measure_recorded(state, t)
 
     def take_events(self):
         """Return the events since the last call (and forget them)."""

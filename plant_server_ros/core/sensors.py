@@ -201,18 +201,38 @@ class SensorModel:
         self._prev = None
         self._line.clear()
 
-    def snapshot(self):
-        """Return the model's state (generator included), for :meth:`restore`."""
-        return (self._rng.getstate(), tuple(self._drift), self._prev, tuple(self._line))
+    def measure_recorded(self, state, t):
+        """
+        Measure like :meth:`measure`, keeping what :meth:`measure_again` needs.
 
-    def restore(self, snapshot):
-        """Go back to a :meth:`snapshot`: the next measure() draws and holds as then."""
-        rng_state, drift, prev, line = snapshot
-        self._rng.setstate(rng_state)
+        Real time computes a sample ahead and again when a control arrives in
+        its period: the sample's draws and the model's memory (drift, held
+        values, delay line) must advance once per sample, not once per
+        computation.  Keeping this sample's draws is far cheaper than saving
+        the generator's whole state.
+        """
+        self._memory = (tuple(self._drift), self._prev, tuple(self._line))
+        rng, recorder = self._rng, _Recorder(self._rng)
+        self._rng = recorder
+        try:
+            return self.measure(state, t)
+        finally:
+            self._rng = rng
+            self._draws = recorder.values
+
+    def measure_again(self, state, t):
+        """Measure the sample of the last :meth:`measure_recorded` anew, for another state."""
+        drift, prev, line = self._memory
         self._drift = list(drift)
         self._prev = prev
         self._line.clear()
         self._line.extend(line)
+        rng = self._rng
+        self._rng = _Replay(self._draws)
+        try:
+            return self.measure(state, t)
+        finally:
+            self._rng = rng
 
     def _measure_ideal(self, state, t):
         return state
@@ -274,3 +294,34 @@ class SensorModel:
             line.extend((result,) * self.delay)
         line.append(result)
         return line[0]
+
+
+class _Recorder:
+    """A generator that keeps what it drew."""
+
+    def __init__(self, rng):
+        self._rng = rng
+        self.values = []
+
+    def gauss(self, mu, sigma):
+        value = self._rng.gauss(mu, sigma)
+        self.values.append(value)
+        return value
+
+    def random(self):
+        value = self._rng.random()
+        self.values.append(value)
+        return value
+
+
+class _Replay:
+    """Hand out the draws a :class:`_Recorder` kept, in order."""
+
+    def __init__(self, values):
+        self._next = iter(values).__next__
+
+    def gauss(self, mu, sigma):
+        return self._next()
+
+    def random(self):
+        return self._next()
