@@ -131,6 +131,8 @@ class Plant:
         self.commanded_force = shape(self.commanded_force)
         self._period_force = shape(self._period_force)
         self._switches = [(t, shape(u)) for t, u in self._switches]
+        if self._plan is not None and self._plan[0] is not None:   # a motor's period force
+            self._plan = (shape(self._plan[0]), self._plan[1])
         self._preview = None
 
     def set_disturbance(self, force, tau1=0.0, tau2=0.0, at=0.0):
