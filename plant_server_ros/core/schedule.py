@@ -43,6 +43,9 @@ class PlantListener:
     def publish(self, prepared):
         """Send what :meth:`prepare` made: the sample's instant has come."""
 
+    def on_sample(self, sample):
+        """Hear of a sample as it is published (observers of a :class:`Fanout`)."""
+
     def on_episode(self, index):
         """Hear that a new episode starts at sample ``index`` (t = 0)."""
 
@@ -64,6 +67,46 @@ class PlantListener:
 
     def on_late(self, missed, overruns, controlled):
         """Hear that a tick came ``missed`` periods late (caught up); ``overruns`` so far."""
+
+
+class Fanout(PlantListener):
+    """
+    A door's own listener plus observers (a recorder, a live view) of the same plant.
+
+    The primary prepares and publishes; each observer hears every published
+    sample (``on_sample``) and every other hook.  Observers run on the
+    stepping thread: they hand work to a thread of their own, never block.
+    """
+
+    def __init__(self, primary, observers=()):
+        self.primary = primary
+        self.observers = list(observers)
+
+    def prepare(self, sample):
+        return self.primary.prepare(sample), sample
+
+    def publish(self, prepared):
+        token, sample = prepared
+        self.primary.publish(token)
+        for observer in self.observers:
+            observer.on_sample(sample)
+
+    def _each(name):
+        def forward(self, *args):
+            getattr(self.primary, name)(*args)
+            for observer in self.observers:
+                getattr(observer, name)(*args)
+        forward.__name__ = name
+        forward.__doc__ = f'Forward ``{name}`` to the primary and every observer.'
+        return forward
+
+    on_episode = _each('on_episode')
+    on_halt = _each('on_halt')
+    on_finish = _each('on_finish')
+    on_failsafe = _each('on_failsafe')
+    on_event = _each('on_event')
+    on_late = _each('on_late')
+    del _each
 
 
 class PlantSchedule:

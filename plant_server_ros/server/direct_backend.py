@@ -12,7 +12,7 @@ import threading
 
 from ..core.lockstep import LockstepSchedule
 from ..core.realtime import RealtimeSchedule
-from ..core.schedule import PlantFinished, PlantHalted, PlantListener
+from ..core.schedule import Fanout, PlantFinished, PlantHalted, PlantListener
 from ..core.state import InvalidStateError
 from ..legacy.backend import BadState, PlantBackend, PlantUnavailable
 
@@ -23,7 +23,7 @@ class DirectBackend(PlantBackend, PlantListener):
     """A :class:`PlantBackend` that owns the plant's schedule and listens to it."""
 
     def __init__(self, plant, mode='realtime', max_steps=0, realtime_priority=0,
-                 reply_timeout=1.0, listener=None, log=None):
+                 reply_timeout=1.0, listener=None, log=None, observers=()):
         self.reply_timeout = float(reply_timeout)
         self._forward = listener if listener is not None else PlantListener()
         self._cond = threading.Condition()
@@ -31,10 +31,11 @@ class DirectBackend(PlantBackend, PlantListener):
         self._recent = collections.deque(maxlen=RECENT)   # the last samples published
         self._episodes = 0           # episode-start (t = 0) samples made so far
         self._episode_start = None   # the last of them: a RESET's reply
+        hears = Fanout(self, observers) if observers else self
         if mode == 'lockstep':
-            self.schedule = LockstepSchedule(plant, self, max_steps)
+            self.schedule = LockstepSchedule(plant, hears, max_steps)
         elif mode == 'realtime':
-            self.schedule = RealtimeSchedule(plant, self, max_steps, realtime_priority,
+            self.schedule = RealtimeSchedule(plant, hears, max_steps, realtime_priority,
                                              log=log)
         else:
             raise ValueError(f"mode must be 'realtime' or 'lockstep', got {mode!r}")
