@@ -420,14 +420,22 @@ def test_estop_halts_at_once_until_a_reset():
     assert schedule.control(5.0).force == 5.0
 
 
-def test_estop_in_real_time_stops_publishing(realtime):
+def test_estop_in_real_time_freezes_the_published_state(realtime):
     schedule, rec = realtime(dt=0.02)
     schedule.control(3.0)
     assert wait_for(lambda: len(rec.published) >= 3)
     reason = schedule.estop()
+    frozen = schedule.plant.state
+    time.sleep(0.05)
     count = len(rec.published)
     time.sleep(0.1)
-    assert len(rec.published) == count and rec.halts == [reason]
+    # Still on the grid, but the plant stands still with no force (no silence either).
+    after = rec.published[count:]
+    assert len(after) >= 3 and rec.halts == [reason]
+    assert all(s.true == frozen and s.force == 0.0 for s in after)
+    assert len({s.t for s in after}) == 1
+    assert [s.index for s in after] == list(range(after[0].index, after[0].index + len(after)))
+    count = len(rec.published)
     schedule.request_reset()
     assert wait_for(lambda: len(rec.published) > count + 2)
     assert schedule.halted is None

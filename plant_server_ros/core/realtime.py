@@ -7,7 +7,8 @@ deadline only the publish is left and the stamp-to-wire delay stays small.
 A control acts from the moment it arrives inside the period (zero-order hold
 with the switch where it happened).  A reset waits for the next tick, so
 samples stay on the ``dt`` grid.  A late tick catches up on every missed
-period (the plant keeps wall time) and publishes the last few of them.
+period (the plant keeps wall time) and publishes the last few of them.  A
+halted plant goes on publishing its frozen state on the grid until a reset.
 """
 
 import time
@@ -94,6 +95,10 @@ class RealtimeSchedule(PlantSchedule):
                 elif self._advance():             # catching up: nothing computed ahead
                     self._prepare(self._sample(k, plant.time, plant.state,
                                                plant.last_applied_force))
+                elif plant.fault is not None and all_finite(plant.state):
+                    # Halted: the rig stands still, its sensors still read (frozen
+                    # state, no force), so a subscriber never just hears silence.
+                    self._prepare(self._sample(k, plant.time, plant.state, 0.0))
                 else:
                     continue
                 if publish:
