@@ -15,6 +15,7 @@ import time
 
 from .schedule import PlantSchedule, Sample
 from .state import all_finite
+from .status import TickStats
 from .ticker import Ticker
 
 # Periods published in one catch-up burst; older due periods are still
@@ -35,6 +36,7 @@ class RealtimeSchedule(PlantSchedule):
         self._pending_reset = None
         self._prepared = None        # (Sample, what the listener made of it), not yet due
         self._last_index = 0
+        self.tick_stats = TickStats()
 
     def start(self):
         """Publish sample 0 now and tick from here on."""
@@ -76,6 +78,14 @@ class RealtimeSchedule(PlantSchedule):
 
     # -- the ticking thread ----------------------------------------------------
     def _on_tick(self, index, due):
+        start = time.monotonic()
+        try:
+            self._tick(index, due)
+        finally:
+            self.tick_stats.add(start - (self.ticker.t0 + index * self.plant.dt),
+                                time.monotonic() - start)
+
+    def _tick(self, index, due):
         with self.lock:
             for k in range(index - due + 1, index + 1):
                 if self.finished.is_set():

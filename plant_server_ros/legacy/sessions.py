@@ -7,6 +7,7 @@ ERROR code of docs/PROTOCOL.md.  No sockets here: a transport frames the
 requests and replies and calls :class:`Sessions`.
 """
 
+import collections
 import threading
 
 from .backend import BadState, PlantFinished, PlantHalted, PlantUnavailable
@@ -26,6 +27,36 @@ class Sessions:
         self._lock = threading.Lock()
         self._holder = None
         self._holder_alive = None
+        # What the doors report (status, diagnostics): requests, errors by
+        # code, and the recent times from a request's arrival to its reply.
+        self.requests = 0
+        self.clients = 0
+        self.errors = collections.Counter()
+        self.reply_times = collections.deque(maxlen=1000)
+
+    def note_reply(self, seconds):
+        """Count one request answered ``seconds`` after it arrived."""
+        self.requests += 1
+        self.reply_times.append(seconds)
+
+    def note_error(self, code):
+        """Count one request answered with ERROR ``code``."""
+        self.requests += 1
+        self.errors[ErrorCode(code).name] += 1
+
+    def summary(self):
+        """Return the counters and reply-time percentiles [us] (JSON-ready)."""
+        ordered = sorted(self.reply_times)
+
+        def pick(q):
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1) \
+                if ordered else None
+        holder = self._holder
+        return {'clients': self.clients, 'requests': self.requests,
+                'errors': dict(self.errors), 'reply_p50_us': pick(0.5),
+                'reply_p99_us': pick(0.99),
+                'controlling_client': None if holder is None else str(
+                    getattr(holder, 'peer', None) or getattr(holder, 'address', ''))}
 
     # -- one controlling client ------------------------------------------------
     def claim(self, client, alive):
@@ -41,6 +72,7 @@ class Sessions:
                 self._holder = None
             if self._holder is None:
                 self._holder, self._holder_alive = client, alive
+                self.clients += 1
             return self._holder is client
 
     def release(self, client):

@@ -247,6 +247,7 @@ class TcpServer:
                 claimed = self.sessions.claim(session, session.alive)
             if not claimed:
                 # 64 bytes always fit a fresh socket's send buffer: never blocks.
+                self.sessions.errors[ErrorCode.BUSY.name] += 1
                 session.fail(ErrorCode.BUSY)
                 continue
             with self._lock:
@@ -269,14 +270,17 @@ class TcpServer:
                     frame = session.recv_frame(self.idle_timeout)
                 except _IdleTimeout:
                     self.log.warning(f'client {peer} idle for {self.idle_timeout:g} s: TIMEOUT')
+                    self.sessions.errors[ErrorCode.TIMEOUT.name] += 1
                     session.fail(ErrorCode.TIMEOUT)
                     return
                 except _PeerGone:
                     return
                 session.requests += 1
+                arrived = time.monotonic()
                 try:
                     reply = self._answer(frame)
                 except ProtocolError as exc:
+                    self.sessions.note_error(exc.code)
                     log = self.log.info if exc.code is ErrorCode.FINISHED else self.log.warning
                     log(f'client {peer}: {exc.code.name}: {exc}')
                     session.fail(exc.code)
@@ -287,6 +291,7 @@ class TcpServer:
                 if delay > 0.0:
                     time.sleep(delay)
                 sent = session.send(reply, self.idle_timeout)
+                self.sessions.note_reply(time.monotonic() - arrived)
                 if sent == 'stalled':
                     self.log.warning(f'client {peer} has not read its replies for '
                                      f'{self.idle_timeout:g} s: dropped')

@@ -146,6 +146,7 @@ class UdpServer:
         new_episode = peer.last_seq is None or seq == 1 or seq < peer.last_seq
         if peer.last_seq is not None and 1 < seq < peer.last_seq:
             self.counters['stale'] += 1        # out of order, not a restart at 1
+        arrived = time.monotonic()
         try:
             if new_episode:
                 self.counters['episodes'] += 1
@@ -159,6 +160,7 @@ class UdpServer:
                 return None
             state = last[0]            # halted: the last valid state, no step
         self.counters['accepted'] += 1
+        self.sessions.note_reply(time.monotonic() - arrived)
         peer.last_seq = seq
         peer.last_reply = encode_state(seq, state)
         return peer.last_reply

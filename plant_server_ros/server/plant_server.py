@@ -24,6 +24,7 @@ from ..core.plant import Plant
 from ..core.plant_log import PlantLog
 from ..core.scenario import load as load_scenarios, ScenarioPlayer
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
+from ..core.status import CpuMeter, plant_status
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
@@ -108,6 +109,7 @@ class PlantServer:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._started = self._closed = False
+        self._cpu = CpuMeter()
 
         try:    # the cart starts on the track: config.load cannot know track_limit
             check_state(settings['initial_state'], track_limit)
@@ -224,21 +226,19 @@ class PlantServer:
                    f', scenarios: {", ".join(s.name for s in self.plant.scenarios.scenarios)}'))
 
     def status(self):
-        """Return what the plant and its clients are doing now, as a dict."""
+        """Return what the plant, its episode and its clients are doing now, as a dict."""
+        with self.backend.schedule.lock:
+            status = plant_status(self.backend.schedule)
+        status.update(
+            dt=self.plant.dt, tcp_port=self.port, udp_port=self.udp_port,
+            cpu_percent=self._cpu.percent(), legacy=self.sessions.summary(),
+            udp_counters=None if self._udp is None else dict(self._udp.counters),
+            episode=self.plant.describe_episode(),
+            events=[event._asdict() for event in list(self.events)[-STATUS_EVENTS:]])
+        status['episode_number'] = status['episode']['episode']
         holder = self.sessions.holder
-        return {
-            'mode': self.mode, 'dt': self.plant.dt, 'tcp_port': self.port,
-            'state': ('finished' if self.backend.finished
-                      else 'halted' if self.backend.halted else 'running'),
-            'halt_reason': self.backend.halted,
-            'episode_time': self.plant.time, 'total_steps': self.plant.total_steps,
-            'failsafe': self.plant.control_timed_out,
-            'client': None if holder is None else _client_name(holder),
-            'udp_port': self.udp_port,
-            'udp_counters': None if self._udp is None else dict(self._udp.counters),
-            'episode': self.plant.describe_episode(),
-            'events': [event._asdict() for event in list(self.events)[-STATUS_EVENTS:]],
-        }
+        status['client'] = None if holder is None else _client_name(holder)
+        return status
 
     def _shutdown(self):
         self._tcp.close()

@@ -1,0 +1,374 @@
+"""
+Record every episode of a plant to an MCAP file, in ROS 2 messages (no ROS needed).
+
+A :class:`Recorder` is an observer of a :class:`~.schedule.Fanout`: each
+door (the ROS ``plant`` node, the in-process ``PlantServer``) can hand one
+to its schedule.  One file per episode, ``episode_0001_<scenario>.mcap``,
+with the ``ros2`` profile, ``cdr`` message encoding and ``ros2msg`` schemas,
+so ``ros2 bag info``, Foxglove and PlotJuggler open it.  Its topics:
+
+- ``/state``, ``/ground_truth`` (``sensor_msgs/msg/JointState``): joints
+  ``cart_joint``, ``link1_joint``, ``link2_joint``; position ``[x, th1, th2]``,
+  velocity their rates, effort ``[u, 0, 0]``; ``header.stamp`` (and the
+  record's log and publish time) ``stamp_origin_ns + index * dt_ns``, as
+  the ROS node stamps the sample (``dt_ns = round(dt * 1e9)``);
+- ``/applied_force`` (``std_msgs/msg/Float64``): the force applied in the
+  period that ended at the sample, at the sample's stamp;
+- ``/disturbance`` (``std_msgs/msg/Float64MultiArray``, ``[F, tau1, tau2]``):
+  the *live* disturbance (``set_disturbance``, the ``disturbance`` topic),
+  written at the first sample of the episode and at the first sample
+  published after each change.  Scheduled disturbances (the scenario's)
+  are not on this topic: they appear as ``disturbance_start`` /
+  ``disturbance_end`` events and in the episode description;
+- ``/events`` (``std_msgs/msg/String``): JSON ``{t, kind, detail, episode}``
+  of every plant event, stamped at its episode time; a tick that came late
+  (real time) is recorded too, as kind ``late``;
+- ``/episode`` (``std_msgs/msg/String``): JSON of ``plant.describe_episode()``
+  (scenario, seed, drawn parameters), once, at the episode's first stamp.
+
+The episode description is also in the file's metadata (record ``episode``,
+string values) and so is how to read the stamps (record ``recording``:
+``dt``, ``dt_ns``, ``stamp_origin_ns``, ``start_index``, ``start_ns``).
+
+Recording never delays the plant: the hooks run on the stepping thread and
+only put a tuple on a queue; a thread of the recorder's own serialises and
+writes.  When ``max_queue`` samples wait, a new one is dropped and counted
+(``dropped``) instead of blocking.  Episode boundaries are never dropped.
+
+The message definitions are embedded (comments stripped): recording
+needs ``mcap`` and ``mcap-ros2-support``, not a ROS installation.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+import queue
+import re
+import sys
+import threading
+
+from .schedule import PlantListener
+
+_log = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+JOINT_NAMES = ('cart_joint', 'link1_joint', 'link2_joint')
+
+STATE_TOPIC = '/state'
+GROUND_TRUTH_TOPIC = '/ground_truth'
+FORCE_TOPIC = '/applied_force'
+DISTURBANCE_TOPIC = '/disturbance'
+EVENTS_TOPIC = '/events'
+EPISODE_TOPIC = '/episode'
+
+JOINT_STATE = 'sensor_msgs/msg/JointState'
+FLOAT64 = 'std_msgs/msg/Float64'
+FLOAT64_MULTI_ARRAY = 'std_msgs/msg/Float64MultiArray'
+STRING = 'std_msgs/msg/String'
+
+# The ROS 2 message definitions (.msg text, comments and blank lines
+# stripped), so that a recording needs no ROS installation; a test checks
+# them against the .msg files the ROS packages ship, where they are installed.
+MESSAGE_DEFINITIONS = {
+    'builtin_interfaces/msg/Time': 'int32 sec\nuint32 nanosec\n',
+    'std_msgs/msg/Header': 'builtin_interfaces/Time stamp\nstring frame_id\n',
+    JOINT_STATE: 'std_msgs/Header header\nstring[] name\nfloat64[] position\n'
+                 'float64[] velocity\nfloat64[] effort\n',
+    FLOAT64: 'float64 data\n',
+    'std_msgs/msg/MultiArrayDimension': 'string label\nuint32 size\nuint32 stride\n',
+    'std_msgs/msg/MultiArrayLayout': 'MultiArrayDimension[] dim\nuint32 data_offset\n',
+    FLOAT64_MULTI_ARRAY: 'MultiArrayLayout layout\nfloat64[] data\n',
+    STRING: 'string data\n',
+}
+
+# The types each recorded type depends on, in the order they are appended.
+DEPENDENCIES = {
+    JOINT_STATE: ('std_msgs/msg/Header', 'builtin_interfaces/msg/Time'),
+    FLOAT64: (),
+    FLOAT64_MULTI_ARRAY: ('std_msgs/msg/MultiArrayLayout', 'std_msgs/msg/MultiArrayDimension'),
+    STRING: (),
+}
+
+_SEPARATOR = '=' * 80
+
+# Queue items: (kind, ...).  Only samples are ever dropped.
+_SAMPLE, _EPISODE, _EVENT, _LATE, _FINISH, _STOP = range(6)
+
+
+def schema_text(type_name):
+    """
+    Return the ``ros2msg`` schema of ``type_name`` (e.g. ``sensor_msgs/msg/JointState``).
+
+    Its own definition first, then each dependency after a line of 80 ``=``
+    and a ``MSG: pkg/Type`` line, as rosbag2 writes them.
+    """
+    parts = [MESSAGE_DEFINITIONS[type_name]]
+    for dependency in DEPENDENCIES[type_name]:
+        package, _, name = dependency.split('/')
+        parts.append(f'{_SEPARATOR}\nMSG: {package}/{name}\n{MESSAGE_DEFINITIONS[dependency]}')
+    return ''.join(parts)
+
+
+def episode_file_name(episode, scenario):
+    """Return the file name of an episode: ``episode_0001_<scenario>.mcap``."""
+    safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(scenario)).strip('._') or 'scenario'
+    return f'episode_{int(episode):04d}_{safe}.mcap'
+
+
+def _import_writer():
+    try:
+        from mcap_ros2.writer import Writer
+    except ImportError:
+        raise ImportError('recording needs the mcap and mcap-ros2-support packages '
+                          '(pip install mcap mcap-ros2-support)') from None
+    return Writer
+
+
+class Recorder(PlantListener):
+    """
+    Write each episode of ``plant`` to its own MCAP file in ``directory``.
+
+    ``dt``: the plant's period [s]; ``stamp_origin_ns``: the stamp of
+    sample index 0 (the ROS node passes its origin; 0 gives plant time).
+    Counters (samples): ``written``, ``dropped`` (the queue was full, the
+    recorder closed, or a file could not be written: see ``error``).
+    ``files``: the paths written so far.  Call :meth:`close` at the end.
+
+    Meant as an observer of a :class:`~.schedule.Fanout`; as a schedule's
+    own listener it records what it is given to publish.
+    """
+
+    def __init__(self, directory, plant, dt, stamp_origin_ns=0, max_queue=100000):
+        self._writer_class = _import_writer()
+        if not dt > 0.0:
+            raise ValueError('dt must be > 0')
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.plant = plant
+        self.dt = float(dt)
+        self.dt_ns = round(self.dt * NS_PER_S)
+        self.stamp_origin_ns = int(stamp_origin_ns)
+        self.max_queue = int(max_queue)
+        self.written = 0
+        self._refused = 0            # stepping side: queue full or closed
+        self._lost = 0               # writer side: no file to write to
+        self.files = []
+        self.error = None
+        # SimpleQueue: put never blocks and never waits on a lock the writer holds.
+        self._queue = queue.SimpleQueue()
+        self._episode_open = False        # stepping side: an episode marker was sent
+        self._last_t = 0.0
+        self._closed = False
+        self._close_lock = threading.Lock()
+        # Writer side.
+        self._mcap = None
+        self._file = None
+        self._schemas = {}
+        self._episode_number = 0
+        self._start_ns = 0
+        self._disturbance = None
+        self._thread = threading.Thread(target=self._run, name='recorder', daemon=True)
+        self._thread.start()
+
+    # -- the stepping thread: enqueue only ------------------------------------
+    def on_sample(self, sample):
+        """Queue ``sample`` with the live disturbance (drop and count when full)."""
+        if self._closed or self._queue.qsize() >= self.max_queue:
+            self._refused += 1
+            return
+        if not self._episode_open:
+            # Recording began mid-episode: its file starts here.
+            start = sample.index - round(sample.t / self.dt)
+            self.on_episode(start)
+        self._last_t = sample.t
+        self._queue.put((_SAMPLE, sample, self.plant.live_disturbance))
+
+    def on_episode(self, index):
+        """Start the file of the episode that begins at sample ``index``."""
+        if self._closed:
+            return
+        self._episode_open = True
+        self._last_t = 0.0
+        self._queue.put((_EPISODE, index, self.plant.describe_episode()))
+
+    def on_event(self, event):
+        """Queue a plant :class:`~.plant.Event` for ``/events``."""
+        if not self._closed:
+            self._queue.put((_EVENT, event.t, event.kind, event.detail))
+
+    def on_late(self, missed, overruns, controlled):
+        """Queue a ``late`` event: a real-time tick came ``missed`` periods late."""
+        if not self._closed:
+            self._queue.put((_LATE, self._last_t, missed, overruns))
+
+    def on_finish(self):
+        """Close the file of the running episode: no more samples will come."""
+        if not self._closed:
+            self._episode_open = False
+            self._queue.put((_FINISH,))
+
+    def publish(self, prepared):
+        """Record ``prepared`` (a Sample): the recorder is a schedule's own listener."""
+        self.on_sample(prepared)
+
+    # -- the caller's thread --------------------------------------------------
+    def close(self, timeout=None):
+        """Write what is queued, close the running episode's file, stop the thread."""
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put((_STOP,))
+        self._thread.join(timeout)
+
+    @property
+    def dropped(self):
+        """Return how many samples were not written (queue full, closed, no file)."""
+        return self._refused + self._lost
+
+    @property
+    def pending(self):
+        """Return how many items wait to be written."""
+        return self._queue.qsize()
+
+    # -- the writer thread ----------------------------------------------------
+    def _run(self):
+        get = self._queue.get
+        while True:
+            item = get()
+            kind = item[0]
+            if kind == _STOP:
+                self._close_file()
+                return
+            try:
+                if kind == _SAMPLE:
+                    if self._mcap is None:
+                        self._lost += 1
+                    else:
+                        self._write_sample(item[1], item[2])
+                        self.written += 1
+                elif kind == _EPISODE:
+                    self._close_file()
+                    self._open_file(item[1], item[2])
+                elif kind == _EVENT:
+                    self._write_event(*item[1:])
+                elif kind == _LATE:
+                    _, t, missed, overruns = item
+                    self._write_event(t, 'late', f'tick came {missed} period(s) late; '
+                                                 f'{overruns} overrun(s) so far')
+                elif kind == _FINISH:
+                    self._close_file()
+            except Exception as exc:  # noqa: B902 - a failed write must not stop the plant
+                if kind == _SAMPLE:
+                    self._lost += 1
+                self._fail(exc)
+
+    def _fail(self, exc):
+        self.error = f'{type(exc).__name__}: {exc}'
+        _log.error(f'recording stopped until the next episode: {self.error}')
+        stream, self._file, self._mcap = self._file, None, None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _open_file(self, index, description):
+        episode = description.get('episode', self._episode_number + 1)
+        scenario = description.get('scenario', {})
+        name = scenario.get('name', 'scenario') if isinstance(scenario, dict) else scenario
+        path = self._free_path(episode_file_name(episode, name))
+        self._file = open(path, 'xb')
+        self._mcap = self._writer_class(self._file)
+        self.files.append(path)
+        self._episode_number = episode
+        self._start_ns = self.stamp_origin_ns + index * self.dt_ns
+        self._disturbance = None
+        self._schemas = {t: self._mcap.register_msgdef(t, schema_text(t)) for t in DEPENDENCIES}
+        text = json.dumps(description, default=str)
+        self._write(EPISODE_TOPIC, STRING, {'data': text}, self._start_ns)
+        meta = {'episode': str(episode), 'scenario': str(name), 'description': text,
+                'parameters': json.dumps(description.get('parameters', {}), default=str)}
+        if isinstance(scenario, dict) and scenario.get('seed') is not None:
+            meta['seed'] = str(scenario['seed'])
+        if 'campaign_position' in description:
+            meta['campaign_position'] = json.dumps(description['campaign_position'])
+        self._mcap.add_metadata('episode', meta)
+        self._mcap.add_metadata('recording', {
+            'dt': repr(self.dt), 'dt_ns': str(self.dt_ns),
+            'stamp_origin_ns': str(self.stamp_origin_ns), 'start_index': str(index),
+            'start_ns': str(self._start_ns), 'joint_names': ','.join(JOINT_NAMES),
+            'disturbance': 'live only; scheduled disturbances are events'})
+
+    def _free_path(self, name):
+        path = self.directory / name
+        stem = path.name[:-len('.mcap')]
+        copy = 1
+        while path.exists():
+            copy += 1
+            path = self.directory / f'{stem}.{copy}.mcap'
+        return path
+
+    def _close_file(self):
+        if self._mcap is None:
+            return
+        mcap, self._mcap = self._mcap, None
+        stream, self._file = self._file, None
+        try:
+            mcap.finish()
+        finally:
+            stream.close()
+
+    def _write(self, topic, type_name, message, ns, sequence=0):
+        self._mcap.write_message(topic, self._schemas[type_name], message, log_time=ns,
+                                 publish_time=ns, sequence=sequence)
+
+    def _write_sample(self, sample, disturbance):
+        ns = self.stamp_origin_ns + sample.index * self.dt_ns
+        sec, nanosec = divmod(ns, NS_PER_S)
+        force = sample.force
+        header = {'stamp': {'sec': sec, 'nanosec': nanosec}, 'frame_id': ''}
+        effort = [force, 0.0, 0.0]
+        seq = sample.index & 0xFFFFFFFF
+        for topic, state in ((STATE_TOPIC, sample.measured), (GROUND_TRUTH_TOPIC, sample.true)):
+            self._write(topic, JOINT_STATE, {
+                'header': header, 'name': list(JOINT_NAMES),
+                'position': [state[0], state[1], state[2]],
+                'velocity': [state[3], state[4], state[5]], 'effort': effort}, ns, seq)
+        self._write(FORCE_TOPIC, FLOAT64, {'data': force}, ns, seq)
+        if disturbance != self._disturbance:
+            self._disturbance = disturbance
+            self._write(DISTURBANCE_TOPIC, FLOAT64_MULTI_ARRAY, {
+                'layout': {'dim': [], 'data_offset': 0}, 'data': list(disturbance)}, ns, seq)
+
+    def _write_event(self, t, kind, detail):
+        if self._mcap is None:
+            return
+        ns = self._start_ns + round(t * NS_PER_S)
+        text = json.dumps({'t': t, 'kind': kind, 'detail': detail,
+                           'episode': self._episode_number})
+        self._write(EVENTS_TOPIC, STRING, {'data': text}, ns)
+
+
+def shipped_definition(type_name, prefixes=None):
+    """
+    Return the ``.msg`` file ROS ships for ``type_name``, or None.
+
+    Looked for under ``share/<package>/msg/`` of each prefix (default: this
+    Python's ``sys.prefix`` and ``AMENT_PREFIX_PATH``).
+    """
+    package, _, name = type_name.split('/')
+    if prefixes is None:
+        prefixes = [sys.prefix] + [p for p in os.environ.get('AMENT_PREFIX_PATH', '')
+                                   .split(os.pathsep) if p]
+    for prefix in prefixes:
+        path = Path(prefix) / 'share' / package / 'msg' / f'{name}.msg'
+        if path.is_file():
+            return path
+    return None
+
+
+def strip_definition(text):
+    """Return a ``.msg`` text without comments, blank lines and repeated blanks."""
+    lines = (' '.join(line.split('#', 1)[0].split()) for line in text.splitlines())
+    return ''.join(f'{line}\n' for line in lines if line)

@@ -1,0 +1,1 @@
+"""Offline tools on recorded episodes (no ROS)."""
