@@ -225,3 +225,26 @@ def test_leaving_the_track_stops_publishing_until_reset(harness):
     assert harness.spin_until(future.done) and future.result().success
     assert harness.spin_until(lambda: len(probe.truths) > n)
     assert plant.plant.fault is None
+
+
+def test_diagnostics_say_running_then_halted(harness):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    plant = harness.add(PlantNode(namespace='diag_ns'))
+    probe = harness.add(Node('diagnostics_probe'))
+    arrays = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+
+    def latest():
+        mine = [s for a in arrays for s in a.status if s.name == 'diag_ns/plant']
+        return mine[-1] if mine else None
+
+    assert harness.spin_until(lambda: latest() is not None, timeout=5.0)
+    status = latest()
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == DiagnosticStatus.OK
+    assert values['mode'] == 'realtime' and values['scenario'] == 'default'
+    assert float(values['tick_lateness_p99_us']) >= 0.0 and int(values['overruns']) >= 0
+    plant.schedule.estop('test')
+    arrays.clear()
+    assert harness.spin_until(lambda: latest() is not None, timeout=5.0)
+    assert latest().level == DiagnosticStatus.ERROR and 'emergency stop' in latest().message

@@ -8,10 +8,11 @@ talks to the plant's topics; this node declares the parameters and wires them.
 import errno
 import json
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from . import contract, params as ros_params
+from . import contract, diagnostics, params as ros_params
 from .plant_link import PlantLink
 from ..core.network import JITTER, NetworkModel
 from ..legacy.sessions import Sessions
@@ -74,6 +75,8 @@ class BridgeNode(Node):
         if udp_port:
             self.udp = self._listen(UdpServer, 'UDP', udp_host, udp_port, idle)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
+        self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
         host, port = self.server.address[:2]
         self.port = port
         d(self, 'bound_port', port, 'TCP port actually listened on (what port:=0 picked).',
@@ -105,6 +108,17 @@ class BridgeNode(Node):
                 self._base_network.latency = p.value / 1000.0
             elif p.name == 'busy_poll_us':
                 self.link.busy_poll = p.value * 1e-6
+
+    def _publish_diagnostics(self):
+        status = self.sessions.summary()
+        status['plant_seen'] = self.link.seen_plant
+        status['plant_halted'] = self.link.halted
+        if self.udp is not None:
+            status['udp'] = dict(self.udp.counters)
+        level = diagnostics.DiagnosticStatus.OK if self.link.seen_plant else \
+            diagnostics.DiagnosticStatus.WARN
+        message = 'serving' if self.link.seen_plant else 'no plant seen yet'
+        self._diagnostics_pub.publish(diagnostics.array(self, status, level, message))
 
     def _on_episode_info(self, msg):
         try:

@@ -18,6 +18,7 @@ import json
 import math
 import threading
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
@@ -25,7 +26,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from std_srvs.srv import Trigger
 
-from . import condition_params, contract, params as ros_params
+
+from . import condition_params, contract, diagnostics, params as ros_params
 from .messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
 from .subscription_waiter import SubscriptionWaiter
 from ..core.dynamics import DIPDynamics, DIPParams
@@ -36,6 +38,7 @@ from ..core.plant_log import PlantLog
 from ..core.realtime import RealtimeSchedule
 from ..core.schedule import PlantFinished, PlantHalted
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
+from ..core.status import CpuMeter, plant_status
 
 _PHYSICS_DOC = {
     'cart_mass': 'Cart mass [kg].',
@@ -152,6 +155,9 @@ class PlantNode(Node):
                                  10)
         self.create_service(Trigger, contract.RESET, self._on_reset)
         self.create_service(Trigger, contract.ESTOP, self._on_estop)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
+        self._cpu = CpuMeter()
+        self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
@@ -279,6 +285,13 @@ class PlantNode(Node):
         if self._clock_pub.get_subscription_count():
             self._clock_msg.clock = time_msg(sample.index * self.dt_ns)
             self._clock_pub.publish(self._clock_msg)
+
+    def _publish_diagnostics(self):
+        with self.schedule.lock:
+            status = plant_status(self.schedule)
+        status['cpu_percent'] = self._cpu.percent()
+        level, message = diagnostics.plant_level(status)
+        self._diagnostics_pub.publish(diagnostics.array(self, status, level, message))
 
     def _on_disturbance(self, msg):
         if len(msg.data) != 3:
