@@ -16,6 +16,9 @@ setup(
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
         (f'share/{PACKAGE}/config/scenarios', glob('config/scenarios/*.yaml')),
+        (f'share/{PACKAGE}/urdf', glob('urdf/*.urdf')),
+        (f'share/{PACKAGE}/rviz', glob('rviz/*.rviz')),
+        (f'share/{PACKAGE}/foxglove', glob('foxglove/*.json')),
     ],
     # ROS packages come from the ROS distribution (or, off ROS, from the
     # requirements files); only plain Python libraries are required here.

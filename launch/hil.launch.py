@@ -15,9 +15,10 @@ non-zero when a node failed (a port in use, a bad parameter: exit code 2).
 """
 
 from pathlib import Path
+import shutil
 
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, EmitEvent, OpaqueFunction,
+from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction,
                             RegisterEventHandler)
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
@@ -92,6 +93,24 @@ def _nodes(context):
         actions.append(action)
         actions.append(RegisterEventHandler(OnProcessExit(
             target_action=action, on_exit=_end_with(node))))
+    if LaunchConfiguration('rviz').perform(context).lower() in ('true', '1', 'yes'):
+        actions += _rviz(namespace)
+    return actions
+
+
+def _rviz(namespace):
+    """Return rviz2 (and robot_state_publisher for the URDF) where they are installed."""
+    share = DEFAULTS.parent.parent
+    if shutil.which('rviz2') is None:
+        return [LogInfo(msg='rviz:=true, but rviz2 is not installed: the plant publishes '
+                        'markers and joint_states for it anyway')]
+    actions = [Node(package='rviz2', executable='rviz2', name='rviz', namespace=namespace,
+                    arguments=['-d', str(share / 'rviz' / 'dip.rviz')], output='screen')]
+    urdf = share / 'urdf' / 'dip.urdf'
+    if urdf.exists():
+        actions.append(Node(package='robot_state_publisher', executable='robot_state_publisher',
+                            namespace=namespace, output='screen',
+                            parameters=[{'robot_description': urdf.read_text()}]))
     return actions
 
 
@@ -120,6 +139,9 @@ def generate_launch_description():
             description='ROS parameters file for the plant and the bridge'),
         DeclareLaunchArgument('use_sim_time', default_value='',
                               description='use_sim_time of both nodes (empty: false)'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              description='start rviz2 (and robot_state_publisher) where '
+                              'installed'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='log level of both nodes (debug, info, warn, '
                               'error, fatal)'),

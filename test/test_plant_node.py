@@ -248,3 +248,20 @@ def test_diagnostics_say_running_then_halted(harness):
     arrays.clear()
     assert harness.spin_until(lambda: latest() is not None, timeout=5.0)
     assert latest().level == DiagnosticStatus.ERROR and 'emergency stop' in latest().message
+
+
+def test_markers_draw_the_ground_truth_they_were_stamped_with(harness):
+    from plant_server_ros.core.geometry import forward_kinematics
+    from visualization_msgs.msg import MarkerArray
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    drawn = []
+    probe.create_subscription(MarkerArray, '/dip/markers', drawn.append, 100)
+    assert harness.spin_until(lambda: plant.markers_pub.get_subscription_count() > 0)
+    drive(harness, probe, [2.0] * 12)
+    assert harness.spin_until(lambda: len(drawn) >= 2)
+    truths = {stamp_ns(m.header.stamp): state_of(m) for m in probe.truths}
+    for array in drawn:
+        link2 = next(m for m in array.markers if m.id == 3)
+        state = truths[stamp_ns(link2.header.stamp)]
+        tip = forward_kinematics(state)['tip']
+        assert (link2.points[-1].x, link2.points[-1].z) == pytest.approx(tip, abs=1e-12)

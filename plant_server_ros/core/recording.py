@@ -31,8 +31,9 @@ string values) and so is how to read the stamps (record ``recording``:
 ``dt``, ``dt_ns``, ``stamp_origin_ns``, ``start_index``, ``start_ns``).
 
 Recording never delays the plant: the hooks run on the stepping thread and
-only put a tuple on a queue; a thread of the recorder's own serialises and
-writes.  When ``max_queue`` samples wait, a new one is dropped and counted
+only put a tuple on a queue (``on_episode`` also takes the plant's episode
+description, once per episode); a thread of the recorder's own serialises
+and writes.  When ``max_queue`` samples wait, a new one is dropped and counted
 (``dropped``) instead of blocking.  Episode boundaries are never dropped.
 
 The message definitions are embedded (comments stripped): recording
@@ -91,6 +92,7 @@ DEPENDENCIES = {
 }
 
 _SEPARATOR = '=' * 80
+CHUNK_SIZE = 256 * 1024      # bytes buffered before a chunk is compressed and written
 
 # Queue items: (kind, ...).  Only samples are ever dropped.
 _SAMPLE, _EPISODE, _EVENT, _LATE, _FINISH, _STOP = range(6)
@@ -136,10 +138,13 @@ class Recorder(PlantListener):
     ``files``: the paths written so far.  Call :meth:`close` at the end.
 
     Meant as an observer of a :class:`~.schedule.Fanout`; as a schedule's
-    own listener it records what it is given to publish.
+    own listener it records what it is given to publish.  ``chunk_size``
+    [bytes]: how much the file buffers before it writes a (compressed)
+    chunk, i.e. at most what a crash loses.
     """
 
-    def __init__(self, directory, plant, dt, stamp_origin_ns=0, max_queue=100000):
+    def __init__(self, directory, plant, dt, stamp_origin_ns=0, max_queue=100000,
+                 chunk_size=CHUNK_SIZE):
         self._writer_class = _import_writer()
         if not dt > 0.0:
             raise ValueError('dt must be > 0')
@@ -150,6 +155,7 @@ class Recorder(PlantListener):
         self.dt_ns = round(self.dt * NS_PER_S)
         self.stamp_origin_ns = int(stamp_origin_ns)
         self.max_queue = int(max_queue)
+        self.chunk_size = int(chunk_size)
         self.written = 0
         self._refused = 0            # stepping side: queue full or closed
         self._lost = 0               # writer side: no file to write to
@@ -266,12 +272,19 @@ class Recorder(PlantListener):
     def _fail(self, exc):
         self.error = f'{type(exc).__name__}: {exc}'
         _log.error(f'recording stopped until the next episode: {self.error}')
-        stream, self._file, self._mcap = self._file, None, None
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:
-                pass
+        mcap, stream = self._mcap, self._file
+        self._mcap = self._file = None
+        try:
+            if mcap is not None:
+                mcap.finish()                   # keep what was written, if the disk lets us
+        except Exception:  # noqa: B902 - best effort: the file may be cut off
+            pass
+        finally:
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
 
     def _open_file(self, index, description):
         episode = description.get('episode', self._episode_number + 1)
@@ -279,7 +292,7 @@ class Recorder(PlantListener):
         name = scenario.get('name', 'scenario') if isinstance(scenario, dict) else scenario
         path = self._free_path(episode_file_name(episode, name))
         self._file = open(path, 'xb')
-        self._mcap = self._writer_class(self._file)
+        self._mcap = self._writer_class(self._file, chunk_size=self.chunk_size)
         self.files.append(path)
         self._episode_number = episode
         self._start_ns = self.stamp_origin_ns + index * self.dt_ns

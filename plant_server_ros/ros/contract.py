@@ -31,6 +31,8 @@ ESTOP = 'estop'                 # std_srvs/Trigger service
 DISTURBANCE = 'disturbance'     # std_msgs/Float64MultiArray [F, tau1, tau2], -> plant
 EVENTS = 'events'               # std_msgs/String (JSON), plant ->
 EPISODE_INFO = 'episode_info'   # std_msgs/String (JSON: scenario, parameters), latched
+MARKERS = 'markers'             # visualization_msgs/MarkerArray, frame world, for rviz
+JOINT_STATES = 'joint_states'   # sensor_msgs/JointState, link 2 relative (URDF chain)
 CLOCK = '/clock'                # rosgraph_msgs/Clock, lock-step only
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,

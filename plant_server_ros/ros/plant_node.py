@@ -25,9 +25,10 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 
-from . import condition_params, contract, diagnostics, params as ros_params
+from . import condition_params, contract, diagnostics, params as ros_params, visualization
 from .messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
 from .subscription_waiter import SubscriptionWaiter
 from ..core.dynamics import DIPDynamics, DIPParams
@@ -40,6 +41,7 @@ from ..core.schedule import PlantFinished, PlantHalted
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from ..core.status import CpuMeter, plant_status
 
+MARKER_DECIMATION = 5      # every 5th sample drawn for rviz (20 Hz at dt = 10 ms)
 _PHYSICS_DOC = {
     'cart_mass': 'Cart mass [kg].',
     'link1_mass': 'Link 1 mass [kg].',
@@ -86,6 +88,7 @@ class _RosOutput(PlantLog):
             self.node.state_pub.publish(self._state_msg)
             if self._truth_wanted:
                 self.node.truth_pub.publish(self._truth_msg)
+            self.node.publish_views(sample, self._state_msg.header.stamp)
         except Exception:  # noqa: B902 - re-raised unless ROS is shutting down
             # Ctrl-C invalidates the context at once, possibly mid-tick.
             if self.node.context.ok():
@@ -133,6 +136,8 @@ class PlantNode(Node):
         self.episode_info_pub = self.create_publisher(String, contract.EPISODE_INFO,
                                                       contract.LATCHED)
         self.events_pub = self.create_publisher(String, contract.EVENTS, contract.EVENTS_QOS)
+        self.markers_pub = self.create_publisher(MarkerArray, contract.MARKERS, 1)
+        self.joint_states_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
         self._output = _RosOutput(self)
         if self.mode == 'lockstep':
             self.schedule = LockstepSchedule(self.plant, self._output, self.max_steps)
@@ -285,6 +290,15 @@ class PlantNode(Node):
         if self._clock_pub.get_subscription_count():
             self._clock_msg.clock = time_msg(sample.index * self.dt_ns)
             self._clock_pub.publish(self._clock_msg)
+
+    def publish_views(self, sample, stamp):
+        """Publish what rviz and robot_state_publisher read, while anyone listens."""
+        if self.joint_states_pub.get_subscription_count():
+            self.joint_states_pub.publish(visualization.joint_state_for_urdf(sample.true, stamp))
+        if sample.index % MARKER_DECIMATION == 0 and self.markers_pub.get_subscription_count():
+            self.markers_pub.publish(visualization.markers(
+                sample.true, self.plant.dynamics.params, stamp,
+                track_limit=self.plant.safety.track_limit))
 
     def _publish_diagnostics(self):
         with self.schedule.lock:
