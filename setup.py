@@ -23,7 +23,8 @@ setup(
     # ROS packages come from the ROS distribution (or, off ROS, from the
     # requirements files); only plain Python libraries are required here.
     install_requires=['setuptools', 'numpy', 'scipy', 'pyyaml'],
-    extras_require={'test': ['pytest', 'sympy']},
+    extras_require={'test': ['pytest', 'sympy'], 'record': ['mcap', 'mcap-ros2-support'],
+                    'report': ['matplotlib', 'mcap', 'mcap-ros2-support']},
     tests_require=['pytest', 'sympy'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
@@ -38,6 +39,7 @@ setup(
             f'dip_hil = {PACKAGE}.ros.hil:main',
             f'dip_client = {PACKAGE}.clients.cli:main',
             f'dip_plant_server = {PACKAGE}.server.cli:main',
+            f'dip_export = {PACKAGE}.tools.export:main',
         ],
     },
 )

@@ -265,3 +265,21 @@ def test_markers_draw_the_ground_truth_they_were_stamped_with(harness):
         state = truths[stamp_ns(link2.header.stamp)]
         tip = forward_kinematics(state)['tip']
         assert (link2.points[-1].x, link2.points[-1].z) == pytest.approx(tip, abs=1e-12)
+
+
+def test_record_parameter_writes_the_episode_as_mcap(tmp_path):
+    pytest.importorskip('mcap_ros2', reason='mcap-ros2-support (requirements/record.txt) '
+                        'is not installed')
+    from plant_server_ros.tools.export import load_episode
+    h = Harness()
+    try:
+        plant, probe = lockstep(h, sensor_noise_std=0.0, record=str(tmp_path))
+        drive(h, probe, [1.0] * 30)
+        last = state_of(probe.truths[-1])
+    finally:
+        h.close()                                   # stops the node: the file is closed
+    files = sorted(tmp_path.glob('*.mcap'))
+    assert len(files) == 1
+    episode = load_episode(files[0])
+    assert len(episode['t']) == 31 and tuple(episode['x'][-1]) == last
+    assert list(episode['u']) == [1.0] * 30

@@ -37,7 +37,8 @@ from ..core.lockstep import LockstepSchedule
 from ..core.plant import Plant
 from ..core.plant_log import PlantLog
 from ..core.realtime import RealtimeSchedule
-from ..core.schedule import PlantFinished, PlantHalted
+from ..core.recording import Recorder
+from ..core.schedule import Fanout, PlantFinished, PlantHalted
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from ..core.status import CpuMeter, plant_status
 
@@ -139,8 +140,12 @@ class PlantNode(Node):
         self.markers_pub = self.create_publisher(MarkerArray, contract.MARKERS, 1)
         self.joint_states_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
         self._output = _RosOutput(self)
+        # A recording observes every sample and event, off the stepping thread.
+        self.recorder = Recorder(self._record, self.plant, self.plant.dt) \
+            if self._record else None
+        hears = Fanout(self._output, [self.recorder]) if self.recorder else self._output
         if self.mode == 'lockstep':
-            self.schedule = LockstepSchedule(self.plant, self._output, self.max_steps)
+            self.schedule = LockstepSchedule(self.plant, hears, self.max_steps)
             self._clock_pub = self.create_publisher(Clock, contract.CLOCK, 10)
             self._clock_msg = Clock()
             # The control -> step -> state path is the lock-step round trip:
@@ -150,7 +155,7 @@ class PlantNode(Node):
             self._lockstep_thread = threading.Thread(
                 target=self._serve_lockstep, name=f'{self.get_name()}_lockstep', daemon=True)
         else:
-            self.schedule = RealtimeSchedule(self.plant, self._output, self.max_steps,
+            self.schedule = RealtimeSchedule(self.plant, hears, self.max_steps,
                                              self._priority, self.get_name(),
                                              log=self.get_logger())
             self.create_subscription(Float64, contract.CONTROL, self._on_control,
@@ -168,6 +173,8 @@ class PlantNode(Node):
 
         if self.mode == 'realtime':
             self.origin_ns = self.get_clock().now().nanoseconds
+            if self.recorder is not None:
+                self.recorder.stamp_origin_ns = self.origin_ns
             self.schedule.start()
             if self.schedule.priority_error:
                 self.get_logger().warning(self.schedule.priority_error)
@@ -213,6 +220,8 @@ class PlantNode(Node):
             self, 'busy_poll_us', busy_poll_us, 'Lock-step only: how long the control thread '
             'polls for the next control before it sleeps [us]; trades CPU for round-trip '
             'latency (0 = never poll).', 0, 100000)
+        self._record = d(self, 'record', '', 'Directory to record every episode to, one MCAP '
+                         'file each (empty: no recording).', read_only=True)
         self._priority = d(self, 'realtime_priority', 0,
                            'SCHED_FIFO priority of the stepping thread (0 = off; needs '
                            'CAP_SYS_NICE or an rtprio limit).', 0, 99, read_only=True)
@@ -350,6 +359,8 @@ class PlantNode(Node):
         """Stop stepping (idempotent); call before destroying the node."""
         self.finished.set()
         self.schedule.stop()
+        if self.recorder is not None:
+            self.recorder.close()
         self._output.report_failsafe()
         if self.mode == 'lockstep':
             self._controls.wake()

@@ -55,6 +55,8 @@ def build_parser():
     parser.add_argument('--scenario', metavar='FILE',
                         help='test conditions of each episode: a scenario or campaign YAML '
                         '(config/scenarios/ has examples)')
+    parser.add_argument('--record', metavar='DIR',
+                        help='record every episode to an MCAP file in DIR')
     parser.add_argument('--log-level', default='info',
                         choices=('debug', 'info', 'warning', 'error'))
     return parser
@@ -71,7 +73,7 @@ def main(argv=None):
             cfg=args.config, bind_addr=(args.bind, args.port), dt=args.dt,
             extra_latency_ms=args.latency_ms, sensor_noise_std=args.noise,
             max_steps=args.max_steps, mode=args.mode, seed=args.seed,
-            udp_addr=_udp_addr(args), scenario=args.scenario)
+            udp_addr=_udp_addr(args), scenario=args.scenario, record=args.record)
     except (ConfigError, ScenarioError) as exc:
         print(f'dip_plant_server: {exc}', file=sys.stderr)
         return EXIT_USAGE

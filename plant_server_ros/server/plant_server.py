@@ -22,6 +22,7 @@ from ..core.dynamics import DIPDynamics
 from ..core.network import NetworkModel
 from ..core.plant import Plant
 from ..core.plant_log import PlantLog
+from ..core.recording import Recorder
 from ..core.scenario import load as load_scenarios, ScenarioPlayer
 from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from ..core.status import CpuMeter, plant_status
@@ -74,6 +75,10 @@ class PlantServer:
     conditions of each episode (:mod:`plant_server_ros.core.scenario`); each
     RESET plays the next scenario of a campaign.
 
+    ``record`` (a directory) writes every episode to an MCAP file there
+    (ROS 2 messages: ``ros2 bag info``, Foxglove and PlotJuggler open it;
+    ``dip_export`` turns it into CSV or the original ``.npz``).
+
     ``udp_addr`` ``(host, port)`` also serves the original project's UDP
     datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
     ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
@@ -84,7 +89,7 @@ class PlantServer:
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
-                 busy_poll_us=None, scenario=None, log=None):
+                 busy_poll_us=None, scenario=None, record=None, log=None):
         settings = {**DEFAULTS, **config.load(cfg)}
         given = {'dt': ('simulation.dt', dt),
                  'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
@@ -129,8 +134,12 @@ class PlantServer:
                            track_limit=track_limit, control_timeout=control_timeout,
                            sensor_noise_std=settings['sensor_noise_std'], seed=seed,
                            scenarios=scenarios)
+        # Observers of every sample and event (a recording), off the hot path.
+        self.recorder = None if record is None else Recorder(record, self.plant, self.plant.dt)
+        observers = [o for o in (self.recorder,) if o is not None]
         self.backend = DirectBackend(self.plant, mode, max_steps,
-                                     listener=_ServerLog(self, max_steps), log=self.log)
+                                     listener=_ServerLog(self, max_steps), log=self.log,
+                                     observers=observers)
         self.sessions = Sessions(self.backend, network=self._base_network)
         self._episode_started()
         if udp_addr == 'config':
@@ -245,6 +254,8 @@ class PlantServer:
         if self._udp is not None:
             self._udp.close()
         self.backend.stop()
+        if self.recorder is not None:
+            self.recorder.close()          # flushes the episode being written
 
 
 def _client_name(holder):
