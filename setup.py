@@ -10,6 +10,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    package_data={f'{PACKAGE}.web': ['static/*.html', 'static/*.js', 'static/*.css']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -24,7 +25,8 @@ setup(
     # requirements files); only plain Python libraries are required here.
     install_requires=['setuptools', 'numpy', 'scipy', 'pyyaml'],
     extras_require={'test': ['pytest', 'sympy'], 'record': ['mcap', 'mcap-ros2-support'],
-                    'report': ['matplotlib', 'mcap', 'mcap-ros2-support']},
+                    'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
+                    'web': ['websockets>=13.0']},
     tests_require=['pytest', 'sympy'],
     zip_safe=True,
     maintainer='plant_server_ros developers',

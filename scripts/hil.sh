@@ -23,11 +23,14 @@ scripts/setup_venv.sh ros
 # DDS stays on this machine unless you say otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 port=5555
+web=8080
 for ((i = 0; i < ${#ros_args[@]}; i++)); do
     [[ "${ros_args[$i]}" =~ ^port:=([0-9]+)$ ]] && port="${BASH_REMATCH[1]}"
+    [[ "${ros_args[$i]}" =~ ^web_port:=([0-9]+)$ ]] && web="${BASH_REMATCH[1]}"
 done
 
-.venv/bin/dip_hil --ros-args "${ros_args[@]}" &
+# The live view in the browser is on unless web_port:=0 is given.
+.venv/bin/dip_hil --ros-args -p web_port:=8080 "${ros_args[@]}" &
 hil=$!
 stop() { kill -INT "$hil" 2>/dev/null || true; wait "$hil" 2>/dev/null || true; }
 trap stop INT TERM EXIT
@@ -41,5 +44,6 @@ if [ "$demo" = 1 ]; then
     .venv/bin/dip_client --port "$port" --seconds 10 || true
 fi
 echo "== HIL plant serving the legacy protocol on 127.0.0.1:$port (ROS topics /dip/...); Ctrl-C stops it"
+[ "$web" != 0 ] && echo "   live view: http://127.0.0.1:$web/"
 echo "   (with no controller the pendulum falls and the plant waits: a client's RESET starts anew)"
 wait "$hil"

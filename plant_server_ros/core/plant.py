@@ -363,7 +363,8 @@ class Plant:
     def describe_episode(self):
         """Return what this episode runs on: scenario, seed, drawn parameters (a dict)."""
         info = {'episode': self.episode, 'scenario': self.scenario.describe(),
-                'parameters': as_dict(self.dynamics.params)}
+                'parameters': as_dict(self.dynamics.params), 'dt': self.dt,
+                'track_limit': self.safety.track_limit}
         if self.scenarios is not None:
             info['campaign_position'] = list(self.scenarios.position)
         return info

@@ -25,7 +25,7 @@ class BridgeNode(Node):
 
     def __init__(self, node_name='bridge', namespace='dip', busy_poll_us=300, **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
-        self.link = self.server = self.udp = None
+        self.link = self.server = self.udp = self.web = None
         d = ros_params.declare
         host = d(self, 'bind_address', '127.0.0.1',
                  'Address to listen on (0.0.0.0: every interface).', read_only=True)
@@ -60,6 +60,8 @@ class BridgeNode(Node):
                        'flipped (the client checksum catches it).', 0.0, 1.0, read_only=True)
         seed = d(self, 'network.seed', -1, 'Seed of the network emulation (-1: random).', -1,
                  2 ** 31 - 1, read_only=True)
+        web_port = d(self, 'web_port', 0, 'Port of the live view in the browser (0: off); '
+                     'on bind_address.', 0, 65535, read_only=True)
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
@@ -74,6 +76,8 @@ class BridgeNode(Node):
         self.server = self._listen(TcpServer, 'TCP', host, port, idle)
         if udp_port:
             self.udp = self._listen(UdpServer, 'UDP', udp_host, udp_port, idle)
+        if web_port:
+            self.web = self._live_view(host, web_port)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
         self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
@@ -83,7 +87,23 @@ class BridgeNode(Node):
           read_only=True)
         udp = '' if self.udp is None else \
             ' and UDP datagrams on %s:%d' % tuple(self.udp.address[:2])
-        self.get_logger().info(f'legacy TCP protocol on {host}:{port}{udp}')
+        web = '' if self.web is None else f'; live view at {self.web.url}'
+        self.get_logger().info(f'legacy TCP protocol on {host}:{port}{udp}{web}')
+
+    def _live_view(self, host, port):
+        try:
+            # Imported only when asked for: the live view needs ``websockets``.
+            from .live_view_door import BridgeLiveView
+        except ImportError as exc:
+            self.stop()
+            raise ros_params.StartError(f'web_port needs the live view: {exc}') from None
+        try:
+            return BridgeLiveView(self, host, port).start()
+        except OSError as exc:
+            self.stop()
+            reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ros_params.StartError(f'cannot serve the live view on {host}:{port}: '
+                                        f'{reason}') from None
 
     def _listen(self, server_class, what, host, port, idle):
         try:
@@ -147,6 +167,8 @@ class BridgeNode(Node):
             self.server.close()
         if self.udp is not None:
             self.udp.close()
+        if self.web is not None:
+            self.web.close()
 
     def destroy_node(self):
         self.stop()

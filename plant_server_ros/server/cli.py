@@ -55,6 +55,9 @@ def build_parser():
     parser.add_argument('--scenario', metavar='FILE',
                         help='test conditions of each episode: a scenario or campaign YAML '
                         '(config/scenarios/ has examples)')
+    parser.add_argument('--web', metavar='PORT', type=int, nargs='?', const=8080,
+                        help='serve the live view in the browser on PORT (default 8080), '
+                        'on the --bind address')
     parser.add_argument('--record', metavar='DIR',
                         help='record every episode to an MCAP file in DIR')
     parser.add_argument('--log-level', default='info',
@@ -73,7 +76,8 @@ def main(argv=None):
             cfg=args.config, bind_addr=(args.bind, args.port), dt=args.dt,
             extra_latency_ms=args.latency_ms, sensor_noise_std=args.noise,
             max_steps=args.max_steps, mode=args.mode, seed=args.seed,
-            udp_addr=_udp_addr(args), scenario=args.scenario, record=args.record)
+            udp_addr=_udp_addr(args), scenario=args.scenario, record=args.record,
+            web=args.web)
     except (ConfigError, ScenarioError) as exc:
         print(f'dip_plant_server: {exc}', file=sys.stderr)
         return EXIT_USAGE

@@ -79,6 +79,9 @@ class PlantServer:
     (ROS 2 messages: ``ros2 bag info``, Foxglove and PlotJuggler open it;
     ``dip_export`` turns it into CSV or the original ``.npz``).
 
+    ``web`` (a port, or ``(host, port)``; port 0 picks one) serves the live
+    view in the browser (:attr:`web_url`; needs ``websockets``).
+
     ``udp_addr`` ``(host, port)`` also serves the original project's UDP
     datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
     ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
@@ -89,7 +92,7 @@ class PlantServer:
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
-                 busy_poll_us=None, scenario=None, record=None, log=None):
+                 busy_poll_us=None, scenario=None, record=None, web=None, log=None):
         settings = {**DEFAULTS, **config.load(cfg)}
         given = {'dt': ('simulation.dt', dt),
                  'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
@@ -136,7 +139,14 @@ class PlantServer:
                            scenarios=scenarios)
         # Observers of every sample and event (a recording), off the hot path.
         self.recorder = None if record is None else Recorder(record, self.plant, self.plant.dt)
-        observers = [o for o in (self.recorder,) if o is not None]
+        self.web = self._web_actions = None
+        if web is not None:
+            # Imported only when asked for: the live view needs ``websockets``.
+            from ..web.live_view import LiveView, PlantServerActions
+            host, port = web if isinstance(web, tuple) else (bind_addr[0], web)
+            self._web_actions = PlantServerActions(self)
+            self.web = LiveView(self.plant, self._web_actions, host, port, log=self.log)
+        observers = [o for o in (self.recorder, self.web) if o is not None]
         self.backend = DirectBackend(self.plant, mode, max_steps,
                                      listener=_ServerLog(self, max_steps), log=self.log,
                                      observers=observers)
@@ -155,8 +165,17 @@ class PlantServer:
         except OSError:
             self._tcp.close()
             raise
+        try:
+            if self.web is not None:
+                self.web.start()
+        except OSError:
+            self._tcp.close()
+            if self._udp is not None:
+                self._udp.close()
+            raise
         self.address = self._tcp.address[:2]
         self.port = self.address[1]
+        self.web_url = None if self.web is None else self.web.url
         self.udp_port = None if self._udp is None else self._udp.address[1]
 
     # -- the seed's API ------------------------------------------------------
@@ -227,12 +246,14 @@ class PlantServer:
         s = self.settings
         udp = '' if self._udp is None else \
             f' and UDP datagrams on {self._udp.address[0]}:{self.udp_port}'
+        web = '' if self.web is None else f'; live view at {self.web_url}'
         return (f'{self.mode} plant serving the legacy TCP protocol on '
                 f'{self.address[0]}:{self.port}{udp}: dt={s["dt"]:g} s, '
                 f'noise std={s["sensor_noise_std"]:g}, latency={s["extra_latency_ms"]:g} ms, '
                 f'max_steps={self.max_steps or "unlimited"}'
                 + ('' if self.plant.scenarios is None else
-                   f', scenarios: {", ".join(s.name for s in self.plant.scenarios.scenarios)}'))
+                   f', scenarios: {", ".join(s.name for s in self.plant.scenarios.scenarios)}')
+                + web)
 
     def status(self):
         """Return what the plant, its episode and its clients are doing now, as a dict."""
@@ -253,6 +274,9 @@ class PlantServer:
         self._tcp.close()
         if self._udp is not None:
             self._udp.close()
+        if self.web is not None:
+            self.web.close()
+            self._web_actions.close()
         self.backend.stop()
         if self.recorder is not None:
             self.recorder.close()          # flushes the episode being written

@@ -36,13 +36,14 @@ import asyncio
 import collections
 import concurrent.futures
 import http
+from importlib import resources
 import ipaddress
 import json
 import logging
 import math
-from pathlib import Path
 import socket
 import threading
+import traceback
 
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
@@ -53,7 +54,7 @@ from websockets.protocol import State
 from ..core import geometry
 from ..core.schedule import PlantListener
 
-STATIC_DIR = Path(__file__).resolve().parent / 'static'
+STATIC_DIR = resources.files(__package__) / 'static'     # package_data of plant_server_ros.web
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8',
                  '.js': 'text/javascript; charset=utf-8',
                  '.css': 'text/css; charset=utf-8'}
@@ -63,12 +64,17 @@ CHART_RATE = 50.0        # chart points kept per second of plant time
 HISTORY = 10.0           # s of chart points kept (the charts' window)
 EVENTS_KEPT = 50
 MAX_COMMAND = 4096       # bytes of one message from a browser
-WRITE_LIMIT = 2 ** 14    # bytes buffered for a client before its sender waits
+# What may wait for a slow client, in this process and in the kernel: a client
+# that reads too slowly gets fewer frames, not older ones (the kernel's own
+# tuning would let megabytes, minutes of frames, queue up).
+WRITE_LIMIT = 4096       # bytes buffered for a client before its sender waits
+SEND_BUFFER = 32768      # bytes: SO_SNDBUF of a client's socket
 CLOSE_WITHIN = 0.5       # s close() leaves clients to say goodbye, then cuts them
 PUSH_DEFAULTS = {'force': 10.0, 'tau1': 0.0, 'tau2': 0.0, 'duration': 0.1}
 PUSH_LIMITS = {'force': 200.0, 'tau1': 20.0, 'tau2': 20.0}     # |value| [N, N m]
 MAX_PUSH_DURATION = 5.0  # s
 COMMANDS = ('reset', 'push', 'estop')
+_NO_PUSH = (0.0, 0.0, 0.0)
 _log = logging.getLogger('plant_server_ros.live_view')
 
 
@@ -179,7 +185,7 @@ class LiveView(PlantListener):
         self.actions = actions
         self.host = host
         self.port = int(port)
-        self.log = log if log is not None else _log
+        self.log = log if log is not None else _log     # info, warning, error (a ROS logger too)
         self.frame_rate = float(frame_rate)
         self.dt = float(plant.dt)
         self.history = float(history)
@@ -223,9 +229,11 @@ class LiveView(PlantListener):
         self._samples += 1
         if sample.index % self._stride == 0 or sample.t == 0.0:
             state = sample.true
-            self._chart_count += 1
-            self._chart.append((self._chart_count, sample.index, sample.t,
-                                state[0], state[1], state[2], sample.force))
+            push = getattr(self.plant, 'live_disturbance', _NO_PUSH)[0]
+            number = self._chart_count + 1      # counted once in the deque: see _frame
+            self._chart.append((number, sample.index, sample.t,
+                                state[0], state[1], state[2], sample.force, push))
+            self._chart_count = number
 
     def on_episode(self, index):
         """Take the new episode's scenario and geometry."""
@@ -237,9 +245,10 @@ class LiveView(PlantListener):
 
     def on_event(self, event):
         """Keep ``event`` for the page's list."""
-        self._event_count += 1
-        self._events.append((self._event_count, {'t': event.t, 'kind': event.kind,
-                                                 'detail': event.detail}))
+        number = self._event_count + 1
+        self._events.append((number, {'t': event.t, 'kind': event.kind,
+                                      'detail': event.detail}))
+        self._event_count = number
 
     def on_halt(self, reason):
         """Show the plant halted."""
@@ -274,7 +283,7 @@ class LiveView(PlantListener):
                 info['description'] = {'error': str(exc)}
             return _jsonable(info)
         except Exception:  # noqa: B902 - the plant's thread must go on
-            self.log.exception('live view: cannot describe the episode')
+            self.log.error(f'live view: cannot describe the episode:\n{traceback.format_exc()}')
             return None
 
     # -- the server's side ---------------------------------------------------
@@ -314,7 +323,7 @@ class LiveView(PlantListener):
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(
                     CLOSE_WITHIN + 2.0)
             except Exception:  # noqa: B902 - closing goes on whatever happened
-                self.log.exception('live view: closing')
+                self.log.error(f'live view: closing:\n{traceback.format_exc()}')
             loop.call_soon_threadsafe(loop.stop)
             thread.join(2.0)
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -371,6 +380,10 @@ class LiveView(PlantListener):
         if server is None:
             return
         server.close()          # the listening socket closes now; goodbyes go out
+        for client in list(self._clients):
+            transport = client.connection.transport
+            if client.sending_since is not None and transport.get_write_buffer_size():
+                transport.abort()   # it reads nothing: no goodbye would get through
         try:
             await asyncio.wait_for(server.wait_closed(), CLOSE_WITHIN)
         except (asyncio.TimeoutError, asyncio.CancelledError):
@@ -418,6 +431,9 @@ class LiveView(PlantListener):
 
     # -- WebSocket: the data -------------------------------------------------
     async def _handler(self, connection):
+        sock = connection.transport.get_extra_info('socket')
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         client = _Client(connection)
         self._clients.add(client)
         receiver = asyncio.create_task(self._receive(client))
@@ -481,23 +497,26 @@ class LiveView(PlantListener):
             client.episode_version = version
             frame['episode'] = self._episode
             changed = True
-        seen, count = client.chart_seen, self._chart_count
-        if count != seen:
+        # The counts tell whether there is anything new; what was sent is told
+        # by the copies (the plant's thread may append between the two reads).
+        seen = client.chart_seen
+        if self._chart_count != seen:
+            chart = self._chart.copy()
             points = []
-            for point in reversed(self._chart.copy()):
+            for point in reversed(chart):
                 if point[0] <= seen:
                     break
                 points.append([point[1], point[2]] + [round(v, 5) for v in point[3:]])
             points.reverse()
-            client.chart_seen = count
+            client.chart_seen = chart[-1][0] if chart else seen
             frame['chart'] = points
-            changed = True
-        seen, count = client.events_seen, self._event_count
-        if count != seen:
-            events = [e for n, e in self._events.copy() if n > seen]
-            client.events_seen = count
-            frame['events'] = events
-            changed = True
+            changed = changed or bool(points)
+        seen = client.events_seen
+        if self._event_count != seen:
+            events = self._events.copy()
+            frame['events'] = [e for n, e in events if n > seen]
+            client.events_seen = events[-1][0] if events else seen
+            changed = changed or bool(frame['events'])
         if not changed:
             return None
         frame.update({'status': status[0], 'halt': status[1], 'failsafe': status[2],
@@ -598,9 +617,10 @@ def _load_static():
     """Return ``{name: (bytes, content type)}`` of the page's files."""
     files = {}
     if STATIC_DIR.is_dir():
-        for path in sorted(STATIC_DIR.iterdir()):
-            if path.is_file() and path.suffix in CONTENT_TYPES:
-                files[path.name] = (path.read_bytes(), CONTENT_TYPES[path.suffix])
+        for item in STATIC_DIR.iterdir():
+            suffix = '.' + item.name.rsplit('.', 1)[-1]
+            if item.is_file() and suffix in CONTENT_TYPES:
+                files[item.name] = (item.read_bytes(), CONTENT_TYPES[suffix])
     if 'index.html' not in files:
         raise FileNotFoundError(f'the live view page is not installed: no {STATIC_DIR}/'
                                 'index.html (package_data of plant_server_ros.web)')

@@ -17,7 +17,7 @@
   var episode = null;     // the episode: lengths, dimensions, scenario
   var state = null;       // the latest true state [x, th1, th2, xdot, th1dot, th2dot]
   var force = 0.0;
-  var chart = [];         // [index, t, x, th1, th2, force]
+  var chart = [];         // [index, t, x, th1, th2, force, live push force]
   var events = [];
   var socket = null;
   var nextId = 1;
@@ -348,6 +348,7 @@
     ctx.lineWidth = 1.5;
     series.forEach(function (s) {
       ctx.strokeStyle = s.color;
+      ctx.setLineDash(s.dash || []);
       ctx.beginPath();
       chart.forEach(function (p, i) {
         var px = T(p[0] * dt), py = Y(p[s.column]);
@@ -363,7 +364,8 @@
     drawChart($('chart-angles'), [{ column: 3, color: colour('link1') },
       { column: 4, color: colour('link2') }], MIN_SPAN.angles);
     drawChart($('chart-x'), [{ column: 2, color: colour('cart') }], MIN_SPAN.x);
-    drawChart($('chart-force'), [{ column: 5, color: '#1d2430' }], MIN_SPAN.force);
+    drawChart($('chart-force'), [{ column: 6, color: colour('tip'), dash: [5, 3] },
+      { column: 5, color: '#1d2430' }], MIN_SPAN.force);
     if (view.t !== null) $('time').textContent = Number(view.t).toFixed(2);
     $('force').textContent = Number(force).toFixed(2);
   }

@@ -1,0 +1,160 @@
+"""
+The live view on the ROS door: the bridge feeds it from the plant's topics.
+
+The bridge holds no plant of its own, so a :class:`RemotePlant` stands in
+for one (period, geometry, episode, halt), kept up to date from the plant's
+``episode``, ``episode_info``, ``events`` and ``ground_truth`` topics; the
+page's buttons call the plant's ``reset`` and ``estop`` services and push
+through its ``disturbance`` topic, as any ROS user could.
+"""
+
+import json
+import threading
+from types import SimpleNamespace
+
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, Header, String
+from std_srvs.srv import Trigger
+
+from . import contract
+from .messages import stamp_ns, state_of
+from ..core.dynamics import DIPParams
+from ..core.plant import Event
+from ..core.schedule import Sample
+from ..web.live_view import LiveView, Pulse
+
+SERVICE_WAIT = 2.0     # s a button waits for the plant's service to answer
+
+
+class RemotePlant:
+    """What the live view reads of a plant, from the plant's topics."""
+
+    def __init__(self):
+        self.dt = 0.01
+        self.dynamics = SimpleNamespace(params=DIPParams())
+        self.safety = SimpleNamespace(track_limit=2.0)
+        self.episode = 0
+        self.fault = None
+        self.live_disturbance = (0.0, 0.0, 0.0)
+        self.episode_ns = None
+        self._description = {}
+
+    def describe_episode(self):
+        """Return the episode record the plant published."""
+        return self._description
+
+    def update(self, description):
+        """Take a new ``episode_info`` record."""
+        self._description = description
+        self.episode = description.get('episode', self.episode)
+        self.dt = float(description.get('dt', self.dt))
+        self.safety.track_limit = float(description.get('track_limit',
+                                                        self.safety.track_limit))
+        try:
+            self.dynamics.params = DIPParams(**description.get('parameters', {}))
+        except (TypeError, ValueError):
+            pass                          # keep the last geometry that made sense
+
+
+class BridgeLiveView:
+    """A LiveView fed by the bridge node's subscriptions; its buttons are ROS calls."""
+
+    def __init__(self, node, host, port):
+        self.node = node
+        self.plant = RemotePlant()
+        self.view = LiveView(self.plant, self, host, port, log=node.get_logger())
+        self._reset = node.create_client(Trigger, contract.RESET)
+        self._estop = node.create_client(Trigger, contract.ESTOP)
+        self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)
+        self.pulse = Pulse(self._set_disturbance)
+        node.create_subscription(Header, contract.EPISODE, self._on_episode, contract.LATCHED)
+        node.create_subscription(String, contract.EPISODE_INFO, self._on_info, contract.LATCHED)
+        node.create_subscription(String, contract.EVENTS, self._on_event, contract.EVENTS_QOS)
+        node.create_subscription(JointState, contract.GROUND_TRUTH, self._on_state,
+                                 contract.STATE_QOS)
+
+    def start(self):
+        """Bind and serve (OSError: port in use); return self."""
+        self.view.start()
+        return self
+
+    @property
+    def url(self):
+        """Return the page's address."""
+        return self.view.url
+
+    def close(self):
+        """Stop serving; clear a push still held."""
+        self.view.close()
+        self.pulse.cancel()
+
+    # -- the plant's topics (the bridge's executor thread) -------------------
+    def _on_episode(self, msg):
+        episode = contract.parse_episode(msg)
+        if episode.status == contract.HALTED:
+            self.plant.fault = episode.reason
+            self.view.on_halt(episode.reason)
+        elif episode.status == contract.FINISHED:
+            self.view.on_finish()
+        else:
+            self.plant.fault = None
+            self.plant.episode_ns = episode.start_ns
+
+    def _on_info(self, msg):
+        try:
+            self.plant.update(json.loads(msg.data))
+        except (ValueError, AttributeError):
+            return
+        self.plant.live_disturbance = (0.0, 0.0, 0.0)
+        self.view.on_episode(0)
+
+    def _on_event(self, msg):
+        try:
+            event = json.loads(msg.data)
+            self.view.on_event(Event(float(event['t']), str(event['kind']),
+                                     str(event['detail'])))
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    def _on_state(self, msg):
+        if self.plant.episode_ns is None:
+            return
+        try:
+            state = state_of(msg)
+        except ValueError:
+            return
+        dt_ns = round(self.plant.dt * 1e9)
+        index = round((stamp_ns(msg.header.stamp) - self.plant.episode_ns) / dt_ns)
+        force = msg.effort[0] if msg.effort else 0.0
+        self.view.on_sample(Sample(index, index * self.plant.dt, state, state, force))
+
+    # -- the page's buttons (the live view's command thread) -----------------
+    def reset(self):
+        """Reset the plant through its ``reset`` service."""
+        return self._call(self._reset, 'reset')
+
+    def estop(self):
+        """Stop the plant through its ``estop`` service."""
+        return self._call(self._estop, 'estop')
+
+    def push(self, force, tau1=0.0, tau2=0.0, duration=0.1):
+        """Push the plant for ``duration`` s through its ``disturbance`` topic."""
+        return self.pulse(force, tau1, tau2, duration)
+
+    def _set_disturbance(self, force, tau1=0.0, tau2=0.0):
+        self.plant.live_disturbance = (float(force), float(tau1), float(tau2))
+        self._push.publish(Float64MultiArray(data=list(self.plant.live_disturbance)))
+        return self.plant.live_disturbance
+
+    def _call(self, client, name):
+        if not client.service_is_ready():
+            raise RuntimeError(f'the plant service {name} is not available')
+        done = threading.Event()
+        future = client.call_async(Trigger.Request())
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(SERVICE_WAIT) or future.result() is None:
+            raise RuntimeError(f'the plant service {name} did not answer')
+        result = future.result()
+        if not result.success:
+            raise RuntimeError(result.message)
+        return result.message
