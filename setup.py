@@ -42,6 +42,7 @@ setup(
             f'dip_client = {PACKAGE}.clients.cli:main',
             f'dip_plant_server = {PACKAGE}.server.cli:main',
             f'dip_export = {PACKAGE}.tools.export:main',
+            f'dip_report = {PACKAGE}.tools.report:main',
         ],
     },
 )
