@@ -470,7 +470,7 @@ def test_plant_server_records_each_episode_and_dip_export_reads_it(tmp_path):
         thread.join(10)
         server.close()
     files = sorted(tmp_path.glob('*.mcap'))
-    assert len(files) == 2                  # the start-up episode and the client's
+    assert len(files) == 1                  # the start-up episode held one sample: not kept
     episode = export.load_episode(files[-1], measured=True)
     assert len(episode['t']) == 51 and episode['u'].shape == (50,)
     assert tuple(episode['x'][-1]) == tuple(replies[-1][0])

@@ -164,6 +164,7 @@ class Plant:
         self._preview = None
         if self.fault is None:
             self.fault = f'emergency stop at t={self.time:.3f} s ({reason})'
+            self.fault_kind = 'estop'
             self.events.append(Event(self.time, 'estop', self.fault))
         return self.fault
 
@@ -288,6 +289,7 @@ class Plant:
 
     def _halt(self, t, reason, kind='halt'):
         self.fault = reason
+        self.fault_kind = kind
         self.events.append(Event(t, kind, reason))
 
     def _pass_edges(self, t):
@@ -312,7 +314,7 @@ class Plant:
         self._configure(scenario)
         self.state = start
         self.steps = 0
-        self.fault = None
+        self.fault = self.fault_kind = None
         self.commanded_force = 0.0
         self.last_applied_force = 0.0
         self._period_force = 0.0

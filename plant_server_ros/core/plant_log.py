@@ -58,7 +58,10 @@ class PlantLog(PlantListener):
             self.log.info(f't={event.t:.3f} s {event.kind}: {event.detail}')
 
     def on_halt(self, reason):
-        self.log.error(f'plant stopped: {reason}; waiting for a reset')
+        # A scenario that ran its course is no failure.
+        say = self.log.info if getattr(self.plant, 'fault_kind', None) == 'scenario_done' \
+            else self.log.error
+        say(f'plant stopped: {reason}; waiting for a reset')
 
     def on_finish(self):
         self.log.info(f'max_steps={self.max_steps} reached: stopping')

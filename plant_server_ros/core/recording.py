@@ -253,6 +253,7 @@ class Recorder(PlantListener):
                     else:
                         self._write_sample(item[1], item[2])
                         self.written += 1
+                        self._episode_samples += 1
                 elif kind == _EPISODE:
                     self._close_file()
                     self._open_file(item[1], item[2])
@@ -294,6 +295,7 @@ class Recorder(PlantListener):
         self._file = open(path, 'xb')
         self._mcap = self._writer_class(self._file, chunk_size=self.chunk_size)
         self.files.append(path)
+        self._episode_samples = 0
         self._episode_number = episode
         self._start_ns = self.stamp_origin_ns + index * self.dt_ns
         self._disturbance = None
@@ -331,6 +333,11 @@ class Recorder(PlantListener):
             mcap.finish()
         finally:
             stream.close()
+        if self._episode_samples <= 1:
+            # Only its t = 0 sample: an episode in which nothing happened (the
+            # start-up one a client's first RESET replaces at once).
+            path = self.files.pop()
+            path.unlink(missing_ok=True)
 
     def _write(self, topic, type_name, message, ns, sequence=0):
         self._mcap.write_message(topic, self._schemas[type_name], message, log_time=ns,
