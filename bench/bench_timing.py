@@ -11,6 +11,7 @@ arrival-interval jitter p50/p99 of |interval - dt| for plant and reference
     python bench/bench_timing.py                       # 100 Hz, 60 s, both executors
     python bench/bench_timing.py --rate 1000 --seconds 10 --priority 0 50
     python bench/bench_timing.py --control     # a ROS controller in the loop
+    python bench/bench_timing.py --executor events --record off on   # recording's cost
 """
 
 import argparse
@@ -27,7 +28,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def measure(rate, seconds, executor, priority, control):
+def measure(rate, seconds, executor, priority, control, record=False):
     import rclpy
     from rclpy.experimental import EventsExecutor
     from rclpy.node import Node
@@ -62,8 +63,13 @@ def measure(rate, seconds, executor, priority, control):
     spinner = threading.Thread(target=lambda: [spin.spin_once(timeout_sec=0.05)
                                                for _ in iter(stop.is_set, True)])
     spinner.start()
+    record_args = []
+    if record:
+        import tempfile
+        record_dir = tempfile.mkdtemp(prefix='bench_timing_record_')
+        record_args = ['-p', f'record:={record_dir}']
     plant = NodeProcess('plant_node', '-r', '__ns:=/timing', '-p', f'dt:={dt}',
-                        '-p', f'realtime_priority:={priority}',
+                        '-p', f'realtime_priority:={priority}', *record_args,
                         env={'PLANT_SERVER_EXECUTOR': executor})
     ref = subprocess.Popen([sys.executable, str(HERE / 'reference_publisher.py'),
                             '/timing_ref/state', str(dt), str(seconds + 1.0)], env=os.environ)
@@ -94,7 +100,8 @@ def measure(rate, seconds, executor, priority, control):
         return n, missing, jitter, late
 
     print(f'-- {rate:g} Hz for {seconds:g} s, plant executor {executor}, '
-          f'realtime_priority {priority}, control per sample: {control}')
+          f'realtime_priority {priority}, control per sample: {control}, '
+          f'recording: {"on" if record else "off"}')
     jit = {}
     for name in ('plant', 'ref'):
         n, missing, jitter, late = stats(name)
@@ -120,11 +127,15 @@ def main():
     parser.add_argument('--priority', type=int, nargs='+', default=[0])
     parser.add_argument('--control', action='store_true',
                         help='answer every plant sample with a control message')
+    parser.add_argument('--record', nargs='+', choices=('off', 'on'), default=['off'],
+                        help='run without and/or with the MCAP recording of every episode')
     args = parser.parse_args()
     isolate_dds(92)
     for executor in args.executor:
         for priority in args.priority:
-            measure(args.rate, args.seconds, executor, priority, args.control)
+            for record in args.record:
+                measure(args.rate, args.seconds, executor, priority, args.control,
+                        record == 'on')
 
 
 if __name__ == '__main__':
