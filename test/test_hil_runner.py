@@ -101,3 +101,22 @@ def test_three_namespaced_runners_are_independent_plants():
         h.close()
         codes = [r.stop() for r in runners]
     assert codes == [0, 0, 0]
+
+
+def test_a_users_busy_poll_wins_over_dip_hils_default():
+    from rcl_interfaces.srv import GetParameters
+    hil, _ = start_hil('/hil_poll', '-p', 'busy_poll_us:=77')
+    h = Harness()
+    try:
+        node = h.add(Node('poll_reader'))
+        values = {}
+        for name in ('plant', 'bridge'):
+            client = node.create_client(GetParameters, f'/hil_poll/{name}/get_parameters')
+            assert h.spin_until(client.service_is_ready)
+            future = client.call_async(GetParameters.Request(names=['busy_poll_us']))
+            assert h.spin_until(future.done)
+            values[name] = future.result().values[0].integer_value
+    finally:
+        h.close()
+        hil.stop()
+    assert values == {'plant': 77, 'bridge': 77}

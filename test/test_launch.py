@@ -266,3 +266,26 @@ def test_shutdown_on_sigint_is_prompt(colcon_install):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert time.monotonic() - start < 1.5, out
+
+
+def test_a_client_right_after_the_launch_is_served(colcon_install):
+    """The bridge waits for a plant it has not discovered yet instead of failing."""
+    from plant_server_ros.clients.tcp_client import LegacyClient
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=early', f'port:={port}')
+    try:
+        deadline = time.monotonic() + 20
+        while True:                          # only until the port listens: no retry after
+            try:
+                client = LegacyClient(port=port, timeout=15)
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, 'the bridge never listened'
+                time.sleep(0.01)
+        with client:
+            state, t = client.reset()        # answered, not PLANT_UNAVAILABLE
+            assert t == 0.0
+    finally:
+        ctrl_c(proc)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out

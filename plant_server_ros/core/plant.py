@@ -102,7 +102,11 @@ class Plant:
         u = float(u)
         if not math.isfinite(u):
             raise ValueError(f'control force is not finite: {u}')
-        u = self.actuator.shape(u)
+        if self._saturation_only:                 # the common case, inline: the hot path
+            limit = self.max_force
+            u = min(max(u, -limit), limit)
+        else:
+            u = self.actuator.shape(u)
         self._preview = None
         if self.control_timed_out:
             self.events.append(Event(self.time, 'failsafe_off', 'control received again'))
@@ -279,7 +283,9 @@ class Plant:
             self._halt(t, f'state became non-finite at t={t:.3f} s')
             return False
         self.state = new_state
-        reason = self.safety.check(new_state, t)
+        reason = None
+        if not self._track_only or abs(new_state[0]) > self._track_limit:
+            reason = self.safety.check(new_state, t)
         if reason is not None:
             self._halt(t, reason)
         elif self.duration is not None and t >= self.duration - _EPSILON:
@@ -344,6 +350,12 @@ class Plant:
         self.disturbances = DisturbanceSchedule(scenario.disturbances, self.dt,
                                                 self._disturbance_rng)
         self.safety = scenario.safety_limits(self.track_limit)
+        # What the hot path may check inline: only the track limit, only saturation.
+        limits = self.safety
+        self._track_only = math.isinf(limits.fall_angle) and \
+            math.isinf(limits.max_cart_speed) and math.isinf(limits.max_joint_rate)
+        self._track_limit = limits.track_limit
+        self._saturation_only = not self.actuator.deadband and not self.actuator.dynamic
         self.duration = scenario.duration
         if scenario.uncertainty:
             drawn = ParameterUncertainty(scenario.uncertainty).draw(
