@@ -283,3 +283,15 @@ def test_record_parameter_writes_the_episode_as_mcap(tmp_path):
     episode = load_episode(files[0])
     assert len(episode['t']) == 31 and tuple(episode['x'][-1]) == last
     assert list(episode['u']) == [1.0] * 30
+
+
+def test_plant_publishes_tf_where_tf2_msgs_exists(harness):
+    tf2 = pytest.importorskip('tf2_msgs.msg', reason='tf2_msgs comes with a ROS 2 '
+                              'distribution only (no package registry has it): /tf is off')
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    frames = []
+    probe.create_subscription(tf2.TFMessage, '/tf', frames.append, 100)
+    assert harness.spin_until(lambda: plant.tf_pub.get_subscription_count() > 0)
+    drive(harness, probe, [1.0] * 10)
+    assert harness.spin_until(lambda: frames)
+    assert [t.child_frame_id for t in frames[-1].transforms][:3] == ['cart', 'link1', 'link2']

@@ -129,8 +129,11 @@ class UdpServer:
         # A session silent past the idle timeout ends here too, not only when
         # the socket has been quiet for POLL: its seat may have gone to another
         # client (TCP), and its next datagram starts a new session.
-        self._end_idle_session()
+        now = time.monotonic()
         peer = self._peer
+        if peer is not None and now - peer.last_seen >= peer.idle_timeout:
+            self._end_session(f'idle for {self.idle_timeout:g} s')
+            peer = None
         if peer is None or peer.address != address:
             peer = _Peer(address, self.idle_timeout)
             if not self.sessions.claim(peer, peer.alive):
@@ -139,14 +142,13 @@ class UdpServer:
             self._end_session('another client took over')
             self._peer = peer
             self.log.info(f'udp client {address[0]}:{address[1]} started a session')
-        peer.last_seen = time.monotonic()
+        peer.last_seen = now
         if seq == peer.last_seq:
             self.counters['retransmissions'] += 1
             return peer.last_reply
         new_episode = peer.last_seq is None or seq == 1 or seq < peer.last_seq
         if peer.last_seq is not None and 1 < seq < peer.last_seq:
             self.counters['stale'] += 1        # out of order, not a restart at 1
-        arrived = time.monotonic()
         try:
             if new_episode:
                 self.counters['episodes'] += 1
@@ -160,7 +162,7 @@ class UdpServer:
                 return None
             state = last[0]            # halted: the last valid state, no step
         self.counters['accepted'] += 1
-        self.sessions.note_reply(time.monotonic() - arrived)
+        self.sessions.note_reply(time.monotonic() - now)
         peer.last_seq = seq
         peer.last_reply = encode_state(seq, state)
         return peer.last_reply

@@ -33,6 +33,7 @@ EVENTS = 'events'               # std_msgs/String (JSON), plant ->
 EPISODE_INFO = 'episode_info'   # std_msgs/String (JSON: scenario, parameters), latched
 MARKERS = 'markers'             # visualization_msgs/MarkerArray, frame world, for rviz
 JOINT_STATES = 'joint_states'   # sensor_msgs/JointState, link 2 relative (URDF chain)
+TF = '/tf'                      # tf2_msgs/TFMessage, world -> cart -> link1 -> link2
 CLOCK = '/clock'                # rosgraph_msgs/Clock, lock-step only
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,

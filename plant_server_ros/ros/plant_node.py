@@ -139,6 +139,14 @@ class PlantNode(Node):
         self.events_pub = self.create_publisher(String, contract.EVENTS, contract.EVENTS_QOS)
         self.markers_pub = self.create_publisher(MarkerArray, contract.MARKERS, 1)
         self.joint_states_pub = self.create_publisher(JointState, contract.JOINT_STATES, 10)
+        self.tf_pub = None
+        try:
+            # /tf from the plant itself where tf2_msgs exists (a ROS distribution;
+            # no package registry has it): without it, rviz uses the markers.
+            from tf2_msgs.msg import TFMessage
+            self.tf_pub = self.create_publisher(TFMessage, contract.TF, 100)
+        except ImportError:
+            pass
         self._output = _RosOutput(self)
         # A recording observes every sample and event, off the stepping thread.
         self.recorder = Recorder(self._record, self.plant, self.plant.dt) \
@@ -304,10 +312,14 @@ class PlantNode(Node):
         """Publish what rviz and robot_state_publisher read, while anyone listens."""
         if self.joint_states_pub.get_subscription_count():
             self.joint_states_pub.publish(visualization.joint_state_for_urdf(sample.true, stamp))
-        if sample.index % MARKER_DECIMATION == 0 and self.markers_pub.get_subscription_count():
+        if sample.index % MARKER_DECIMATION:
+            return
+        params = self.plant.dynamics.params
+        if self.markers_pub.get_subscription_count():
             self.markers_pub.publish(visualization.markers(
-                sample.true, self.plant.dynamics.params, stamp,
-                track_limit=self.plant.safety.track_limit))
+                sample.true, params, stamp, track_limit=self.plant.safety.track_limit))
+        if self.tf_pub is not None and self.tf_pub.get_subscription_count():
+            self.tf_pub.publish(visualization.transforms(sample.true, params, stamp))
 
     def _publish_diagnostics(self):
         with self.schedule.lock:
