@@ -120,3 +120,18 @@ def test_a_users_busy_poll_wins_over_dip_hils_default():
         h.close()
         hil.stop()
     assert values == {'plant': 77, 'bridge': 77}
+
+
+def test_ctrl_c_while_halted_ends_without_a_traceback():
+    hil, port = start_hil('/hil_halted')
+    try:
+        with LegacyClient(port=port) as c:
+            c.reset()
+            with pytest.raises(ProtocolError) as err:
+                for _ in range(600):                    # off the track
+                    c.control(20.0)
+            assert err.value.code is ErrorCode.HALTED
+        time.sleep(0.3)                                 # the frozen state is published
+    finally:
+        code = hil.stop()
+    assert code == 0 and 'Traceback' not in hil.output, hil.output

@@ -295,3 +295,22 @@ def test_plant_publishes_tf_where_tf2_msgs_exists(harness):
     drive(harness, probe, [1.0] * 10)
     assert harness.spin_until(lambda: frames)
     assert [t.child_frame_id for t in frames[-1].transforms][:3] == ['cart', 'link1', 'link2']
+
+
+def test_plant_log_changes_severity_without_upsetting_rclpy():
+    """Log each severity from a call site of its own (rclpy refuses a site that changes)."""
+    import rclpy.logging
+    from plant_server_ros.core.plant import Plant
+    from plant_server_ros.core.plant_log import PlantLog
+    plant = Plant()
+    log = PlantLog(rclpy.logging.get_logger('severity_test'), plant)
+    log.on_failsafe(True, False)                 # INFO: nobody has driven the plant yet
+    log.on_episode(1)
+    log.on_failsafe(True, True)                  # WARN from the same method
+    plant.fault_kind = 'scenario_done'
+    log.on_halt('scenario complete')             # INFO
+    plant.fault_kind = 'halt'
+    log.on_halt('cart left the track')           # ERROR
+    log.on_late(1, 1, False)                     # DEBUG
+    log._late_reported = -1e9
+    log.on_late(1, 2, True)                      # WARN

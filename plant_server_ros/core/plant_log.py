@@ -46,9 +46,13 @@ class PlantLog(PlantListener):
         if active:
             self.failsafe_trips += 1
             if self.failsafe_trips == 1:
-                say = self.log.warning if controlled else self.log.info
-                say(f'no control for {self.plant.control_timeout:g} s: applying u = 0 '
-                    '(fail-safe; reported once per episode)')
+                text = (f'no control for {self.plant.control_timeout:g} s: applying u = 0 '
+                        '(fail-safe; reported once per episode)')
+                # One call site per severity: rclpy refuses a site that changes it.
+                if controlled:
+                    self.log.warning(text)
+                else:
+                    self.log.info(text)
         elif self.failsafe_trips == 1:
             self.log.info('control received again')
 
@@ -59,9 +63,11 @@ class PlantLog(PlantListener):
 
     def on_halt(self, reason):
         # A scenario that ran its course is no failure.
-        say = self.log.info if getattr(self.plant, 'fault_kind', None) == 'scenario_done' \
-            else self.log.error
-        say(f'plant stopped: {reason}; waiting for a reset')
+        text = f'plant stopped: {reason}; waiting for a reset'
+        if getattr(self.plant, 'fault_kind', None) == 'scenario_done':
+            self.log.info(text)
+        else:
+            self.log.error(text)
 
     def on_finish(self):
         self.log.info(f'max_steps={self.max_steps} reached: stopping')

@@ -281,8 +281,12 @@ class TcpServer:
                     reply = self._answer(frame)
                 except ProtocolError as exc:
                     self.sessions.note_error(exc.code)
-                    log = self.log.info if exc.code is ErrorCode.FINISHED else self.log.warning
-                    log(f'client {peer}: {exc.code.name}: {exc}')
+                    text = f'client {peer}: {exc.code.name}: {exc}'
+                    # One call site per severity: rclpy refuses a site that changes it.
+                    if exc.code is ErrorCode.FINISHED:
+                        self.log.info(text)
+                    else:
+                        self.log.warning(text)
                     session.fail(exc.code)
                     return
                 # One thread sends a session's replies in order: with jitter, a

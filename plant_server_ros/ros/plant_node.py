@@ -78,10 +78,20 @@ class _RosOutput(PlantLog):
         ns = self.stamp_ns(sample.index)
         joint_state(self._state_msg, ns, sample.measured, sample.force)
         # Ground truth costs a fill and a serialisation per period: only for listeners.
-        self._truth_wanted = self.node.truth_pub.get_subscription_count() > 0
+        try:
+            self._truth_wanted = self.node.truth_pub.get_subscription_count() > 0
+        except Exception:  # noqa: B902 - re-raised unless ROS is shutting down
+            self._stop_if_shutting_down()
+            self._truth_wanted = False
         if self._truth_wanted:
             joint_state(self._truth_msg, ns, sample.true, sample.force)
         return sample
+
+    def _stop_if_shutting_down(self):
+        # Ctrl-C invalidates the context at once, possibly mid-tick.
+        if self.node.context.ok():
+            raise
+        self.node.schedule.stop()
 
     def publish(self, sample):
         try:
@@ -91,10 +101,7 @@ class _RosOutput(PlantLog):
                 self.node.truth_pub.publish(self._truth_msg)
             self.node.publish_views(sample, self._state_msg.header.stamp)
         except Exception:  # noqa: B902 - re-raised unless ROS is shutting down
-            # Ctrl-C invalidates the context at once, possibly mid-tick.
-            if self.node.context.ok():
-                raise
-            self.node.schedule.stop()
+            self._stop_if_shutting_down()
 
     def on_episode(self, index):
         super().on_episode(index)
