@@ -308,7 +308,6 @@ class LiveView(PlantListener):
             sock.close()
             self.close()
             raise
-        self.log.info(f'live view on {self.url}')
         return self
 
     def close(self):
