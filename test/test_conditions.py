@@ -13,7 +13,7 @@ from plant_server_ros.core.lockstep import LockstepSchedule
 from plant_server_ros.core.plant import Plant
 from plant_server_ros.core.realtime import RealtimeSchedule
 from plant_server_ros.core.scenario import load, Scenario, ScenarioError, ScenarioPlayer
-from plant_server_ros.core.schedule import PlantHalted, PlantListener
+from plant_server_ros.core.schedule import PlantFinished, PlantHalted, PlantListener
 from plant_server_ros.core.uncertainty import as_dict, GROUPS
 import pytest
 
@@ -689,3 +689,46 @@ def test_bad_scenario_inside_a_campaign_names_its_own_file(tmp_path):
     with pytest.raises(ScenarioError) as refused:
         load(path)
     assert str(bad) in str(refused.value) and 'slew_rate' in str(refused.value)
+
+
+# -- what a review found: each must stay fixed ------------------------------------------
+def test_a_state_too_large_for_the_math_halts_instead_of_wedging():
+    schedule, rec = lockstep()
+    schedule.reset((0.0, 0.0, 0.0, 0.0, 1e200, 0.0))      # finite, but w * w overflows
+    with pytest.raises(PlantHalted):
+        schedule.control(0.0)
+    assert 'non-finite' in schedule.halted
+    schedule.reset()                                       # and a reset recovers
+    assert schedule.control(0.0).t == pytest.approx(DT)
+
+
+def test_a_scenario_that_cannot_start_is_refused_when_loaded():
+    campaign = [Scenario.from_dict({'name': 'fine'}),
+                Scenario.from_dict({'name': 'off', 'initial_state': [3, 0, 0, 0, 0, 0]})]
+    with pytest.raises(ValueError, match='scenario off: initial state'):
+        Plant(dt=DT, scenarios=ScenarioPlayer(campaign))
+
+
+def test_a_halted_real_time_plant_keeps_no_controls(realtime):
+    schedule, rec = realtime()
+    schedule.estop('test')
+    for _ in range(1000):
+        schedule.control(1.0)
+    assert schedule.plant._switches == [] and schedule.halted is not None
+
+
+def test_an_estop_is_not_undone_by_a_reset_asked_for_before_it(realtime):
+    schedule, rec = realtime(dt=0.05)
+    schedule.request_reset()
+    schedule.estop('pressed right after the reset')
+    time.sleep(0.15)                                       # ticks come and go
+    assert schedule.halted is not None and 'pressed right after' in schedule.halted
+
+
+def test_a_finished_real_time_plant_refuses_a_reset():
+    schedule = RealtimeSchedule(make_plant(), Recorder(), max_steps=3)
+    schedule.start()
+    assert wait_for(lambda: schedule.finished.is_set())
+    schedule.stop()
+    with pytest.raises(PlantFinished):
+        schedule.request_reset()

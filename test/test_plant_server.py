@@ -919,3 +919,25 @@ def test_plant_server_needs_no_ros(tmp_path):
     expected = DIPDynamics().step(INITIAL, 2.0, DT)
     np.testing.assert_allclose(control[:6], expected, rtol=0, atol=1e-12)
     assert control[6] == pytest.approx(DT)
+
+
+def test_a_failed_construction_leaves_no_thread_behind(tmp_path):
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen(1)
+    before = {t.ident for t in threading.enumerate()}
+    try:
+        with pytest.raises(OSError):
+            PlantServer(bind_addr=('127.0.0.1', taken.getsockname()[1]),
+                        record=str(tmp_path))
+    finally:
+        taken.close()
+    time.sleep(0.2)
+    assert {t.ident for t in threading.enumerate() if t.is_alive()} <= before
+
+
+def test_a_scenario_that_cannot_start_is_a_config_error(tmp_path):
+    path = tmp_path / 'off.yaml'
+    path.write_text('name: offtrack\ninitial_state: [3, 0, 0, 0, 0, 0]\n')
+    with pytest.raises(ConfigError, match='scenario offtrack'):
+        PlantServer(bind_addr=('127.0.0.1', 0), scenario=str(path))

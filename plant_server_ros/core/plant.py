@@ -21,7 +21,7 @@ from typing import NamedTuple
 from .disturbances import DisturbanceSchedule
 from .dynamics import DIPDynamics
 from .scenario import Scenario
-from .state import all_finite, check_state, DEFAULT_INITIAL_STATE
+from .state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 from .uncertainty import as_dict, ParameterUncertainty
 
 NO_DISTURBANCE = (0.0, 0.0, 0.0)
@@ -79,6 +79,15 @@ class Plant:
         self.events = []
         self.episode = 0
         self.total_steps = 0
+        # Every scenario must be able to start: refused now, not at its turn.
+        for scenario in (scenarios.scenarios if scenarios is not None else ()):
+            start = scenario.initial_state or self.initial_state
+            limit = scenario.over(base).safety_limits(self.track_limit).track_limit
+            try:
+                check_state(start, limit)
+            except ValueError as exc:
+                raise InvalidStateError(f'scenario {scenario.name}: initial state: {exc}') \
+                    from None
         # The plant starts in the first scenario of a campaign without moving
         # on: a client's first RESET (re)starts that one, each later RESET
         # plays the next.
@@ -192,21 +201,29 @@ class Plant:
         :meth:`preview` integrates nothing twice.
         """
         if self._preview is None:
-            if not self._plain:
-                self._preview = self._preview_pieces()
-                return self._preview
-            state = self.state
-            t = 0.0
-            u = 0.0 if self._timeout_due() else self._period_force
-            for start, u_next in self._switches:
-                if start > t:
-                    state = self.dynamics.step(state, u, start - t)
-                    t = start
-                u = u_next
-            if self.dt > t:
-                state = self.dynamics.step(state, u, self.dt - t)
-            self._preview = (state, u)
+            try:
+                self._preview = self._integrate()
+            except (ValueError, OverflowError, ZeroDivisionError):
+                # A state so large that the math overflows (sin(inf)): the step
+                # diverged, and step() halts the plant as for a NaN.
+                self._preview = ((math.nan,) * 6, 0.0)
         return self._preview
+
+    def _integrate(self):
+        """Return ``(state, force)`` at the end of the coming period (may raise on overflow)."""
+        if not self._plain:
+            return self._preview_pieces()
+        state = self.state
+        t = 0.0
+        u = 0.0 if self._timeout_due() else self._period_force
+        for start, u_next in self._switches:
+            if start > t:
+                state = self.dynamics.step(state, u, start - t)
+                t = start
+            u = u_next
+        if self.dt > t:
+            state = self.dynamics.step(state, u, self.dt - t)
+        return state, u
 
     def _period_plan(self):
         """Return the motor's force and the scheduled disturbance of this period (once)."""
@@ -409,10 +426,15 @@ class Plant:
         scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
         return scenario.over(self.base)
 
-    def check_reset(self, state):
-        """Return ``state`` checked as a reset target (InvalidStateError if refused)."""
+    def check_reset(self, state=None):
+        """
+        Return the start of the next episode, checked (InvalidStateError if refused).
+
+        ``state`` None: the next scenario's initial state, else the plant's.
+        """
         scenario = self._next_scenario()
-        return check_state(state, scenario.safety_limits(self.track_limit).track_limit)
+        start = state if state is not None else (scenario.initial_state or self.initial_state)
+        return check_state(start, scenario.safety_limits(self.track_limit).track_limit)
 
     def measure(self, state=None, t=None):
         """Return what the sensors read for ``state`` (default: the current one) at ``t``."""

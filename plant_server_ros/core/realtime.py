@@ -13,8 +13,9 @@ halted plant goes on publishing its frozen state on the grid until a reset.
 
 import time
 
-from .schedule import PlantSchedule, Sample
-from .state import all_finite
+from .plant import Event
+from .schedule import PlantFinished, PlantSchedule, Sample
+from .state import all_finite, InvalidStateError
 from .status import TickStats
 from .ticker import Ticker
 
@@ -55,6 +56,8 @@ class RealtimeSchedule(PlantSchedule):
     def control(self, u):
         """Apply ``u`` from now on (ValueError if not finite); return the saturated force."""
         with self.lock:
+            if self.plant.fault is not None:
+                return 0.0              # halted: nothing to apply, nothing kept
             u = self._control(u, at=self._now_in_period())
             if self._prepared is not None:
                 self._prepare_next(self._prepared[0].index)
@@ -71,10 +74,18 @@ class RealtimeSchedule(PlantSchedule):
 
     def request_reset(self, state=None):
         """Reset at the next tick (InvalidStateError at once for a bad target)."""
-        target = None if state is None else self.plant.check_reset(state)
+        self.plant.check_reset(state)               # refused now, not in the tick
         with self.lock:
-            self._pending_reset = (target,)
+            if self.finished.is_set():
+                raise PlantFinished('plant finished')
+            self._pending_reset = (None if state is None else tuple(state),)
             self._prepared = None
+
+    def estop(self, reason='emergency stop'):
+        """Halt now; a reset asked for before the stop does not undo it."""
+        with self.lock:
+            self._pending_reset = None
+            return super().estop(reason)
 
     # -- the ticking thread ----------------------------------------------------
     def _on_tick(self, index, due):
@@ -93,8 +104,12 @@ class RealtimeSchedule(PlantSchedule):
                 publish = index - k < MAX_PUBLISHED_BACKLOG
                 plant = self.plant
                 if self._pending_reset is not None:
-                    plant.reset(self._pending_reset[0])
-                    self._pending_reset = None
+                    target, self._pending_reset = self._pending_reset[0], None
+                    try:
+                        plant.reset(target)
+                    except InvalidStateError as exc:    # a campaign moved on under it
+                        self.listener.on_event(Event(plant.time, 'reset_refused', str(exc)))
+                        continue
                     self._begin_episode(k)
                     self._prepare(self._sample(k, 0.0, plant.state, 0.0))
                 elif self._prepared is not None and self._prepared[0].index == k:

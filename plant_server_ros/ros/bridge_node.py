@@ -142,10 +142,15 @@ class BridgeNode(Node):
 
     def _on_episode_info(self, msg):
         try:
-            scenario = json.loads(msg.data).get('scenario', {})
+            info = json.loads(msg.data)
+            scenario = info.get('scenario', {})
         except (ValueError, AttributeError):
             self.get_logger().error('episode_info is not the JSON the plant sends: ignored')
             return
+        if isinstance(info.get('track_limit'), (int, float)):
+            # RESET targets are checked against the episode's own limit (a
+            # scenario may set its own), as the plant will check them.
+            self.link.track_limit = float(info['track_limit'])
         section = scenario.get('network')
         if section is None:
             self.sessions.network = self._base_network

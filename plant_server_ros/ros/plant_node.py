@@ -17,6 +17,7 @@ lock-step.  Services: ``reset`` and ``estop`` (std_srvs/Trigger).
 import json
 import math
 import threading
+import traceback
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -311,6 +312,9 @@ class PlantNode(Node):
             sample = self.schedule.control(u)
         except (PlantHalted, PlantFinished):
             return          # the latched episode topic already says so
+        except Exception:  # noqa: B902 - the control thread must live on
+            self.get_logger().error(f'control {u} failed:\n{traceback.format_exc()}')
+            return
         if self._clock_pub.get_subscription_count():
             self._clock_msg.clock = time_msg(sample.index * self.dt_ns)
             self._clock_pub.publish(self._clock_msg)

@@ -132,14 +132,33 @@ class PlantServer:
             latency_ms=settings['extra_latency_ms'],
             seed=None if seed is None else f'{seed}:network')
         self.sessions = None
-        self.plant = Plant(DIPDynamics(config.physics(settings)), dt=settings['dt'],
-                           initial_state=settings['initial_state'], max_force=max_force,
-                           track_limit=track_limit, control_timeout=control_timeout,
-                           sensor_noise_std=settings['sensor_noise_std'], seed=seed,
-                           scenarios=scenarios)
-        # Observers of every sample and event (a recording), off the hot path.
-        self.recorder = None if record is None else Recorder(record, self.plant, self.plant.dt)
-        self.web = self._web_actions = None
+        try:
+            self.plant = Plant(DIPDynamics(config.physics(settings)), dt=settings['dt'],
+                               initial_state=settings['initial_state'], max_force=max_force,
+                               track_limit=track_limit, control_timeout=control_timeout,
+                               sensor_noise_std=settings['sensor_noise_std'], seed=seed,
+                               scenarios=scenarios)
+        except InvalidStateError as exc:          # a scenario that cannot start
+            raise config.ConfigError(str(exc)) from None
+        # Observers of every sample and event (a recording, the live view),
+        # off the hot path.  Whatever this constructor starts, a failure
+        # further on stops again (a port in use must leave no thread behind).
+        self.recorder = self.web = self._web_actions = self._tcp = self._udp = None
+        try:
+            self._open(record, web, bind_addr, udp_addr, idle_timeout, busy_poll, mode,
+                       max_steps, settings)
+        except BaseException:
+            self._release()
+            raise
+        self.address = self._tcp.address[:2]
+        self.port = self.address[1]
+        self.web_url = None if self.web is None else self.web.url
+        self.udp_port = None if self._udp is None else self._udp.address[1]
+
+    def _open(self, record, web, bind_addr, udp_addr, idle_timeout, busy_poll, mode,
+              max_steps, settings):
+        if record is not None:
+            self.recorder = Recorder(record, self.plant, self.plant.dt)
         if web is not None:
             # Imported only when asked for: the live view needs ``websockets``.
             from ..web.live_view import LiveView, PlantServerActions
@@ -155,28 +174,19 @@ class PlantServer:
         if udp_addr == 'config':
             udp_addr = ((settings.get('udp_host', '127.0.0.1'), settings['udp_port'])
                         if 'udp_port' in settings else None)
-        self._udp = None
         self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
                               log=self.log, busy_poll=busy_poll)
-        try:
-            if udp_addr is not None:
-                self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
-                                      log=self.log, busy_poll=busy_poll)
-        except OSError:
-            self._tcp.close()
-            raise
-        try:
-            if self.web is not None:
-                self.web.start()
-        except OSError:
-            self._tcp.close()
-            if self._udp is not None:
-                self._udp.close()
-            raise
-        self.address = self._tcp.address[:2]
-        self.port = self.address[1]
-        self.web_url = None if self.web is None else self.web.url
-        self.udp_port = None if self._udp is None else self._udp.address[1]
+        if udp_addr is not None:
+            self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
+                                  log=self.log, busy_poll=busy_poll)
+        if self.web is not None:
+            self.web.start()
+
+    def _release(self):
+        """Stop what the constructor started (a failure halfway)."""
+        for part in (self._tcp, self._udp, self.web, self._web_actions, self.recorder):
+            if part is not None:
+                part.close()
 
     # -- the seed's API ------------------------------------------------------
     def start(self):
