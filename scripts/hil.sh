@@ -38,11 +38,13 @@ trap stop INT TERM EXIT
 if [ "$demo" = 1 ]; then
     echo "== demo: the reference LQR client balances the pendulum for 10 s of plant time"
     for _ in $(seq 50); do   # until the bridge listens and has found the plant
+        kill -0 "$hil" 2>/dev/null || { trap - EXIT; wait "$hil"; exit $?; }   # it could not start
         .venv/bin/dip_client --port "$port" --steps 1 >/dev/null 2>&1 && break
         sleep 0.2
     done
     .venv/bin/dip_client --port "$port" --seconds 10 || true
 fi
+kill -0 "$hil" 2>/dev/null || { trap - EXIT; wait "$hil"; exit $?; }
 echo "== HIL plant serving the legacy protocol on 127.0.0.1:$port (ROS topics /dip/...); Ctrl-C stops it"
 [ "$web" != 0 ] && echo "   live view: http://127.0.0.1:$web/"
 echo "   (with no controller the pendulum falls and the plant waits: a client's RESET starts anew)"

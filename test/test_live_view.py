@@ -433,11 +433,15 @@ def test_commands_are_checked(bare_view):
             ('{"cmd": "push", "speed": 1}', 'push', 'not'),
             ('{"cmd": "estop", "now": true}', 'estop', 'no arguments'),
             ('{"cmd": "estop", "id": [1]}', 'estop', 'id'),
+            # Found in review: these once ended the connection's command handling.
+            ('{"cmd": "push", "force": 1' + '0' * 400 + '}', None, ''),
+            ('[' * 2000, None, ''),
         ]
         for text, cmd, words in bad:
             connection.send(text)
             (reply,) = replies(connection, 1)
-            assert reply['type'] == 'error' and reply['cmd'] == cmd, (text, reply)
+            assert reply['type'] == 'error', (text, reply)
+            assert cmd is None or reply['cmd'] == cmd, (text, reply)
             assert words in reply['error'], (text, reply)
         connection.send(b'\x00binary')
         assert 'binary' in replies(connection, 1)[0]['error']

@@ -244,7 +244,10 @@ class Recorder(PlantListener):
             item = get()
             kind = item[0]
             if kind == _STOP:
-                self._close_file()
+                try:
+                    self._close_file()
+                except Exception as exc:  # noqa: B902 - close() must learn of it
+                    self._fail(exc)
                 return
             try:
                 if kind == _SAMPLE:
@@ -255,7 +258,10 @@ class Recorder(PlantListener):
                         self.written += 1
                         self._episode_samples += 1
                 elif kind == _EPISODE:
-                    self._close_file()
+                    try:
+                        self._close_file()
+                    except Exception as exc:  # noqa: B902 - the next episode is still written
+                        self._fail(exc)
                     self._open_file(item[1], item[2])
                 elif kind == _EVENT:
                     self._write_event(*item[1:])

@@ -84,9 +84,12 @@ class BridgeLiveView:
         return self.view.url
 
     def close(self):
-        """Stop serving; clear a push still held."""
+        """Stop serving; clear a push still held (while ROS still runs)."""
         self.view.close()
-        self.pulse.cancel()
+        try:
+            self.pulse.cancel()
+        except Exception:  # noqa: B902 - shutting down: the push dies with the plant's link
+            pass
 
     # -- the plant's topics (the bridge's executor thread) -------------------
     def _on_episode(self, msg):
@@ -99,6 +102,7 @@ class BridgeLiveView:
         else:
             self.plant.fault = None
             self.plant.episode_ns = episode.start_ns
+            self.view.on_halt(None)
 
     def _on_info(self, msg):
         try:
@@ -107,6 +111,8 @@ class BridgeLiveView:
             return
         self.plant.live_disturbance = (0.0, 0.0, 0.0)
         self.view.on_episode(0)
+        if self.plant.fault is not None:       # the latched halt may have come first
+            self.view.on_halt(self.plant.fault)
 
     def _on_event(self, msg):
         try:
@@ -124,9 +130,12 @@ class BridgeLiveView:
         except ValueError:
             return
         dt_ns = round(self.plant.dt * 1e9)
-        index = round((stamp_ns(msg.header.stamp) - self.plant.episode_ns) / dt_ns)
+        stamp = stamp_ns(msg.header.stamp)
+        # The index counts on across episodes (as the core's does); t restarts.
+        index = round(stamp / dt_ns)
+        t = round((stamp - self.plant.episode_ns) / dt_ns) * self.plant.dt
         force = msg.effort[0] if msg.effort else 0.0
-        self.view.on_sample(Sample(index, index * self.plant.dt, state, state, force))
+        self.view.on_sample(Sample(index, t, state, state, force))
 
     # -- the page's buttons (the live view's command thread) -----------------
     def reset(self):
@@ -143,7 +152,8 @@ class BridgeLiveView:
 
     def _set_disturbance(self, force, tau1=0.0, tau2=0.0):
         self.plant.live_disturbance = (float(force), float(tau1), float(tau2))
-        self._push.publish(Float64MultiArray(data=list(self.plant.live_disturbance)))
+        if self.node.context.ok():             # after Ctrl-C there is no one to tell
+            self._push.publish(Float64MultiArray(data=list(self.plant.live_disturbance)))
         return self.plant.live_disturbance
 
     def _call(self, client, name):

@@ -65,7 +65,10 @@ def run_nodes(args, factories, poll_period=0.1):
         # Stop in reverse order: the bridge says FINISHED to its clients
         # while the plant's topics still exist.
         for node in reversed(nodes):
-            node.stop()
+            try:
+                node.stop()
+            except Exception as exc:  # noqa: B902 - every node gets its stop
+                print(f'[ERROR] stopping {node.get_name()}: {exc}', file=sys.stderr)
         for node in reversed(nodes):
             node.destroy_node()
         if executor is not None:

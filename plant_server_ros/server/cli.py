@@ -83,7 +83,11 @@ def main(argv=None):
         return EXIT_USAGE
     except OSError as exc:
         reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
-        print(f'dip_plant_server: cannot listen on {args.bind}:{args.port}: {reason}',
+        where = exc.filename or f'{args.bind}:{args.port}'
+        print(f'dip_plant_server: cannot listen on {where}: {reason}', file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as exc:           # --web without websockets, --record without mcap
+        print(f'dip_plant_server: {exc}; see requirements/web.txt and requirements/record.txt',
               file=sys.stderr)
         return EXIT_USAGE
 

@@ -13,6 +13,7 @@ threads of one process are independent plants.
 """
 
 import collections
+import contextlib
 import logging
 import threading
 
@@ -174,13 +175,16 @@ class PlantServer:
         if udp_addr == 'config':
             udp_addr = ((settings.get('udp_host', '127.0.0.1'), settings['udp_port'])
                         if 'udp_port' in settings else None)
-        self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
-                              log=self.log, busy_poll=busy_poll)
-        if udp_addr is not None:
-            self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
+        with _door('TCP', bind_addr):
+            self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
                                   log=self.log, busy_poll=busy_poll)
+        if udp_addr is not None:
+            with _door('UDP', udp_addr):
+                self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
+                                      log=self.log, busy_poll=busy_poll)
         if self.web is not None:
-            self.web.start()
+            with _door('live view', (self.web.host, self.web.port)):
+                self.web.start()
 
     def _release(self):
         """Stop what the constructor started (a failure halfway)."""
@@ -295,3 +299,12 @@ class PlantServer:
 def _client_name(holder):
     address = getattr(holder, 'peer', None) or getattr(holder, 'address', None)
     return '%s:%d' % tuple(address[:2])
+
+
+@contextlib.contextmanager
+def _door(what, address):
+    """Name the door in a bind failure (``OSError.filename``: 'TCP 127.0.0.1:5555')."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, f'{what} {address[0]}:{address[1]}') from None

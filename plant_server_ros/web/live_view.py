@@ -97,9 +97,9 @@ class Pulse:
     def __call__(self, force, tau1=0.0, tau2=0.0, duration=0.1):
         """Hold ``(force, tau1, tau2)`` from now for ``duration`` s; return what the door says."""
         with self._lock:
+            values = self._set(force, tau1, tau2)      # raises: the held push stays timed
             if self._timer is not None:
                 self._timer.cancel()
-            values = self._set(force, tau1, tau2)
             self._count += 1
             self._held = self._count
             self._timer = threading.Timer(duration, self._clear, (self._count,))
@@ -194,6 +194,7 @@ class LiveView(PlantListener):
         # and deque appends (atomic under the GIL), never a lock the plant waits on.
         self._latest = None
         self._samples = 0
+        self._chart_rate = float(chart_rate)
         self._stride = max(1, round(1.0 / (self.dt * chart_rate)))
         self._chart = collections.deque(maxlen=max(2, int(history * chart_rate) + 1))
         self._chart_count = 0
@@ -236,7 +237,12 @@ class LiveView(PlantListener):
             self._chart_count = number
 
     def on_episode(self, index):
-        """Take the new episode's scenario and geometry."""
+        """Take the new episode's scenario, geometry and period."""
+        dt = float(self.plant.dt)
+        if dt != self.dt:                   # the bridge learns the plant's dt late
+            self.dt = dt
+            self._stride = max(1, round(1.0 / (dt * self._chart_rate)))
+            self._chart = collections.deque(maxlen=self._chart.maxlen)
         self._halt = None
         self._finished = False
         self._failsafe = False
@@ -270,7 +276,7 @@ class LiveView(PlantListener):
             track_limit = float(plant.safety.track_limit)
             reach = params.link1_length + params.link2_length
             rail = track_limit if math.isfinite(track_limit) else 3.0 * reach
-            info = {'number': getattr(plant, 'episode', None),
+            info = {'number': getattr(plant, 'episode', None), 'dt': float(plant.dt),
                     'link1_length': params.link1_length, 'link2_length': params.link2_length,
                     'track_limit': track_limit if math.isfinite(track_limit) else None,
                     'dims': geometry.dimensions(params, rail)}
@@ -528,7 +534,10 @@ class LiveView(PlantListener):
     async def _receive(self, client):
         try:
             async for message in client.connection:
-                reply = await self._command(message, client)
+                try:
+                    reply = await self._command(message, client)
+                except Exception as exc:  # noqa: B902 - one bad message ends nothing
+                    reply = _error(None, f'cannot handle that message: {type(exc).__name__}')
                 client.replies.append(json.dumps(reply, separators=(',', ':')))
         except ConnectionClosed:
             pass
@@ -539,7 +548,7 @@ class LiveView(PlantListener):
             return _error(None, 'commands are JSON text, not binary')
         try:
             command = json.loads(message)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return _error(None, f'not JSON: {exc}')
         if not isinstance(command, dict):
             return _error(None, 'a command is a JSON object such as {"cmd": "reset"}')

@@ -104,6 +104,10 @@
   }
 
   function setEpisode(ep) {
+    if (info && ep.dt && ep.dt !== info.dt) {   // a door that learnt the plant's period late
+      info.dt = ep.dt;
+      chart.length = 0;
+    }
     episode = ep;
     view.episode = ep.number;
     view.scenario = ep.scenario;
