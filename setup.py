@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={f'{PACKAGE}.web': ['static/*.html', 'static/*.js', 'static/*.css']},
+    package_data={f'{PACKAGE}.observers.web': ['static/*.html', 'static/*.js', 'static/*.css']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -41,8 +41,8 @@ setup(
             f'dip_hil = {PACKAGE}.ros.hil:main',
             f'dip_client = {PACKAGE}.clients.cli:main',
             f'dip_plant_server = {PACKAGE}.server.cli:main',
-            f'dip_export = {PACKAGE}.tools.export:main',
-            f'dip_report = {PACKAGE}.tools.report:main',
+            f'dip_export = {PACKAGE}.analysis.export:main',
+            f'dip_report = {PACKAGE}.analysis.report:main',
         ],
     },
 )

@@ -21,8 +21,8 @@ import time
 from _common import percentiles
 import numpy as np
 from plant_server_ros.clients.controllers import lqr_gain
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.scenario import Scenario, ScenarioPlayer
+from plant_server_ros.conditions.scenario import Scenario, ScenarioPlayer
+from plant_server_ros.runtime.plant import Plant
 
 TARGET_US = 50.0      # per period with every model on
 

@@ -16,7 +16,7 @@ import time
 import _common  # noqa: F401 - makes this checkout importable
 import numpy as np
 from plant_server_ros.clients.controllers import lqr_gain
-from plant_server_ros.core.dynamics import DIPDynamics
+from plant_server_ros.physics.dynamics import DIPDynamics
 from scipy.integrate import solve_ivp
 
 DT = 0.01

@@ -3,7 +3,7 @@
 import math
 import random
 
-from plant_server_ros.core.actuator import ActuatorModel
+from plant_server_ros.conditions.actuator import ActuatorModel
 import pytest
 
 DT = 0.01

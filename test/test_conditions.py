@@ -8,13 +8,13 @@ import threading
 import time
 
 from plant_server_ros.clients.controllers import lqr
-from plant_server_ros.core.dynamics import DIPDynamics, DIPParams
-from plant_server_ros.core.lockstep import LockstepSchedule
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.realtime import RealtimeSchedule
-from plant_server_ros.core.scenario import load, Scenario, ScenarioError, ScenarioPlayer
-from plant_server_ros.core.schedule import PlantFinished, PlantHalted, PlantListener
-from plant_server_ros.core.uncertainty import as_dict, GROUPS
+from plant_server_ros.conditions.scenario import load, Scenario, ScenarioError, ScenarioPlayer
+from plant_server_ros.conditions.uncertainty import as_dict, GROUPS
+from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
+from plant_server_ros.runtime.lockstep import LockstepSchedule
+from plant_server_ros.runtime.plant import Plant
+from plant_server_ros.runtime.realtime import RealtimeSchedule
+from plant_server_ros.runtime.schedule import PlantFinished, PlantHalted, PlantListener
 import pytest
 
 DT = 0.01

@@ -15,9 +15,9 @@ import threading
 from _ros_harness import bridge_port, Harness, NodeProcess, wait_until_served
 from plant_server_ros import PlantServer
 from plant_server_ros.clients.tcp_client import LegacyClient
-from plant_server_ros.core.dynamics import DIPDynamics
 from plant_server_ros.legacy.datagram import decode_state, encode_command
 from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
+from plant_server_ros.physics.dynamics import DIPDynamics
 from plant_server_ros.ros.plant_node import PlantNode
 import pytest
 from rclpy.node import Node

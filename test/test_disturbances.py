@@ -4,7 +4,7 @@ import dataclasses
 import math
 import random
 
-from plant_server_ros.core.disturbances import Disturbance, DisturbanceSchedule
+from plant_server_ros.conditions.disturbances import Disturbance, DisturbanceSchedule
 import pytest
 
 DT = 0.01

@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from plant_server_ros.core.dynamics import DIPDynamics, DIPParams
-from plant_server_ros.core.integrators import RK4, RK6_BUTCHER
+from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
+from plant_server_ros.physics.integrators import RK4, RK6_BUTCHER
 import pytest
 from scipy.integrate import solve_ivp
 import scipy.linalg

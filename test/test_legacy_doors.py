@@ -418,7 +418,7 @@ def test_client_that_never_reads_is_dropped(lockstep_pair):
 
 
 def test_force_beyond_the_limit_is_saturated_not_refused(lockstep_pair):
-    from plant_server_ros.core.dynamics import DIPDynamics
+    from plant_server_ros.physics.dynamics import DIPDynamics
     with LegacyClient(port=lockstep_pair) as c:
         start, _ = c.reset([0.0] * 6)
         state, t = c.control(1e6)                # max_force is 20 N

@@ -4,7 +4,7 @@ import json
 import math
 
 import numpy as np
-from plant_server_ros.core.metrics import campaign_table, check_criteria, CRITERIA, \
+from plant_server_ros.analysis.metrics import campaign_table, check_criteria, CRITERIA, \
     episode_metrics, SettlingSpec, TABLE_COLUMNS
 import pytest
 
@@ -338,7 +338,7 @@ def test_every_documented_key_and_json():
     for key, value in m.items():
         assert value is None or type(value) in (float, int, bool, str), key
     assert json.loads(json.dumps(m, allow_nan=False)) == m
-    import plant_server_ros.core.metrics as module
+    import plant_server_ros.analysis.metrics as module
     for key in keys:                         # each one is documented
         assert f'``{key}``' in module.__doc__ or f'``{key[:-4]}_th1``' in module.__doc__, key
 

@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.state import InvalidStateError
+from plant_server_ros.physics.state import InvalidStateError
+from plant_server_ros.runtime.plant import Plant
 import pytest
 
 

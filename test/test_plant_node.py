@@ -251,7 +251,7 @@ def test_diagnostics_say_running_then_halted(harness):
 
 
 def test_markers_draw_the_ground_truth_they_were_stamped_with(harness):
-    from plant_server_ros.core.geometry import forward_kinematics
+    from plant_server_ros.physics.geometry import forward_kinematics
     from visualization_msgs.msg import MarkerArray
     plant, probe = lockstep(harness, sensor_noise_std=0.0)
     drawn = []
@@ -270,7 +270,7 @@ def test_markers_draw_the_ground_truth_they_were_stamped_with(harness):
 def test_record_parameter_writes_the_episode_as_mcap(tmp_path):
     pytest.importorskip('mcap_ros2', reason='mcap-ros2-support (requirements/record.txt) '
                         'is not installed')
-    from plant_server_ros.tools.export import load_episode
+    from plant_server_ros.analysis.export import load_episode
     h = Harness()
     try:
         plant, probe = lockstep(h, sensor_noise_std=0.0, record=str(tmp_path))
@@ -300,8 +300,8 @@ def test_plant_publishes_tf_where_tf2_msgs_exists(harness):
 def test_plant_log_changes_severity_without_upsetting_rclpy():
     """Log each severity from a call site of its own (rclpy refuses a site that changes)."""
     import rclpy.logging
-    from plant_server_ros.core.plant import Plant
-    from plant_server_ros.core.plant_log import PlantLog
+    from plant_server_ros.runtime.plant import Plant
+    from plant_server_ros.runtime.plant_log import PlantLog
     plant = Plant()
     log = PlantLog(rclpy.logging.get_logger('severity_test'), plant)
     log.on_failsafe(True, False)                 # INFO: nobody has driven the plant yet

@@ -25,8 +25,8 @@ import numpy as np
 from plant_server_ros import PlantServer
 from plant_server_ros.clients import cli as client_cli, controllers
 from plant_server_ros.clients.tcp_client import LegacyClient
-from plant_server_ros.core.dynamics import DIPDynamics, DIPParams
 from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
+from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
 from plant_server_ros.server import plant_server as plant_server_module
 from plant_server_ros.server.config import ConfigError
 import pytest

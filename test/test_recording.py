@@ -8,14 +8,14 @@ import threading
 import time
 
 import numpy as np
-from plant_server_ros.core import recording
-from plant_server_ros.core.lockstep import LockstepSchedule
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.realtime import RealtimeSchedule
-from plant_server_ros.core.recording import Recorder
-from plant_server_ros.core.scenario import Scenario, ScenarioPlayer
-from plant_server_ros.core.schedule import Fanout, PlantListener
-from plant_server_ros.tools import export
+from plant_server_ros.analysis import export
+from plant_server_ros.conditions.scenario import Scenario, ScenarioPlayer
+from plant_server_ros.observers import recording
+from plant_server_ros.observers.recording import Recorder
+from plant_server_ros.runtime.lockstep import LockstepSchedule
+from plant_server_ros.runtime.plant import Plant
+from plant_server_ros.runtime.realtime import RealtimeSchedule
+from plant_server_ros.runtime.schedule import Fanout, PlantListener
 import pytest
 
 # The recorder and dip_export import these when used; without them, skip.

@@ -6,14 +6,14 @@ import sys
 import zlib
 
 import numpy as np
+from plant_server_ros.analysis import export, report
+from plant_server_ros.analysis.metrics import check_criteria, episode_metrics
 from plant_server_ros.clients.controllers import lqr
-from plant_server_ros.core.lockstep import LockstepSchedule
-from plant_server_ros.core.metrics import check_criteria, episode_metrics
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.recording import Recorder
-from plant_server_ros.core.scenario import Scenario, ScenarioPlayer
-from plant_server_ros.core.schedule import Fanout, PlantHalted, PlantListener
-from plant_server_ros.tools import export, report
+from plant_server_ros.conditions.scenario import Scenario, ScenarioPlayer
+from plant_server_ros.observers.recording import Recorder
+from plant_server_ros.runtime.lockstep import LockstepSchedule
+from plant_server_ros.runtime.plant import Plant
+from plant_server_ros.runtime.schedule import Fanout, PlantHalted, PlantListener
 import pytest
 
 # Recording and reading need mcap and mcap-ros2-support, the figures matplotlib (each

@@ -5,12 +5,12 @@ import threading
 import time
 from types import SimpleNamespace
 
-from plant_server_ros.core import plant_log
-from plant_server_ros.core.lockstep import LockstepSchedule
-from plant_server_ros.core.plant import Plant
-from plant_server_ros.core.plant_log import PlantLog
-from plant_server_ros.core.realtime import MAX_PUBLISHED_BACKLOG, RealtimeSchedule
-from plant_server_ros.core.schedule import PlantFinished, PlantHalted, PlantListener
+from plant_server_ros.runtime import plant_log
+from plant_server_ros.runtime.lockstep import LockstepSchedule
+from plant_server_ros.runtime.plant import Plant
+from plant_server_ros.runtime.plant_log import PlantLog
+from plant_server_ros.runtime.realtime import MAX_PUBLISHED_BACKLOG, RealtimeSchedule
+from plant_server_ros.runtime.schedule import PlantFinished, PlantHalted, PlantListener
 import pytest
 
 DT = 0.01

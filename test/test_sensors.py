@@ -5,7 +5,7 @@ import random
 import statistics
 import timeit
 
-from plant_server_ros.core.sensors import CHANNELS, ChannelSpec, SensorModel
+from plant_server_ros.conditions.sensors import CHANNELS, ChannelSpec, SensorModel
 import pytest
 
 DT = 0.01

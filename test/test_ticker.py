@@ -2,7 +2,7 @@
 
 import time
 
-from plant_server_ros.core.ticker import set_realtime_priority, Ticker
+from plant_server_ros.runtime.ticker import set_realtime_priority, Ticker
 
 
 def test_late_tick_catches_up_without_drift():

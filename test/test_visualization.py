@@ -7,8 +7,8 @@ from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import numpy as np
-from plant_server_ros.core import geometry
-from plant_server_ros.core.dynamics import DIPParams
+from plant_server_ros.physics import geometry
+from plant_server_ros.physics.dynamics import DIPParams
 from plant_server_ros.ros import messages
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message

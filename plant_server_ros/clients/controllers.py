@@ -8,7 +8,7 @@ zero-order hold at the control period, so it matches what the plant does.
 import numpy as np
 import scipy.linalg
 
-from ..core.dynamics import DIPDynamics
+from ..physics.dynamics import DIPDynamics
 
 DEFAULT_Q = (10.0, 100.0, 100.0, 1.0, 1.0, 1.0)
 DEFAULT_R = 0.1

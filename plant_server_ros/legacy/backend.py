@@ -9,7 +9,7 @@ session logic (:mod:`.sessions`) and the transports see only this.
 
 from abc import ABC, abstractmethod
 
-from ..core.schedule import PlantFinished, PlantHalted
+from ..runtime.schedule import PlantFinished, PlantHalted
 
 __all__ = ['BadState', 'PlantBackend', 'PlantFinished', 'PlantHalted', 'PlantUnavailable']
 

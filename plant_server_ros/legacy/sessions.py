@@ -12,7 +12,7 @@ import threading
 
 from .backend import BadState, PlantFinished, PlantHalted, PlantUnavailable
 from .protocol import ErrorCode, ProtocolError
-from ..core.network import NetworkModel
+from ..conditions.network import NetworkModel
 
 
 class Sessions:

@@ -14,7 +14,7 @@ from std_msgs.msg import String
 
 from . import contract, diagnostics, params as ros_params
 from .plant_link import PlantLink
-from ..core.network import JITTER, NetworkModel
+from ..conditions.network import JITTER, NetworkModel
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer

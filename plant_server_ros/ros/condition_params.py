@@ -2,16 +2,16 @@
 The plant node's test-condition parameters, read into a base :class:`Scenario`.
 
 Each parameter maps onto a section of a scenario file
-(:mod:`plant_server_ros.core.scenario`): what the ``scenario`` file (or the
+(:mod:`plant_server_ros.conditions.scenario`): what the ``scenario`` file (or the
 campaign's current scenario) leaves out comes from here.  All default to
 off, so a plant without them behaves exactly as it always did.  They are
 read at start (read-only): an episode's conditions are fixed when it begins.
 """
 
 from . import params as ros_params
-from ..core.scenario import load, Scenario, ScenarioError, ScenarioPlayer
-from ..core.sensors import CHANNELS
-from ..core.uncertainty import GROUPS
+from ..conditions.scenario import load, Scenario, ScenarioError, ScenarioPlayer
+from ..conditions.sensors import CHANNELS
+from ..conditions.uncertainty import GROUPS
 
 _SENSOR_ARRAYS = {
     'bias': 'Constant offset per channel (x, th1, th2, xdot, th1dot, th2dot; SI).',

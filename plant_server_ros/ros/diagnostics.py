@@ -1,7 +1,7 @@
 """
 ``/diagnostics`` for the plant and the bridge: a status dict as a DiagnosticArray.
 
-The dicts come from the ROS-free core (:func:`~plant_server_ros.core.status.plant_status`,
+The dicts come from the ROS-free core (:func:`~plant_server_ros.runtime.status.plant_status`,
 :meth:`~plant_server_ros.legacy.sessions.Sessions.summary`), the same that
 ``PlantServer.status()`` gives, so both doors report alike.
 """

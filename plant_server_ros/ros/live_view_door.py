@@ -18,10 +18,10 @@ from std_srvs.srv import Trigger
 
 from . import contract
 from .messages import stamp_ns, state_of
-from ..core.dynamics import DIPParams
-from ..core.plant import Event
-from ..core.schedule import Sample
-from ..web.live_view import LiveView, Pulse
+from ..observers.web.live_view import LiveView, Pulse
+from ..physics.dynamics import DIPParams
+from ..runtime.plant import Event
+from ..runtime.schedule import Sample
 
 SERVICE_WAIT = 2.0     # s a button waits for the plant's service to answer
 

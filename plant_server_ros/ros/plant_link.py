@@ -29,9 +29,9 @@ from std_srvs.srv import Trigger
 from . import contract
 from .messages import NS_PER_S, stamp_ns, state_msg, state_of
 from .subscription_waiter import SubscriptionWaiter
-from ..core.state import check_state, InvalidStateError
 from ..legacy.backend import BadState, PlantBackend, PlantFinished, PlantHalted, \
     PlantUnavailable
+from ..physics.state import check_state, InvalidStateError
 
 HISTORY = 256          # samples kept for matching a reply
 WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episode

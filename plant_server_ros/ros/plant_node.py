@@ -1,8 +1,8 @@
 """
 ROS 2 node ``plant``: the plant core on the ROS graph.
 
-The schedules (:mod:`plant_server_ros.core.realtime`,
-:mod:`plant_server_ros.core.lockstep`) decide when the plant steps; this node
+The schedules (:mod:`plant_server_ros.runtime.realtime`,
+:mod:`plant_server_ros.runtime.lockstep`) decide when the plant steps; this node
 declares the parameters, turns samples into messages and messages into
 controls and resets.  Names and QoS: :mod:`.contract`.
 
@@ -32,16 +32,16 @@ from visualization_msgs.msg import MarkerArray
 from . import condition_params, contract, diagnostics, params as ros_params, visualization
 from .messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
 from .subscription_waiter import SubscriptionWaiter
-from ..core.dynamics import DIPDynamics, DIPParams
-from ..core.integrators import TABLEAUX
-from ..core.lockstep import LockstepSchedule
-from ..core.plant import Plant
-from ..core.plant_log import PlantLog
-from ..core.realtime import RealtimeSchedule
-from ..core.recording import Recorder
-from ..core.schedule import Fanout, PlantFinished, PlantHalted
-from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
-from ..core.status import CpuMeter, plant_status
+from ..observers.recording import Recorder
+from ..physics.dynamics import DIPDynamics, DIPParams
+from ..physics.integrators import TABLEAUX
+from ..physics.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
+from ..runtime.lockstep import LockstepSchedule
+from ..runtime.plant import Plant
+from ..runtime.plant_log import PlantLog
+from ..runtime.realtime import RealtimeSchedule
+from ..runtime.schedule import Fanout, PlantFinished, PlantHalted
+from ..runtime.status import CpuMeter, plant_status
 
 MARKER_DECIMATION = 5      # every 5th sample drawn for rviz (20 Hz at dt = 10 ms)
 _PHYSICS_DOC = {

@@ -1,14 +1,14 @@
 """
 The pendulum drawn for RViz and Foxglove: markers, URDF joint states, transforms.
 
-Three ways to see the plant, from the same geometry (:mod:`..core.geometry`):
+Three ways to see the plant, from the same geometry (:mod:`..physics.geometry`):
 
 * :func:`markers`: a ``visualization_msgs/MarkerArray`` in the world frame
   (rail, cart, both links, a sphere at each link's tip); needs nothing else.
   The markers' ids are fixed, so each message moves them in place.
 * :func:`joint_state_for_urdf`: the ``sensor_msgs/JointState`` that
   ``robot_state_publisher`` expects next to the URDF of
-  :func:`..core.geometry.urdf`: joint 2 relative to link 1.  The plant's own
+  :func:`..physics.geometry.urdf`: joint 2 relative to link 1.  The plant's own
   ``state`` topic carries *absolute* angles and does not suit a URDF.
 * :func:`transforms`: the ``tf2_msgs/TFMessage`` of the chain, for a TF tree
   without ``robot_state_publisher``; it needs ``tf2_msgs``, which comes with a
@@ -25,8 +25,8 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from .messages import time_msg
-from ..core import geometry
-from ..core.dynamics import DIPParams
+from ..physics import geometry
+from ..physics.dynamics import DIPParams
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -69,7 +69,7 @@ def markers(state, params=None, stamp=None, frame_id=geometry.WORLD_FRAME, ns='d
     ``cart`` (CUBEs), ``link1`` and ``link2`` (LINE_STRIPs from their joint to
     their tip, as wide as the URDF's links), ``joint2`` and ``tip`` (SPHEREs
     at the tips of link 1 and link 2).  Positions are those of
-    :func:`..core.geometry.forward_kinematics`, in the x-z plane of
+    :func:`..physics.geometry.forward_kinematics`, in the x-z plane of
     ``frame_id`` with the pivot's height at z = 0.
     """
     p = params if params is not None else DIPParams()

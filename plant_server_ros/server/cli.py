@@ -18,7 +18,7 @@ import sys
 
 from .config import ConfigError
 from .plant_server import MODES, PlantServer
-from ..core.scenario import ScenarioError
+from ..conditions.scenario import ScenarioError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

@@ -11,8 +11,8 @@ import logging
 import math
 from pathlib import Path
 
-from ..core.dynamics import DIPParams
-from ..core.state import check_state, InvalidStateError
+from ..physics.dynamics import DIPParams
+from ..physics.state import check_state, InvalidStateError
 
 _log = logging.getLogger(__name__)
 

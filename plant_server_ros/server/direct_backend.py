@@ -10,11 +10,11 @@ as the bridge waits for the plant's ``state`` topic.
 import collections
 import threading
 
-from ..core.lockstep import LockstepSchedule
-from ..core.realtime import RealtimeSchedule
-from ..core.schedule import Fanout, PlantFinished, PlantHalted, PlantListener
-from ..core.state import InvalidStateError
 from ..legacy.backend import BadState, PlantBackend, PlantUnavailable
+from ..physics.state import InvalidStateError
+from ..runtime.lockstep import LockstepSchedule
+from ..runtime.realtime import RealtimeSchedule
+from ..runtime.schedule import Fanout, PlantFinished, PlantHalted, PlantListener
 
 RECENT = 64         # samples kept for a reply whose thread wakes late
 

@@ -19,17 +19,17 @@ import threading
 
 from . import config
 from .direct_backend import DirectBackend
-from ..core.dynamics import DIPDynamics
-from ..core.network import NetworkModel
-from ..core.plant import Plant
-from ..core.plant_log import PlantLog
-from ..core.recording import Recorder
-from ..core.scenario import load as load_scenarios, ScenarioPlayer
-from ..core.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
-from ..core.status import CpuMeter, plant_status
+from ..conditions.network import NetworkModel
+from ..conditions.scenario import load as load_scenarios, ScenarioPlayer
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
+from ..observers.recording import Recorder
+from ..physics.dynamics import DIPDynamics
+from ..physics.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
+from ..runtime.plant import Plant
+from ..runtime.plant_log import PlantLog
+from ..runtime.status import CpuMeter, plant_status
 
 MODES = ('realtime', 'lockstep')
 EVENTS_KEPT = 1000       # events a server remembers (status() shows the last few)
@@ -73,7 +73,7 @@ class PlantServer:
     :attr:`port` tells which.
 
     ``scenario`` (a YAML file, a mapping, or a campaign file) sets the test
-    conditions of each episode (:mod:`plant_server_ros.core.scenario`); each
+    conditions of each episode (:mod:`plant_server_ros.conditions.scenario`); each
     RESET plays the next scenario of a campaign.
 
     ``record`` (a directory) writes every episode to an MCAP file there
@@ -162,7 +162,7 @@ class PlantServer:
             self.recorder = Recorder(record, self.plant, self.plant.dt)
         if web is not None:
             # Imported only when asked for: the live view needs ``websockets``.
-            from ..web.live_view import LiveView, PlantServerActions
+            from ..observers.web.live_view import LiveView, PlantServerActions
             host, port = web if isinstance(web, tuple) else (bind_addr[0], web)
             self._web_actions = PlantServerActions(self)
             self.web = LiveView(self.plant, self._web_actions, host, port, log=self.log)

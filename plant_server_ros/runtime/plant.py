@@ -18,11 +18,11 @@ from operator import itemgetter
 import random
 from typing import NamedTuple
 
-from .disturbances import DisturbanceSchedule
-from .dynamics import DIPDynamics
-from .scenario import Scenario
-from .state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
-from .uncertainty import as_dict, ParameterUncertainty
+from ..conditions.disturbances import DisturbanceSchedule
+from ..conditions.scenario import Scenario
+from ..conditions.uncertainty import as_dict, ParameterUncertainty
+from ..physics.dynamics import DIPDynamics
+from ..physics.state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 
 NO_DISTURBANCE = (0.0, 0.0, 0.0)
 _DEFAULT = Scenario()

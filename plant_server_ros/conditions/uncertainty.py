@@ -12,7 +12,7 @@ The draws come from the episode's seeded generator, in the fixed order of
 from dataclasses import asdict, replace
 import math
 
-from .dynamics import DIPParams
+from ..physics.dynamics import DIPParams
 
 GROUPS = {
     'masses': ('cart_mass', 'link1_mass', 'link2_mass'),

@@ -3,7 +3,7 @@
 
     dip_export episode_0001_nominal.mcap --csv run.csv --npz run.npz [--measured]
 
-Reads a file the :class:`~plant_server_ros.core.recording.Recorder` wrote:
+Reads a file the :class:`~plant_server_ros.observers.recording.Recorder` wrote:
 the ground truth (``/ground_truth``) by default, the measured state
 (``/state``) with ``--measured``.  With neither ``--csv`` nor ``--npz`` it
 prints a one-line summary.  A file whose writer died before closing it is

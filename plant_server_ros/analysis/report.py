@@ -4,7 +4,7 @@
     dip_report episode_0001_nominal.mcap [--out DIR] [--measured]
     dip_report recordings/ [--out DIR] [--measured]
 
-Reads one file the :class:`~plant_server_ros.core.recording.Recorder` wrote,
+Reads one file the :class:`~plant_server_ros.observers.recording.Recorder` wrote,
 or every ``*.mcap`` of a directory in name order, and writes into the output
 directory (default: ``<input>_report/`` beside the input, ``<input>`` without
 ``.mcap``):
@@ -19,7 +19,7 @@ directory (default: ``<input>_report/`` beside the input, ``<input>`` without
   episode, green for passed, red for failed, grey without criteria;
 - ``summary.md``: for several episodes the campaign table first; then per
   episode its scenario, seed, parameters, why it ended, its metrics
-  (:func:`~plant_server_ros.core.metrics.episode_metrics`, in SI units),
+  (:func:`~plant_server_ros.analysis.metrics.episode_metrics`, in SI units),
   the checks of the scenario's criteria, its events and its figures.
 
 The metrics are computed on the ground truth (``/ground_truth``) by default,
@@ -41,7 +41,7 @@ from urllib.parse import quote
 import numpy as np
 
 from .export import _read, EpisodeFileError, load_episode
-from ..core.metrics import campaign_table, check_criteria, CRITERIA, episode_metrics
+from .metrics import campaign_table, check_criteria, CRITERIA, episode_metrics
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DISTURBANCE_TOPIC = '/disturbance'

@@ -51,10 +51,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 from websockets.protocol import State
 
-from ..core import geometry
-from ..core.schedule import PlantListener
+from ...physics import geometry
+from ...runtime.schedule import PlantListener
 
-STATIC_DIR = resources.files(__package__) / 'static'     # package_data of plant_server_ros.web
+# package_data of plant_server_ros.observers.web
+STATIC_DIR = resources.files(__package__) / 'static'
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8',
                  '.js': 'text/javascript; charset=utf-8',
                  '.css': 'text/css; charset=utf-8'}
@@ -169,12 +170,12 @@ class LiveView(PlantListener):
     """
     Serve a live view of ``plant`` at ``http://host:port/`` (port 0: any free one).
 
-    ``plant``: a :class:`~..core.plant.Plant` (its ``dt``, ``dynamics.params``,
+    ``plant``: a :class:`~..runtime.plant.Plant` (its ``dt``, ``dynamics.params``,
     ``safety.track_limit``, ``episode`` and ``describe_episode()`` are read
     when an episode starts).  ``actions``: ``reset()``, ``push(force, tau1,
     tau2, duration)`` and ``estop()`` of the door (:class:`PlantServerActions`
     for a ``PlantServer``).  Attach the view to the plant's schedule as an
-    observer (:class:`~..core.schedule.Fanout`) and :meth:`start` it.
+    observer (:class:`~..runtime.schedule.Fanout`) and :meth:`start` it.
     """
 
     def __init__(self, plant, actions, host='127.0.0.1', port=0, log=None, *,
@@ -631,7 +632,7 @@ def _load_static():
                 files[item.name] = (item.read_bytes(), CONTENT_TYPES[suffix])
     if 'index.html' not in files:
         raise FileNotFoundError(f'the live view page is not installed: no {STATIC_DIR}/'
-                                'index.html (package_data of plant_server_ros.web)')
+                                'index.html (package_data of plant_server_ros.observers.web)')
     return files
 
 

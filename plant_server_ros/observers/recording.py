@@ -49,7 +49,7 @@ import re
 import sys
 import threading
 
-from .schedule import PlantListener
+from ..runtime.schedule import PlantListener
 
 _log = logging.getLogger(__name__)
 

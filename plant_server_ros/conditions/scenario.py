@@ -43,8 +43,8 @@ from .disturbances import Disturbance
 from .network import NetworkModel
 from .safety import SafetyLimits
 from .sensors import CHANNELS, ChannelSpec, SensorModel
-from .state import check_state, InvalidStateError
 from .uncertainty import ParameterUncertainty
+from ..physics.state import check_state, InvalidStateError
 
 SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
             'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria')

@@ -15,9 +15,9 @@ import time
 
 from .plant import Event
 from .schedule import PlantFinished, PlantSchedule, Sample
-from .state import all_finite, InvalidStateError
 from .status import TickStats
 from .ticker import Ticker
+from ..physics.state import all_finite, InvalidStateError
 
 # Periods published in one catch-up burst; older due periods are still
 # integrated (the plant keeps wall time) but not published.

@@ -1,0 +1,1 @@
+"""After the run: metrics, export, report."""

@@ -1,0 +1,1 @@
+"""Test conditions: sensors, actuator, disturbances, safety, uncertainty, network; scenarios."""

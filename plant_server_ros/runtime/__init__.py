@@ -1,0 +1,1 @@
+"""The plant and what runs it: schedules, ticker, status, log lines."""

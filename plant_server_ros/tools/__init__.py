@@ -1,1 +1,0 @@
-"""Offline tools on recorded episodes (no ROS)."""
