@@ -436,7 +436,7 @@ def test_estop_in_real_time_freezes_the_published_state(realtime):
     assert len({s.t for s in after}) == 1
     assert [s.index for s in after] == list(range(after[0].index, after[0].index + len(after)))
     count = len(rec.published)
-    schedule.request_reset()
+    schedule.reset()
     assert wait_for(lambda: len(rec.published) > count + 2)
     assert schedule.halted is None
 
@@ -719,7 +719,7 @@ def test_a_halted_real_time_plant_keeps_no_controls(realtime):
 
 def test_an_estop_is_not_undone_by_a_reset_asked_for_before_it(realtime):
     schedule, rec = realtime(dt=0.05)
-    schedule.request_reset()
+    schedule.reset()
     schedule.estop('pressed right after the reset')
     time.sleep(0.15)                                       # ticks come and go
     assert schedule.halted is not None and 'pressed right after' in schedule.halted
@@ -731,4 +731,4 @@ def test_a_finished_real_time_plant_refuses_a_reset():
     assert wait_for(lambda: schedule.finished.is_set())
     schedule.stop()
     with pytest.raises(PlantFinished):
-        schedule.request_reset()
+        schedule.reset()

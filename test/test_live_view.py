@@ -69,7 +69,7 @@ class Served:
 
 def attach(server, observers):
     """Attach ``observers`` to the server's schedule (before ``start()``)."""
-    schedule = server.backend.schedule
+    schedule = server.host.schedule
     if isinstance(schedule.listener, Fanout):
         schedule.listener.observers.extend(observers)
     else:
@@ -333,7 +333,7 @@ def raw_websocket(port, rcvbuf=2048):
 
 def test_a_stalled_client_does_not_slow_the_plant():
     with served_plant() as served:
-        ticker = served.server.backend.schedule.ticker
+        ticker = served.server.host.schedule.ticker
         stalled = raw_websocket(served.view.port)
         try:
             wait_for(lambda: any(c['backlog'] and c['stalled_for'] > 0.2

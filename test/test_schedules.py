@@ -228,7 +228,7 @@ def test_realtime_reset_lands_on_the_next_tick(realtime):
     schedule, rec = realtime()
     schedule.control(5.0)
     time.sleep(0.1)
-    schedule.request_reset((0.1, 0.0, 0.0, 0.0, 0.0, 0.0))
+    schedule.reset((0.1, 0.0, 0.0, 0.0, 0.0, 0.0))
     requested = time.monotonic()
     assert wait_for(lambda: len(rec.episodes) == 2)
     time.sleep(0.05)

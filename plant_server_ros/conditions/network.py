@@ -71,3 +71,17 @@ class NetworkModel:
             data[bit // 8] ^= 1 << (bit % 8)
             return bytes(data)
         return data
+
+
+def episode_network(section, seed, base):
+    """
+    Return the network of an episode: its scenario's ``network`` section, else ``base``.
+
+    ``seed`` (the scenario's, else the plant's; None: random) seeds the
+    section's own generator, apart from every other stream.  The in-process
+    host and the bridge (which learns the section from ``episode_info``)
+    both call this, so a scenario's network is the same through every door.
+    """
+    if section is None:
+        return base
+    return NetworkModel.from_dict(section, seed=None if seed is None else f'{seed}:network')

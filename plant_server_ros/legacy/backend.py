@@ -2,20 +2,16 @@
 What a legacy transport needs from a plant: the ``PlantBackend`` interface.
 
 Two implementations: the bridge node's link to the plant over ROS topics
-(:mod:`plant_server_ros.ros.plant_link`) and the in-process plant of the
-ROS-free server (:mod:`plant_server_ros.server.direct_backend`).  The
+(:mod:`plant_server_ros.ros.plant_link`) and an in-process plant host
+(:mod:`.host_backend`: ``PlantServer``, and any door built on the host).  The
 session logic (:mod:`.sessions`) and the transports see only this.
 """
 
 from abc import ABC, abstractmethod
 
-from ..runtime.schedule import PlantFinished, PlantHalted
+from ..runtime.schedule import PlantFinished, PlantHalted, PlantUnavailable
 
 __all__ = ['BadState', 'PlantBackend', 'PlantFinished', 'PlantHalted', 'PlantUnavailable']
-
-
-class PlantUnavailable(Exception):
-    """No state from the plant within the reply timeout."""
 
 
 class BadState(Exception):

@@ -50,6 +50,7 @@ import sys
 import threading
 
 from ..runtime.schedule import PlantListener
+from ..runtime.views import view_of
 
 _log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Recorder(PlantListener):
             raise ValueError('dt must be > 0')
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.plant = plant
+        self.view = view_of(plant)       # a Plant or its PlantView: read, never changed
         self.dt = float(dt)
         self.dt_ns = round(self.dt * NS_PER_S)
         self.stamp_origin_ns = int(stamp_origin_ns)
@@ -188,7 +189,7 @@ class Recorder(PlantListener):
             start = sample.index - round(sample.t / self.dt)
             self.on_episode(start)
         self._last_t = sample.t
-        self._queue.put((_SAMPLE, sample, self.plant.live_disturbance))
+        self._queue.put((_SAMPLE, sample, self.view.live_disturbance))
 
     def on_episode(self, index):
         """Start the file of the episode that begins at sample ``index``."""
@@ -196,7 +197,7 @@ class Recorder(PlantListener):
             return
         self._episode_open = True
         self._last_t = 0.0
-        self._queue.put((_EPISODE, index, self.plant.describe_episode()))
+        self._queue.put((_EPISODE, index, self.view.episode.description))
 
     def on_event(self, event):
         """Queue a plant :class:`~.plant.Event` for ``/events``."""

@@ -14,68 +14,38 @@ from std_msgs.msg import String
 
 from . import contract, diagnostics, params as ros_params
 from .plant_link import PlantLink
-from ..conditions.network import JITTER, NetworkModel
+from ..conditions.network import episode_network, NetworkModel
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
 from ..legacy.udp_server import UdpServer
+from ..runtime.settings import of_node
 
 
 class BridgeNode(Node):
     """Serve PROTOCOL.md on a TCP port for the plant in this node's namespace."""
 
-    def __init__(self, node_name='bridge', namespace='dip', busy_poll_us=300, **kwargs):
+    def __init__(self, node_name='bridge', namespace='dip', busy_poll_us=None, **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
         self.link = self.server = self.udp = self.web = None
-        d = ros_params.declare
-        host = d(self, 'bind_address', '127.0.0.1',
-                 'Address to listen on (0.0.0.0: every interface).', read_only=True)
-        port = d(self, 'port', 5555, 'TCP port (0: any free port; bound_port tells which).',
-                 0, 65535, read_only=True)
-        idle = d(self, 'idle_timeout', 10.0,
-                 'Seconds without a complete frame before TIMEOUT.', 0.001, 3600.0)
-        reply = d(self, 'reply_timeout', 1.0,
-                  'Seconds to wait for a plant state before PLANT_UNAVAILABLE.', 0.001, 60.0)
-        grace = d(self, 'startup_grace', 10.0,
-                  'Until the plant has been seen once, how long a request waits for it '
-                  '(DDS discovery) before PLANT_UNAVAILABLE [s].', 0.0, 3600.0)
-        latency = d(self, 'extra_latency_ms', 0.0,
-                    'Delay added to every reply, to emulate a network [ms].', 0.0, 10000.0)
-        poll_us = d(self, 'busy_poll_us', busy_poll_us,
-                    'While the plant is in lock-step: how long to poll for its reply '
-                    'before sleeping [us]; trades CPU for latency (0 = never poll).',
-                    0, 100000)
-        udp_host = d(self, 'udp_bind_address', '127.0.0.1',
-                     'Address of the UDP datagram door (0.0.0.0: every interface).',
-                     read_only=True)
-        udp_port = d(self, 'udp_port', 0, "UDP port of the original project's datagrams "
-                     '(0: off).', 0, 65535, read_only=True)
-        jitter_ms = d(self, 'network.jitter_ms', 0.0, 'Reply latency jitter on the legacy links '
-                      '[ms] (uniform on [0, 2 jitter] or normal with this std).', 0.0, 1e4,
-                      read_only=True)
-        jitter = ros_params.choice(self, 'network.jitter', 'uniform', JITTER,
-                                   'Distribution of the latency jitter.')
-        loss = d(self, 'network.loss', 0.0, 'Fraction of UDP replies lost.', 0.0, 1.0,
-                 read_only=True)
-        corruption = d(self, 'network.corruption', 0.0, 'Fraction of UDP replies with one bit '
-                       'flipped (the client checksum catches it).', 0.0, 1.0, read_only=True)
-        seed = d(self, 'network.seed', -1, 'Seed of the network emulation (-1: random).', -1,
-                 2 ** 31 - 1, read_only=True)
-        web_port = d(self, 'web_port', 0, 'Port of the live view in the browser (0: off); '
-                     'on bind_address.', 0, 65535, read_only=True)
-        plant_node = d(self, 'plant_node', 'plant',
-                       'Name of the plant node in this namespace (for its parameters).',
-                       read_only=True)
-        self.link = PlantLink(self, plant_node, reply, poll_us * 1e-6, grace)
+        given = {'busy_poll_us': busy_poll_us} if busy_poll_us is not None else {}
+        v = {s.name: ros_params.declare_setting(
+            self, s, given.get(s.name, s.default_for('bridge'))) for s in of_node('bridge')}
+        host, port, udp_port, web_port = (v['bind_address'], v['port'], v['udp_port'],
+                                          v['web_port'])
+        idle, seed = v['idle_timeout'], v['network.seed']
+        self.link = PlantLink(self, v['plant_node'], v['reply_timeout'],
+                              v['busy_poll_us'] * 1e-6, v['startup_grace'])
         self._network_seed = None if seed < 0 else seed
-        self._base_network = NetworkModel(latency, jitter_ms, jitter, loss, corruption,
-                                          seed=self._network_seed)
+        self._base_network = NetworkModel(
+            v['extra_latency_ms'], v['network.jitter_ms'], v['network.jitter'],
+            v['network.loss'], v['network.corruption'], seed=self._network_seed)
         self.sessions = Sessions(self.link, network=self._base_network)
         # A scenario may name the network of its episodes: the plant tells.
         self.create_subscription(String, contract.EPISODE_INFO, self._on_episode_info,
                                  contract.LATCHED)
         self.server = self._listen(TcpServer, 'TCP', host, port, idle)
         if udp_port:
-            self.udp = self._listen(UdpServer, 'UDP', udp_host, udp_port, idle)
+            self.udp = self._listen(UdpServer, 'UDP', v['udp_bind_address'], udp_port, idle)
         if web_port:
             self.web = self._live_view(host, web_port)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -83,8 +53,8 @@ class BridgeNode(Node):
         self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
         host, port = self.server.address[:2]
         self.port = port
-        d(self, 'bound_port', port, 'TCP port actually listened on (what port:=0 picked).',
-          read_only=True)
+        ros_params.declare(self, 'bound_port', port, 'TCP port actually listened on (what '
+                           'port:=0 picked).', read_only=True)
         udp = '' if self.udp is None else \
             ' and UDP datagrams on %s:%d' % tuple(self.udp.address[:2])
         web = '' if self.web is None else f'; live view at {self.web.url}'
@@ -152,15 +122,13 @@ class BridgeNode(Node):
             # scenario may set its own), as the plant will check them.
             self.link.track_limit = float(info['track_limit'])
         section = scenario.get('network')
-        if section is None:
-            self.sessions.network = self._base_network
-            return
         seed = scenario.get('seed', self._network_seed)
         try:
-            self.sessions.network = NetworkModel.from_dict(
-                section, seed=None if seed is None else f'{seed}:network')
+            self.sessions.network = episode_network(section, seed, self._base_network)
         except ValueError as exc:
             self.get_logger().error(f'scenario network ignored: {exc}')
+            return
+        if section is None:
             return
         self.get_logger().info(f'network of scenario {scenario.get("name")}: {section}')
 

@@ -17,12 +17,14 @@ from functools import partial
 from .bridge_node import BridgeNode
 from .node_runner import run_nodes
 from .plant_node import PlantNode
+from ..runtime.settings import SETTINGS
 
 
 def main(args=None):
     """Entry point of ``dip_hil``: plant first, so the bridge finds its topics."""
-    return run_nodes(args, [partial(PlantNode, busy_poll_us=0),
-                            partial(BridgeNode, busy_poll_us=0)])
+    poll = SETTINGS['busy_poll_us'].default_for('dip_hil')
+    return run_nodes(args, [partial(PlantNode, busy_poll_us=poll),
+                            partial(BridgeNode, busy_poll_us=poll)])
 
 
 if __name__ == '__main__':

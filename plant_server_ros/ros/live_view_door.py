@@ -1,16 +1,16 @@
 """
 The live view on the ROS door: the bridge feeds it from the plant's topics.
 
-The bridge holds no plant of its own, so a :class:`RemotePlant` stands in
-for one (period, geometry, episode, halt), kept up to date from the plant's
-``episode``, ``episode_info``, ``events`` and ``ground_truth`` topics; the
+The bridge holds no plant of its own: it keeps the same
+:class:`~..runtime.views.PlantView` a local plant keeps (period, geometry,
+episode, halt, push), filled from the plant's ``episode``, ``episode_info``,
+``events`` and ``ground_truth`` topics; the
 page's buttons call the plant's ``reset`` and ``estop`` services and push
 through its ``disturbance`` topic, as any ROS user could.
 """
 
 import json
 import threading
-from types import SimpleNamespace
 
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header, String
@@ -22,38 +22,25 @@ from ..observers.web.live_view import LiveView, Pulse
 from ..physics.dynamics import DIPParams
 from ..runtime.plant import Event
 from ..runtime.schedule import Sample
+from ..runtime.views import EpisodeView, NO_PUSH, PlantView
 
 SERVICE_WAIT = 2.0     # s a button waits for the plant's service to answer
 
 
-class RemotePlant:
-    """What the live view reads of a plant, from the plant's topics."""
-
-    def __init__(self):
-        self.dt = 0.01
-        self.dynamics = SimpleNamespace(params=DIPParams())
-        self.safety = SimpleNamespace(track_limit=2.0)
-        self.episode = 0
-        self.fault = None
-        self.live_disturbance = (0.0, 0.0, 0.0)
-        self.episode_ns = None
-        self._description = {}
-
-    def describe_episode(self):
-        """Return the episode record the plant published."""
-        return self._description
-
-    def update(self, description):
-        """Take a new ``episode_info`` record."""
-        self._description = description
-        self.episode = description.get('episode', self.episode)
-        self.dt = float(description.get('dt', self.dt))
-        self.safety.track_limit = float(description.get('track_limit',
-                                                        self.safety.track_limit))
-        try:
-            self.dynamics.params = DIPParams(**description.get('parameters', {}))
-        except (TypeError, ValueError):
-            pass                          # keep the last geometry that made sense
+def episode_view(description, last):
+    """Return the EpisodeView of an ``episode_info`` record (``last``'s where it is silent)."""
+    try:
+        params = DIPParams(**description.get('parameters', {}))
+    except (TypeError, ValueError):
+        params = last.params               # keep the last geometry that made sense
+    scenario = description.get('scenario', {})
+    return EpisodeView(
+        number=description.get('episode', last.number),
+        dt=float(description.get('dt', last.dt)), params=params,
+        track_limit=float(description.get('track_limit', last.track_limit)),
+        max_force=last.max_force,
+        scenario=scenario.get('name') if isinstance(scenario, dict) else None,
+        description=description)
 
 
 class BridgeLiveView:
@@ -61,7 +48,8 @@ class BridgeLiveView:
 
     def __init__(self, node, host, port):
         self.node = node
-        self.plant = RemotePlant()
+        self.plant = PlantView()
+        self.episode_ns = None           # stamp of the current episode's t = 0
         self.view = LiveView(self.plant, self, host, port, log=node.get_logger())
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
@@ -101,15 +89,15 @@ class BridgeLiveView:
             self.view.on_finish()
         else:
             self.plant.fault = None
-            self.plant.episode_ns = episode.start_ns
+            self.episode_ns = episode.start_ns
             self.view.on_halt(None)
 
     def _on_info(self, msg):
         try:
-            self.plant.update(json.loads(msg.data))
+            self.plant.episode = episode_view(json.loads(msg.data), self.plant.episode)
         except (ValueError, AttributeError):
             return
-        self.plant.live_disturbance = (0.0, 0.0, 0.0)
+        self.plant.live_disturbance = NO_PUSH
         self.view.on_episode(0)
         if self.plant.fault is not None:       # the latched halt may have come first
             self.view.on_halt(self.plant.fault)
@@ -123,7 +111,7 @@ class BridgeLiveView:
             pass
 
     def _on_state(self, msg):
-        if self.plant.episode_ns is None:
+        if self.episode_ns is None:
             return
         try:
             state = state_of(msg)
@@ -133,7 +121,7 @@ class BridgeLiveView:
         stamp = stamp_ns(msg.header.stamp)
         # The index counts on across episodes (as the core's does); t restarts.
         index = round(stamp / dt_ns)
-        t = round((stamp - self.plant.episode_ns) / dt_ns) * self.plant.dt
+        t = round((stamp - self.episode_ns) / dt_ns) * self.plant.dt
         force = msg.effort[0] if msg.effort else 0.0
         self.view.on_sample(Sample(index, t, state, state, force))
 

@@ -63,6 +63,64 @@ def declare(node, name, default, description, low=None, high=None, read_only=Fal
     return float(value)
 
 
+def declare_setting(node, setting, default=None):
+    """
+    Declare the parameter of ``setting`` (:mod:`..runtime.settings`) and return its value.
+
+    The descriptor comes from the table: its doc and unit, its range or
+    choices, read-only unless it may change at run time.  Numbers (and
+    lists of them) take integers too.  A value it refuses, at start or
+    later, is refused with the table's message naming the parameter.
+    """
+    default = setting.default if default is None else default
+    unit = f' [{setting.unit}]' if setting.unit and setting.unit != 'SI' else ''
+    constraints = f'one of {list(setting.choices)}' if setting.choices else ''
+    descriptor = ParameterDescriptor(description=f'{setting.doc}{unit}',
+                                     read_only=not setting.runtime,
+                                     additional_constraints=constraints)
+    if setting.low is not None and setting.kind == 'int':
+        descriptor.integer_range = [IntegerRange(from_value=int(setting.low),
+                                                 to_value=int(setting.high), step=1)]
+    elif setting.low is not None and setting.kind == 'float':
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(setting.low), to_value=float(setting.high), step=0.0)]
+    numeric = setting.kind in ('float', 'floats', 'state')
+    if numeric:
+        descriptor.dynamic_typing = True     # 5 for 5.0, [0, 0, ...] for a double array
+    try:
+        value = node.declare_parameter(setting.name, default, descriptor).value
+    except ParameterException as exc:
+        raise ParameterError(f'parameter {setting.name!r}: {exc}') from None
+    label = f'parameter {setting.name!r}'
+    try:
+        value = setting.check(value, label)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    if numeric or setting.choices:
+        _checked(node)[setting.name] = setting
+    return value
+
+
+def _checked(node):
+    """Return the node's table-checked parameters; install their run-time check once."""
+    registry = getattr(node, '_plant_server_settings', None)
+    if registry is None:
+        registry = node._plant_server_settings = {}
+
+        def check(params):
+            for p in params:
+                setting = registry.get(p.name)
+                problem = setting.problem(p.value) if setting is not None else None
+                if problem:
+                    return SetParametersResult(
+                        successful=False, reason=f'parameter {p.name!r}: {problem}, '
+                        f'got {p.value!r}')
+            return SetParametersResult(successful=True)
+
+        node.add_on_set_parameters_callback(check)
+    return registry
+
+
 def _numbers(node):
     """Return the node's double parameters and ranges; install their check once."""
     registry = getattr(node, '_plant_server_numbers', None)

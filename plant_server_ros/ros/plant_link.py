@@ -3,7 +3,8 @@ The bridge's backend: the plant reached over its ROS topics.
 
 A CONTROL is answered with the first ``state`` sample that arrives after the
 request was taken (PROTOCOL.md): in real time that is the next tick, in
-lock-step the sample this control produced, so one rule serves both modes.
+lock-step the sample this control produced, so one rule serves both modes
+(:class:`~..runtime.replies.ReplyRule`, the one the in-process host uses).
 Plant time is ``stamp - episode start``, and whether the plant runs, halted
 or finished, from the plant's latched ``episode`` topic (:mod:`.contract`).
 
@@ -32,8 +33,8 @@ from .subscription_waiter import SubscriptionWaiter
 from ..legacy.backend import BadState, PlantBackend, PlantFinished, PlantHalted, \
     PlantUnavailable
 from ..physics.state import check_state, InvalidStateError
+from ..runtime.replies import ReplyRule
 
-HISTORY = 256          # samples kept for matching a reply
 WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episode
 
 
@@ -50,8 +51,7 @@ class PlantLink(PlantBackend):
         self.track_limit = None
         self._lock = threading.Lock()       # samples and episode
         self._io = threading.Lock()         # one request in flight at a time
-        self._samples = []                  # (seq, state, stamp_ns), newest last
-        self._seq = 0
+        self._replies = ReplyRule()         # (state, stamp_ns) samples: PROTOCOL.md's rule
         self._episode_seq = 0
         self._episode_ns = None
         self._halted = None
@@ -113,11 +113,7 @@ class PlantLink(PlantBackend):
             except ValueError:
                 state = None
             if state is not None:
-                with self._lock:
-                    self._seq += 1
-                    self._samples.append((self._seq, state, stamp_ns(msg.header.stamp)))
-                    if len(self._samples) > HISTORY:
-                        del self._samples[:-HISTORY]
+                self._replies.published((state, stamp_ns(msg.header.stamp)))
             msg = self._states.take()
 
     def _wait_for(self, find, timeout, halt_ends=True):
@@ -160,21 +156,19 @@ class PlantLink(PlantBackend):
         if halt_ends and self._halted is not None:
             raise PlantHalted(self._halted, self._last_reply())
 
-    def _first_after(self, seq):
+    def _first_after(self, mark):
         if self._episode_ns is None:
             return None
-        for sample in self._samples:
-            if sample[0] > seq:
-                return sample
-        return None
+        return self._replies.first_after(mark)
 
     def _reply(self, sample):
-        _, state, ns = sample
+        state, ns = sample
         with self._lock:
             return state, (ns - self._episode_ns) / NS_PER_S
 
     def _last_reply(self):
-        return self._reply(self._samples[-1]) if self._samples and self._episode_ns \
+        latest = self._replies.latest()
+        return self._reply(latest) if latest is not None and self._episode_ns \
             is not None else None
 
     # -- requests (session thread) -------------------------------------------
@@ -184,10 +178,10 @@ class PlantLink(PlantBackend):
             self._await_plant()
             self._take_all()            # what arrived before this request is not its reply
             self._check_open()
-            seq = self._seq
+            mark = self._replies.mark()
             self._control_msg.data = float(u)
             self._control_pub.publish(self._control_msg)
-            sample = self._wait_for(lambda: self._first_after(seq), self.reply_timeout)
+            sample = self._wait_for(lambda: self._first_after(mark), self.reply_timeout)
             if sample is None:
                 raise PlantUnavailable(f'no plant state within {self.reply_timeout:g} s')
             return self._reply(sample)
@@ -200,7 +194,7 @@ class PlantLink(PlantBackend):
                 self._check_state(state)
             self._take_all()
             self._check_open(halt_ends=False)
-            seq, episode = self._seq, self._episode_seq
+            mark, episode = self._replies.mark(), self._episode_seq
             if state is None:
                 if not self._reset_client.service_is_ready():
                     raise PlantUnavailable('the plant reset service is not available')
@@ -212,10 +206,8 @@ class PlantLink(PlantBackend):
             def reset_sample():
                 if self._episode_seq == episode:
                     return None
-                for sample in self._samples:
-                    if sample[0] > seq and sample[2] == self._episode_ns:
-                        return sample
-                return None
+                start_ns = self._episode_ns
+                return self._replies.first_after(mark, where=lambda s: s[1] == start_ns)
 
             sample = self._wait_for(reset_sample, self.reply_timeout, halt_ends=False)
             if sample is None:

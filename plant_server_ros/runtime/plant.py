@@ -18,14 +18,16 @@ from operator import itemgetter
 import random
 from typing import NamedTuple
 
+from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
 from ..conditions.scenario import Scenario
 from ..conditions.uncertainty import as_dict, ParameterUncertainty
-from ..physics.dynamics import DIPDynamics
+from ..physics.dynamics import DIPDynamics, DIPParams
 from ..physics.state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 
 NO_DISTURBANCE = (0.0, 0.0, 0.0)
 _DEFAULT = Scenario()
+_NOMINAL = DIPParams()
 _EPSILON = 1e-9          # s; a scheduled time this close to a period's end is in it
 _offset = itemgetter(0)
 
@@ -79,6 +81,7 @@ class Plant:
         self.events = []
         self.episode = 0
         self.total_steps = 0
+        self.view = PlantView()       # what observers read; kept current below
         # Every scenario must be able to start: refused now, not at its turn.
         for scenario in (scenarios.scenarios if scenarios is not None else ()):
             start = scenario.initial_state or self.initial_state
@@ -140,6 +143,7 @@ class Plant:
         """Change the actuator limit; the held force is saturated to it at once."""
         self.max_force = float(value)
         self.actuator.max_force = self.max_force
+        self.view.episode = self.view.episode._replace(max_force=self.max_force)
         shape = self.actuator.shape
         self.commanded_force = shape(self.commanded_force)
         self._period_force = shape(self._period_force)
@@ -158,7 +162,7 @@ class Plant:
         values = (float(force), float(tau1), float(tau2))
         if not all_finite(values):
             raise ValueError(f'disturbance is not finite: {values}')
-        self.live_disturbance = values
+        self.live_disturbance = self.view.live_disturbance = values
         if at <= 0.0:
             self._live_start = values
             self._live_switches = []
@@ -176,7 +180,7 @@ class Plant:
         self._switches = []
         self._preview = None
         if self.fault is None:
-            self.fault = f'emergency stop at t={self.time:.3f} s ({reason})'
+            self.fault = self.view.fault = f'emergency stop at t={self.time:.3f} s ({reason})'
             self.fault_kind = 'estop'
             self.events.append(Event(self.time, 'estop', self.fault))
         return self.fault
@@ -311,7 +315,7 @@ class Plant:
         return True
 
     def _halt(self, t, reason, kind='halt'):
-        self.fault = reason
+        self.fault = self.view.fault = reason
         self.fault_kind = kind
         self.events.append(Event(t, kind, reason))
 
@@ -351,6 +355,10 @@ class Plant:
         self._plain = not self.actuator.dynamic and self.disturbances.empty
         self._measured_index = None
         self.episode += 1
+        view = self.view
+        view.episode = self.episode_view()
+        view.fault = None
+        view.live_disturbance = NO_DISTURBANCE
         self.events.append(Event(0.0, 'episode', self.describe_episode_short()))
         if self._edges and self._edges[0][0] <= _EPSILON:
             self._pass_edges(0.0)
@@ -394,11 +402,26 @@ class Plant:
     def describe_episode(self):
         """Return what this episode runs on: scenario, seed, drawn parameters (a dict)."""
         info = {'episode': self.episode, 'scenario': self.scenario.describe(),
-                'parameters': as_dict(self.dynamics.params), 'dt': self.dt,
+                'parameters': as_dict(self.params), 'dt': self.dt,
                 'track_limit': self.safety.track_limit}
         if self.scenarios is not None:
             info['campaign_position'] = list(self.scenarios.position)
         return info
+
+    def episode_view(self):
+        """Return this episode as observers read it (:class:`~.views.EpisodeView`)."""
+        return EpisodeView(self.episode, self.dt, self.params, self.safety.track_limit,
+                           self.max_force, self.scenario.name, self.describe_episode())
+
+    @property
+    def params(self):
+        """Return the physical parameters of this episode (nominal for a model without)."""
+        return getattr(self.dynamics, 'params', None) or _NOMINAL
+
+    @property
+    def control_age(self):
+        """Return the plant time since the last control [s] (the fail-safe's clock)."""
+        return self._since_control
 
     def describe_episode_short(self):
         """Return one line on the episode: its number, scenario and drawn parameters."""

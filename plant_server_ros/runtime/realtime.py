@@ -14,7 +14,8 @@ halted plant goes on publishing its frozen state on the grid until a reset.
 import time
 
 from .plant import Event
-from .schedule import PlantFinished, PlantSchedule, Sample
+from .replies import Refused, ReplyRule, Ticket
+from .schedule import PlantFinished, PlantHalted, PlantSchedule, Sample
 from .status import TickStats
 from .ticker import Ticker
 from ..physics.state import all_finite, InvalidStateError
@@ -38,13 +39,16 @@ class RealtimeSchedule(PlantSchedule):
         self._prepared = None        # (Sample, what the listener made of it), not yet due
         self._last_index = 0
         self.tick_stats = TickStats()
+        self.replies = ReplyRule()    # which published sample answers which request
 
     def start(self):
         """Publish sample 0 now and tick from here on."""
         t0 = time.monotonic()
         with self.lock:
             self._begin_episode(0)
-            self._emit(self._sample(0, 0.0, self.plant.state, 0.0))
+            first = self._emit(self._sample(0, 0.0, self.plant.state, 0.0))
+            self.replies.episode_started(first)
+            self.replies.published(first)
             self._prepare_next(1)
         self.ticker.start(t0)
 
@@ -54,14 +58,23 @@ class RealtimeSchedule(PlantSchedule):
         return self.ticker.priority_error
 
     def control(self, u):
-        """Apply ``u`` from now on (ValueError if not finite); return the saturated force."""
+        """
+        Apply ``u`` from now on (ValueError if not finite); a Ticket for the next sample.
+
+        A halted or finished plant keeps nothing: the ticket raises
+        PlantHalted (with the last sample) or PlantFinished.
+        """
         with self.lock:
+            if self.finished.is_set():
+                return Refused(PlantFinished('plant finished'))
             if self.plant.fault is not None:
-                return 0.0              # halted: nothing to apply, nothing kept
-            u = self._control(u, at=self._now_in_period())
+                return Refused(PlantHalted(self.plant.fault, self.last_reply()))
+            replies = self.replies
+            mark = replies.mark()
+            self._control(u, at=self._now_in_period())
             if self._prepared is not None:
                 self._prepare_next(self._prepared[0].index)
-            return u
+            return Ticket(self, lambda: replies.first_after(mark))
 
     def _now_in_period(self):
         return time.monotonic() - (self.ticker.t0 + self._last_index * self.plant.dt)
@@ -72,14 +85,22 @@ class RealtimeSchedule(PlantSchedule):
             if self._prepared is not None:
                 self._prepare_next(self._prepared[0].index)
 
-    def request_reset(self, state=None):
-        """Reset at the next tick (InvalidStateError at once for a bad target)."""
+    def reset(self, state=None):
+        """
+        Reset at the next tick; a Ticket for the new episode's t = 0 sample.
+
+        InvalidStateError at once for a bad target, PlantFinished once the
+        plant has finished.
+        """
         self.plant.check_reset(state)               # refused now, not in the tick
         with self.lock:
             if self.finished.is_set():
                 raise PlantFinished('plant finished')
+            replies = self.replies
+            mark = replies.mark()
             self._pending_reset = (None if state is None else tuple(state),)
             self._prepared = None
+            return Ticket(self, lambda: replies.episode_start_after(mark), halted_ok=True)
 
     def estop(self, reason='emergency stop'):
         """Halt now; a reset asked for before the stop does not undo it."""
@@ -112,6 +133,9 @@ class RealtimeSchedule(PlantSchedule):
                         continue
                     self._begin_episode(k)
                     self._prepare(self._sample(k, 0.0, plant.state, 0.0))
+                    # Kept aside for the reset's reply: a late tick's burst may
+                    # not publish it, and the next tick replaces the latest.
+                    self.replies.episode_started(self._prepared[0])
                 elif self._prepared is not None and self._prepared[0].index == k:
                     if publish:
                         self._publish_prepared()
@@ -156,9 +180,17 @@ class RealtimeSchedule(PlantSchedule):
     def _publish_prepared(self):
         sample, prepared = self._prepared
         self.last_sample = sample
+        self.replies.published(sample)
         self.listener.publish(prepared)
+
+    def _halted_now(self, reason):
+        self.replies.wake()         # a waiting CONTROL gets HALTED at once
+
+    def _finished_now(self):
+        self.replies.wake()
 
     def stop(self):
         """Stop ticking and wait for the thread (idempotent; not from a tick)."""
         super().stop()
+        self.replies.wake()
         self.ticker.stop()

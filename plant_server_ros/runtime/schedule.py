@@ -20,6 +20,16 @@ class Sample(NamedTuple):
     true: tuple         # the state itself
     force: float        # the force applied in the period that ended at this sample
 
+    def result(self, timeout=None):
+        """
+        Return this sample: a request answered at once (lock-step) is its own ticket.
+
+        Both schedules' ``control`` and ``reset`` return something with
+        ``result(timeout)``: a sample here, a :class:`~.replies.Ticket` in
+        real time, so their callers never ask which mode runs.
+        """
+        return self
+
 
 class PlantHalted(Exception):
     """The plant stopped (a limit, a non-finite state) and waits for a reset."""
@@ -31,6 +41,10 @@ class PlantHalted(Exception):
 
 class PlantFinished(Exception):
     """The plant reached max_steps or is shutting down."""
+
+
+class PlantUnavailable(Exception):
+    """No state from the plant within the reply timeout."""
 
 
 class PlantListener:
@@ -159,6 +173,7 @@ class PlantSchedule:
             reason = self.plant.estop(reason)
             if not halted_before:
                 self.listener.on_halt(reason)
+                self._halted_now(reason)
             self.refresh()
             self._report_events()
             return reason
@@ -187,6 +202,7 @@ class PlantSchedule:
             self.listener.on_failsafe(True, self.controlled)
         if plant.fault is not None:
             self.listener.on_halt(plant.fault)
+            self._halted_now(plant.fault)
         self._report_events()
         return moved
 
@@ -205,8 +221,15 @@ class PlantSchedule:
         if self._max_steps_reached() and not self.finished.is_set():
             self.finished.set()
             self.listener.on_finish()
+            self._finished_now()
             return True
         return False
+
+    def _halted_now(self, reason):
+        """Hear that the plant just halted (a schedule with waiting requests wakes them)."""
+
+    def _finished_now(self):
+        """Hear that ``max_steps`` was just reached."""
 
     def refresh(self):
         """Recompute what was computed ahead after a setting changed (call under the lock)."""

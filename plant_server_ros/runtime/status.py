@@ -64,7 +64,7 @@ def plant_status(schedule):
         'state': state, 'halt_reason': plant.fault, 'mode': schedule.mode,
         'episode': plant.episode, 'scenario': plant.scenario.name,
         'episode_time': round(plant.time, 9), 'total_steps': plant.total_steps,
-        'control_age': round(plant._since_control, 9), 'controlled': schedule.controlled,
+        'control_age': round(plant.control_age, 9), 'controlled': schedule.controlled,
         'failsafe': plant.control_timed_out,
     }
     ticker = getattr(schedule, 'ticker', None)

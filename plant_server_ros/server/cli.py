@@ -1,10 +1,10 @@
 """
 ``dip_plant_server``: the ROS-free plant server from the command line.
 
-    dip_plant_server [--config FILE] [--max-steps N] [--mode realtime|lockstep]
-                     [--bind ADDR] [--port P] [--udp-port P] [--dt S]
-                     [--noise STD] [--seed N] [--latency-ms MS] [--scenario FILE]
+    dip_plant_server [--config FILE] [--log-level LEVEL] [--FLAG VALUE ...]
 
+One flag per setting of the table that has one (``dip_plant_server --help``
+lists them; ``docs/parameters.md`` has the table), range-checked by argparse.
 Flags win over the file.  Exit codes: 0 at ``max_steps``, on SIGINT or
 SIGTERM; 2 on a bad argument, a bad config value or a port in use, with a
 one-line reason.  No ROS is imported.
@@ -17,49 +17,79 @@ import signal
 import sys
 
 from .config import ConfigError
-from .plant_server import MODES, PlantServer
+from .plant_server import PlantServer
 from ..conditions.scenario import ScenarioError
+from ..runtime.settings import SETTINGS
 
 EXIT_OK, EXIT_USAGE = 0, 2
+# Flags that are not one setting each: addresses are a (host, port) pair.
+_ADDRESS_FLAGS = {'bind_address': 'bind', 'port': 'port', 'udp_port': 'udp_port',
+                  'web_port': 'web'}
+_FLAG_HELP = {
+    'bind_address': 'address to listen on (default: %(default)s)',
+    'port': 'TCP port, 0 = any free one (default: %(default)s)',
+    'udp_port': 'also serve the UDP datagrams on this port (default: hil.plant_port of '
+                '--config, else off)',
+    'web_port': 'serve the live view in the browser on PORT (default 8080), on the --bind '
+                'address',
+}
+
+
+def setting_type(setting):
+    """Return an argparse ``type`` that reads a flag's text as ``setting`` and checks it."""
+    def convert(text):
+        value = text
+        if setting.kind in ('float', 'int'):
+            try:
+                value = int(text) if setting.kind == 'int' else float(text)
+            except ValueError:
+                value = text
+        problem = setting.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f'{problem}, got {text!r}')
+        return setting.check(value)
+    convert.__name__ = setting.kind           # what argparse names in its errors
+    return convert
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose refusal is one line (``--help`` shows the usage)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f'{self.prog}: error: {message} (--help lists the flags)\n')
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    """Return the parser: ``--config``, ``--log-level`` and one flag per setting that has one."""
+    parser = _Parser(
         prog='dip_plant_server',
         description='Serve the double-inverted-pendulum plant over the legacy TCP (and UDP) '
         'protocols of plant_server_ros, without ROS.')
     parser.add_argument('--config', metavar='FILE',
                         help="the original project's config.yaml (physics, simulation.dt, "
                         'simulation.initial_state, hil.*, global_seed)')
-    parser.add_argument('--max-steps', type=int, metavar='N',
-                        help='stop after N steps (default: run until stopped)')
-    parser.add_argument('--mode', choices=MODES, default='realtime',
-                        help='realtime: step every dt of wall time; lockstep: one dt per '
-                        'CONTROL (default: %(default)s)')
-    parser.add_argument('--bind', default='127.0.0.1', metavar='ADDR',
-                        help='address to listen on (default: %(default)s)')
-    parser.add_argument('--port', type=int, default=5555, metavar='P',
-                        help='TCP port, 0 = any free one (default: %(default)s)')
-    parser.add_argument('--udp-port', type=int, metavar='P',
-                        help='also serve the UDP datagrams on this port (default: '
-                        'hil.plant_port of --config, else off)')
-    parser.add_argument('--dt', type=float, metavar='S', help='control period [s] '
-                        '(default: simulation.dt of --config, else 0.01)')
-    parser.add_argument('--noise', type=float, metavar='STD',
-                        help='sensor noise std (default: hil.sensor_noise_std, else 0.01)')
-    parser.add_argument('--seed', type=int, metavar='N',
-                        help='noise seed (default: global_seed, else random)')
-    parser.add_argument('--latency-ms', type=float, metavar='MS',
-                        help='extra latency of every reply [ms] (default: '
-                        'hil.extra_latency_ms, else 0)')
-    parser.add_argument('--scenario', metavar='FILE',
-                        help='test conditions of each episode: a scenario or campaign YAML '
-                        '(config/scenarios/ has examples)')
-    parser.add_argument('--web', metavar='PORT', type=int, nargs='?', const=8080,
-                        help='serve the live view in the browser on PORT (default 8080), '
-                        'on the --bind address')
-    parser.add_argument('--record', metavar='DIR',
-                        help='record every episode to an MCAP file in DIR')
+    for setting in SETTINGS.values():
+        if setting.flag is None:
+            continue
+        dest = _ADDRESS_FLAGS.get(setting.name, setting.name)
+        kwargs = {'dest': dest, 'type': setting_type(setting),
+                  'metavar': setting.flag.lstrip('-').upper().replace('-', '_')}
+        if setting.choices:
+            kwargs['choices'] = setting.choices
+            kwargs.pop('metavar')
+        if setting.name in ('mode', 'bind_address', 'port'):
+            kwargs['default'] = setting.default
+        if setting.name == 'web_port':
+            kwargs.update(nargs='?', const=8080, metavar='PORT')
+        default = setting.default_for('server')
+        help_text = _FLAG_HELP.get(setting.name) or (
+            f'{setting.doc} [{setting.unit}]' if setting.unit and setting.unit != 'SI'
+            else setting.doc) + (f' (default: {default!r})' if default not in ('', None)
+                                 and setting.name not in ('mode',) else '')
+        if setting.name == 'mode':
+            help_text += ' (default: %(default)s)'
+        parser.add_argument(setting.flag, help=help_text.replace('%', '%%')
+                            if '%(' not in help_text else help_text, **kwargs)
     parser.add_argument('--log-level', default='info',
                         choices=('debug', 'info', 'warning', 'error'))
     return parser
@@ -71,13 +101,11 @@ def main(argv=None):
     args = parser.parse_args(argv)       # exits 2 with a usage line on a bad flag
     logging.basicConfig(level=args.log_level.upper(),
                         format='[%(levelname)s] [%(asctime)s] [dip_plant_server]: %(message)s')
+    settings = {name: value for name, value in vars(args).items()
+                if value is not None and name in SETTINGS and SETTINGS[name].keyword == name}
     try:
-        server = PlantServer(
-            cfg=args.config, bind_addr=(args.bind, args.port), dt=args.dt,
-            extra_latency_ms=args.latency_ms, sensor_noise_std=args.noise,
-            max_steps=args.max_steps, mode=args.mode, seed=args.seed,
-            udp_addr=_udp_addr(args), scenario=args.scenario, record=args.record,
-            web=args.web)
+        server = PlantServer(cfg=args.config, bind_addr=(args.bind, args.port),
+                             udp_addr=_udp_addr(args), web=args.web, **settings)
     except (ConfigError, ScenarioError) as exc:
         print(f'dip_plant_server: {exc}', file=sys.stderr)
         return EXIT_USAGE

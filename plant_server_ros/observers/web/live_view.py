@@ -53,6 +53,7 @@ from websockets.protocol import State
 
 from ...physics import geometry
 from ...runtime.schedule import PlantListener
+from ...runtime.views import view_of
 
 # package_data of plant_server_ros.observers.web
 STATIC_DIR = resources.files(__package__) / 'static'
@@ -75,7 +76,6 @@ PUSH_DEFAULTS = {'force': 10.0, 'tau1': 0.0, 'tau2': 0.0, 'duration': 0.1}
 PUSH_LIMITS = {'force': 200.0, 'tau1': 20.0, 'tau2': 20.0}     # |value| [N, N m]
 MAX_PUSH_DURATION = 5.0  # s
 COMMANDS = ('reset', 'push', 'estop')
-_NO_PUSH = (0.0, 0.0, 0.0)
 _log = logging.getLogger('plant_server_ros.live_view')
 
 
@@ -170,11 +170,11 @@ class LiveView(PlantListener):
     """
     Serve a live view of ``plant`` at ``http://host:port/`` (port 0: any free one).
 
-    ``plant``: a :class:`~..runtime.plant.Plant` (its ``dt``, ``dynamics.params``,
-    ``safety.track_limit``, ``episode`` and ``describe_episode()`` are read
-    when an episode starts).  ``actions``: ``reset()``, ``push(force, tau1,
-    tau2, duration)`` and ``estop()`` of the door (:class:`PlantServerActions`
-    for a ``PlantServer``).  Attach the view to the plant's schedule as an
+    ``plant``: a :class:`~...runtime.views.PlantView` (or a plant, for its
+    view): its episode, halt and live push are read, never changed.
+    ``actions``: ``reset()``, ``push(force, tau1, tau2, duration)`` and
+    ``estop()`` of the door (:class:`PlantServerActions` for a
+    ``PlantServer``).  Attach the view to the plant's schedule as an
     observer (:class:`~..runtime.schedule.Fanout`) and :meth:`start` it.
     """
 
@@ -182,13 +182,13 @@ class LiveView(PlantListener):
                  frame_rate=FRAME_RATE, chart_rate=CHART_RATE, history=HISTORY):
         if not (frame_rate > 0.0 and chart_rate > 0.0 and history > 0.0):
             raise ValueError('frame_rate, chart_rate and history must be > 0')
-        self.plant = plant
+        self.view = view_of(plant)
         self.actions = actions
         self.host = host
         self.port = int(port)
         self.log = log if log is not None else _log     # info, warning, error (a ROS logger too)
         self.frame_rate = float(frame_rate)
-        self.dt = float(plant.dt)
+        self.dt = float(self.view.dt)
         self.history = float(history)
         self._files = _load_static()
         # Written on the plant's thread, read on the loop's: single assignments
@@ -201,7 +201,7 @@ class LiveView(PlantListener):
         self._chart_count = 0
         self._events = collections.deque(maxlen=EVENTS_KEPT)
         self._event_count = 0
-        self._halt = getattr(plant, 'fault', None)
+        self._halt = self.view.fault
         self._finished = False
         self._failsafe = False
         self._episode = self._describe()
@@ -231,7 +231,7 @@ class LiveView(PlantListener):
         self._samples += 1
         if sample.index % self._stride == 0 or sample.t == 0.0:
             state = sample.true
-            push = getattr(self.plant, 'live_disturbance', _NO_PUSH)[0]
+            push = self.view.live_disturbance[0]
             number = self._chart_count + 1      # counted once in the deque: see _frame
             self._chart.append((number, sample.index, sample.t,
                                 state[0], state[1], state[2], sample.force, push))
@@ -239,7 +239,7 @@ class LiveView(PlantListener):
 
     def on_episode(self, index):
         """Take the new episode's scenario, geometry and period."""
-        dt = float(self.plant.dt)
+        dt = float(self.view.dt)
         if dt != self.dt:                   # the bridge learns the plant's dt late
             self.dt = dt
             self._stride = max(1, round(1.0 / (dt * self._chart_rate)))
@@ -271,23 +271,20 @@ class LiveView(PlantListener):
 
     def _describe(self):
         """Return the episode as the page needs it (never raises: the plant's thread)."""
-        plant = self.plant
+        episode = self.view.episode
         try:
-            params = plant.dynamics.params
-            track_limit = float(plant.safety.track_limit)
+            params = episode.params
+            track_limit = float(episode.track_limit)
             reach = params.link1_length + params.link2_length
             rail = track_limit if math.isfinite(track_limit) else 3.0 * reach
-            info = {'number': getattr(plant, 'episode', None), 'dt': float(plant.dt),
+            description = episode.description
+            scenario = description.get('scenario', {}) if isinstance(description, dict) else {}
+            info = {'number': episode.number, 'dt': float(episode.dt),
                     'link1_length': params.link1_length, 'link2_length': params.link2_length,
                     'track_limit': track_limit if math.isfinite(track_limit) else None,
-                    'dims': geometry.dimensions(params, rail)}
-            try:
-                description = plant.describe_episode()
-                info['scenario'] = description.get('scenario', {}).get('name')
-                info['description'] = description
-            except Exception as exc:  # noqa: B902 - a door's plant may describe less
-                info['scenario'] = None
-                info['description'] = {'error': str(exc)}
+                    'dims': geometry.dimensions(params, rail),
+                    'scenario': scenario.get('name') if isinstance(scenario, dict) else None,
+                    'description': description}
             return _jsonable(info)
         except Exception:  # noqa: B902 - the plant's thread must go on
             self.log.error(f'live view: cannot describe the episode:\n{traceback.format_exc()}')
