@@ -6,10 +6,11 @@ Start the HIL plant: ``plant_node`` and ``bridge_node`` in one namespace.
     ros2 launch plant_server_ros hil.launch.py max_steps:=5000 seed:=3 log_level:=debug
 
 Parameters come from ``params_file`` (default: the package's
-``config/plant_server.yaml``).  Every parameter of that file is also a launch
-argument of the same name (``physics.cart_mass:=1.8``; ``plant_busy_poll_us``
-and ``bridge_busy_poll_us`` for the one name both nodes have): given, it
-overrides the file; left empty, the file decides.  When either node exits
+``config/plant_server.yaml``).  Every setting of the package's settings table
+(:mod:`plant_server_ros.runtime.settings`, which that file follows) is also a
+launch argument of the same name (``physics.cart_mass:=1.8``;
+``plant_busy_poll_us`` and ``bridge_busy_poll_us`` for the one name both
+nodes have): given, it overrides the file; left empty, the file decides.  When either node exits
 the whole launch shuts down: with code 0 after a clean exit (``max_steps``),
 non-zero when a node failed (a port in use, a bad parameter: exit code 2).
 """
@@ -25,27 +26,18 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+from plant_server_ros.runtime.settings import of_node
 import yaml
 
 PACKAGE = 'plant_server_ros'
 NODES = ('plant', 'bridge')
-# The documented parameters and their types: the package's own params file
-# (beside this file in the source tree and in share/).
+# The package's share/ (the rviz config and URDF beside this file's launch/).
 DEFAULTS = Path(__file__).resolve().parent.parent / 'config' / 'plant_server.yaml'
 
 
-def _flatten(tree, prefix=''):
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f'{prefix}{key}.')
-        else:
-            yield f'{prefix}{key}', value
-
-
 def _parameters():
-    """Return ``{node: {parameter: default}}`` of the package's params file."""
-    tree = yaml.safe_load(DEFAULTS.read_text())
-    return {node: dict(_flatten(tree[f'/**/{node}']['ros__parameters'])) for node in NODES}
+    """Return ``{node: {parameter: default}}`` of the settings table."""
+    return {node: {s.name: s.default_for(node) for s in of_node(node)} for node in NODES}
 
 
 def _argument_names(parameters):

@@ -314,3 +314,21 @@ def test_plant_log_changes_severity_without_upsetting_rclpy():
     log.on_late(1, 1, False)                     # DEBUG
     log._late_reported = -1e9
     log.on_late(1, 2, True)                      # WARN
+
+
+def test_both_nodes_declare_exactly_the_settings_of_the_table(harness):
+    from plant_server_ros.ros.bridge_node import BridgeNode
+    from plant_server_ros.runtime.settings import of_node
+    plant = make_plant(harness)
+    bridge = harness.add(BridgeNode(parameter_overrides=[Parameter('port', value=0)]))
+    rclpy_own = {'use_sim_time', 'start_type_description_service'}
+    for node, extra in ((plant, rclpy_own), (bridge, rclpy_own | {'bound_port'})):
+        declared = set(node._parameters)
+        assert declared == {s.name for s in of_node(node.get_name())} | extra
+        descriptor = node.describe_parameter('max_force' if node is plant else 'port')
+        assert descriptor.read_only is (node is bridge)
+    # Doubles take integers, arrays of doubles too (a params file's [0, 0, ...]).
+    results = plant.set_parameters([Parameter('max_force', value=5),
+                                    Parameter('initial_state', value=[0, 0, 0, 0, 0, 0])])
+    assert all(r.successful for r in results), [r.reason for r in results]
+    assert plant.plant.max_force == 5.0

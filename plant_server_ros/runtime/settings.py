@@ -106,11 +106,17 @@ class Setting:
         """Return the range as text (``[0, 10]``, ``(0, 1e+06]``), or ''."""
         if self.low is None:
             return ''
-        return f'{prefix}{"(" if self.low_open else "["}{self.low:g}, {self.high:g}]'
+        return prefix + _shown_range(self.low, self.high, self.low_open)
 
     def default_for(self, door):
-        """Return the default at ``door`` (a node, 'dip_hil', 'server', 'server_lockstep')."""
+        """Return the default at ``door`` (a node, 'dip_hil', 'PlantServer', ...)."""
         return dict(self.door_defaults).get(door, self.default)
+
+
+def _shown_range(low, high, low_open=False):
+    def number(v):
+        return str(v) if isinstance(v, int) else f'{v:g}'
+    return f'{"(" if low_open else "["}{number(low)}, {number(high)}]'
 
 
 def _is_list(value):
@@ -121,7 +127,7 @@ def _is_list(value):
 def _number_problem(value, low, high, low_open=False, integer=False):
     kind = 'an integer' if integer else 'a number'
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    shown = '' if low is None else f' in {"(" if low_open else "["}{low:g}, {high:g}]'
+    shown = '' if low is None else f' in {_shown_range(low, high, low_open)}'
     if isinstance(value, bool) or not ok_type:
         return f'must be {kind}{shown}'
     try:
@@ -234,8 +240,8 @@ _PLANT = (
             'the next request before it sleeps; trades CPU for round-trip latency '
             '(0 = never poll).', 'plant', 'us', 0, 100000, runtime=True,
             nodes=('plant', 'bridge'), keyword='busy_poll_us', flag='--busy-poll-us',
-            door_defaults=(('bridge', 300), ('dip_hil', 0), ('server', 0),
-                           ('server_lockstep', 200))),
+            door_defaults=(('bridge', 300), ('dip_hil', 0), ('PlantServer', 0),
+                           ('PlantServer lock-step', 200))),
     Setting('record', 'str', '', 'Directory to record every episode to, one MCAP file each '
             '(empty: no recording).', 'plant', keyword='record', flag='--record'),
     Setting('realtime_priority', 'int', 0, 'SCHED_FIFO priority of the stepping thread '
@@ -322,3 +328,60 @@ def condition_sections(values):
             continue
         sections.setdefault(section, {})[key] = value
     return sections
+
+
+# -- the reference tables of docs/parameters.md --------------------------------
+TABLE_GROUPS = {'plant': 'The plant', 'physics': 'Physics', 'conditions': 'Test conditions',
+                'bridge': 'The legacy doors (the bridge node; PlantServer, dip_plant_server)'}
+
+
+def markdown_table(group):
+    """Return the Markdown table of ``group`` (docs/parameters.md embeds it; a test compares)."""
+    rows = ['| ROS parameter (node) | PlantServer / config.yaml / CLI | default | range | unit '
+            '| changes at run time (ROS) | description |',
+            '| --- | --- | --- | --- | --- | --- | --- |']
+    for s in SETTINGS.values():
+        if s.group != group:
+            continue
+        doors = [f'`{s.keyword}=`' if s.keyword else '', f'`{s.config}`' if s.config else '',
+                 f'`{s.flag}`' if s.flag else '']
+        default = _shown(s.default)
+        others = ', '.join(f'{door}: {_shown(value)}' for door, value in s.door_defaults)
+        limits = ' \\| '.join(f'`{c}`' for c in s.choices) if s.choices else s.shown_range()
+        names = ' '.join(d for d in doors if d) or '—'
+        doc = s.doc.replace('|', '&#124;')          # a bar would end the cell
+        rows.append(f'| `{s.name}` ({", ".join(s.nodes)}) | {names} '
+                    f'| {default}{f" ({others})" if others else ""} | {limits or "—"} '
+                    f'| {s.unit or "—"} | {"yes" if s.runtime else "no"} | {doc} |')
+    return '\n'.join(rows)
+
+
+def _shown(value):
+    if value == '':
+        return '`""`'
+    return f'`{value}`'
+
+
+def render_docs(text):
+    """Return ``text`` with every ``<!-- settings:begin G -->`` block filled from the table."""
+    for group in TABLE_GROUPS:
+        begin, end = f'<!-- settings:begin {group} -->', f'<!-- settings:end {group} -->'
+        if begin not in text:
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f'{head}{begin}\n{markdown_table(group)}\n{end}{tail}'
+    return text
+
+
+if __name__ == '__main__':
+    # python -m plant_server_ros.runtime.settings docs/parameters.md: refresh the tables.
+    import sys
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            old = f.read()
+        new = render_docs(old)
+        if new != old:
+            with open(path, 'w') as f:
+                f.write(new)
+            print(f'{path}: tables refreshed')

@@ -81,7 +81,7 @@ def build_parser():
             kwargs['default'] = setting.default
         if setting.name == 'web_port':
             kwargs.update(nargs='?', const=8080, metavar='PORT')
-        default = setting.default_for('server')
+        default = setting.default_for('PlantServer')
         help_text = _FLAG_HELP.get(setting.name) or (
             f'{setting.doc} [{setting.unit}]' if setting.unit and setting.unit != 'SI'
             else setting.doc) + (f' (default: {default!r})' if default not in ('', None)

@@ -96,7 +96,7 @@ class PlantServer:
         mode = values.get('mode', 'realtime')
         # Lock-step clients send their next request at once: poll for it.
         poll_default = SETTINGS['busy_poll_us'].default_for(
-            'server_lockstep' if mode == 'lockstep' else 'server')
+            'PlantServer lock-step' if mode == 'lockstep' else 'PlantServer')
         self.settings = values
         self.mode = mode
         self.max_steps = values.get('max_steps', 0)

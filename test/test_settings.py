@@ -1,0 +1,119 @@
+"""The settings table is the one place a setting lives: every door and doc follows it."""
+
+from pathlib import Path
+import re
+
+import pytest
+import yaml
+
+from plant_server_ros import PlantServer
+from plant_server_ros.runtime import settings
+from plant_server_ros.runtime.settings import of_node, SettingError, SETTINGS
+from plant_server_ros.server import cli, config
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMETERS_DOC = REPO / 'docs' / 'parameters.md'
+
+# The original project's config.yaml keys the server has always read.
+ORIGINAL_KEYS = {
+    'physics.cart_mass', 'physics.pendulum1_mass', 'physics.pendulum2_mass',
+    'physics.pendulum1_length', 'physics.pendulum2_length', 'physics.pendulum1_com',
+    'physics.pendulum2_com', 'physics.pendulum1_inertia', 'physics.pendulum2_inertia',
+    'physics.gravity', 'physics.cart_friction', 'physics.joint1_friction',
+    'physics.joint2_friction', 'simulation.dt', 'simulation.initial_state', 'hil.plant_ip',
+    'hil.plant_port', 'hil.extra_latency_ms', 'hil.sensor_noise_std', 'global_seed'}
+# dip_plant_server's flags before the table made them.
+ORIGINAL_FLAGS = {'--config', '--max-steps', '--mode', '--bind', '--port', '--udp-port', '--dt',
+                  '--noise', '--seed', '--latency-ms', '--scenario', '--web', '--record',
+                  '--log-level'}
+
+
+def _flatten(tree, prefix=''):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f'{prefix}{key}.')
+        else:
+            yield f'{prefix}{key}', value
+
+
+@pytest.mark.parametrize('node', ['plant', 'bridge'])
+def test_the_params_file_holds_every_setting_of_its_node_at_the_table_default(node):
+    tree = yaml.safe_load((REPO / 'config' / 'plant_server.yaml').read_text())
+    in_file = dict(_flatten(tree[f'/**/{node}']['ros__parameters']))
+    assert in_file == {s.name: s.default_for(node) for s in of_node(node)}
+
+
+def test_the_config_keys_are_the_original_layout():
+    assert set(config.KEYS) == ORIGINAL_KEYS
+    # One setting, two names: the original pendulum1_* is the ROS link1_*.
+    assert config.KEYS['physics.pendulum1_mass'].name == 'physics.link1_mass'
+
+
+def test_every_flag_of_the_table_is_a_cli_flag_and_none_went_missing():
+    flags = {flag for action in cli.build_parser()._actions for flag in action.option_strings}
+    assert {s.flag for s in SETTINGS.values() if s.flag} <= flags
+    assert ORIGINAL_FLAGS <= flags
+
+
+def test_every_keyword_of_the_table_is_taken_by_plant_server():
+    keywords = {s.keyword: s.default_for('PlantServer') for s in SETTINGS.values()
+                if s.keyword and '[' not in s.keyword and s.keyword != 'web'}
+    keywords['record'] = None           # '' is "no recording"; None leaves it off too
+    keywords['scenario'] = None
+    with PlantServer(bind_addr=('127.0.0.1', 0), **{**keywords, 'mode': 'lockstep'}) as server:
+        assert server.host.values['integrator'] == 'rk6'
+
+
+def test_plant_server_refuses_a_keyword_that_is_no_setting():
+    with pytest.raises(TypeError, match='turbo'):
+        PlantServer(bind_addr=('127.0.0.1', 0), turbo=True)
+
+
+@pytest.mark.parametrize('label', ['dt', 'simulation.dt', '--dt', "parameter 'dt'"])
+def test_one_message_shape_names_the_setting_as_each_door_spells_it(label):
+    with pytest.raises(SettingError) as err:
+        SETTINGS['dt'].check(5.0, label)
+    assert str(err.value) == f'{label}: must be in [0.0001, 1], got 5.0'
+
+
+def test_each_door_refuses_a_bad_value_in_that_shape():
+    with pytest.raises(config.ConfigError, match=r"^dt: must be in \[0.0001, 1\], got 5$"):
+        PlantServer(bind_addr=('127.0.0.1', 0), dt=5)
+    with pytest.raises(config.ConfigError, match=r'^simulation\.dt: must be in'):
+        PlantServer(bind_addr=('127.0.0.1', 0), cfg={'simulation': {'dt': 5}})
+    with pytest.raises(SystemExit) as exit_:
+        cli.build_parser().parse_args(['--dt', '5'])
+    assert exit_.value.code == 2
+
+
+def test_integer_and_number_kinds_are_told_apart():
+    assert SETTINGS['max_steps'].problem(2.5) == 'must be an integer in [0, 4611686018427387904]'
+    assert SETTINGS['max_force'].check(5) == 5.0 and isinstance(SETTINGS['max_force'].check(5),
+                                                                 float)
+    assert SETTINGS['sensor.bias'].check([0, 0, 0, 0, 0, 1]) == [0.0] * 5 + [1.0]
+    assert SETTINGS['mode'].problem('turbo') == "must be one of ['realtime', 'lockstep']"
+    assert SETTINGS['bind_address'].problem('') == 'must be a non-empty string'
+
+
+def test_the_condition_settings_switch_on_only_what_is_not_off():
+    values = settings.defaults()
+    assert settings.condition_sections(values) == {}
+    values.update({'sensor.delay': 2, 'actuator.slew_rate': 0.0, 'safety.fall_angle': 1.0})
+    assert settings.condition_sections(values) == {'sensor': {'delay': 2},
+                                                   'safety': {'fall_angle': 1.0}}
+
+
+def test_busy_poll_defaults_are_one_entry_with_a_value_per_door():
+    poll = SETTINGS['busy_poll_us']
+    assert [poll.default_for(door) for door in
+            ('plant', 'bridge', 'dip_hil', 'PlantServer', 'PlantServer lock-step')] == \
+        [150, 300, 0, 0, 200]
+
+
+def test_the_parameter_tables_of_the_docs_are_generated_from_the_table():
+    text = PARAMETERS_DOC.read_text()
+    blocks = re.findall(r'<!-- settings:begin (\w+) -->', text)
+    assert set(blocks) == set(settings.TABLE_GROUPS), 'docs/parameters.md lacks a table'
+    assert settings.render_docs(text) == text, (
+        'docs/parameters.md is stale: python -m plant_server_ros.runtime.settings '
+        'docs/parameters.md')
