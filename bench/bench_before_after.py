@@ -13,12 +13,12 @@ over REV) are printed.
 """
 
 import argparse
+from pathlib import Path
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURE = re.compile(r'(p50|p90|p99|ratio [^=]*|median)[ =]+([0-9.]+)|([0-9.]+) (steps/s)')
