@@ -117,3 +117,9 @@ def test_the_parameter_tables_of_the_docs_are_generated_from_the_table():
     assert settings.render_docs(text) == text, (
         'docs/parameters.md is stale: python -m plant_server_ros.runtime.settings '
         'docs/parameters.md')
+
+
+def test_the_params_file_is_the_one_the_table_generates():
+    assert (REPO / 'config' / 'plant_server.yaml').read_text() == settings.params_yaml(), (
+        'config/plant_server.yaml is stale: python -m plant_server_ros.runtime.settings '
+        '--params > config/plant_server.yaml')

@@ -18,6 +18,7 @@ from operator import itemgetter
 import random
 from typing import NamedTuple
 
+from .settings import defaults
 from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
 from ..conditions.scenario import Scenario
@@ -28,6 +29,7 @@ from ..physics.state import all_finite, check_state, DEFAULT_INITIAL_STATE, Inva
 NO_DISTURBANCE = (0.0, 0.0, 0.0)
 _DEFAULT = Scenario()
 _NOMINAL = DIPParams()
+_TABLE = defaults()      # the settings table's defaults: declared there, once
 _EPSILON = 1e-9          # s; a scheduled time this close to a period's end is in it
 _offset = itemgetter(0)
 
@@ -51,9 +53,11 @@ class Plant:
     steps the plant takes them out and reports them.
     """
 
-    def __init__(self, dynamics=None, dt=0.01, initial_state=DEFAULT_INITIAL_STATE,
-                 max_force=20.0, track_limit=2.0, control_timeout=0.5,
-                 sensor_noise_std=0.01, seed=None, scenarios=None, base=None):
+    def __init__(self, dynamics=None, dt=_TABLE['dt'], initial_state=DEFAULT_INITIAL_STATE,
+                 max_force=_TABLE['max_force'], track_limit=_TABLE['track_limit'],
+                 control_timeout=_TABLE['control_timeout'],
+                 sensor_noise_std=_TABLE['sensor_noise_std'], seed=None, scenarios=None,
+                 base=None):
         if not dt > 0.0:
             raise ValueError('dt must be > 0')
         self.nominal_dynamics = dynamics if dynamics is not None else DIPDynamics()

@@ -374,9 +374,45 @@ def render_docs(text):
     return text
 
 
+PARAMS_HEAD = """\
+# Defaults of plant_server_ros, generated from its settings table:
+#   python -m plant_server_ros.runtime.settings --params > config/plant_server.yaml
+# ros2 launch and dip_hil read this file.  The /** section applies to every
+# node whatever its namespace, so the same file serves /dip/plant, /dip2/plant, ...
+"""
+
+
+def params_yaml():
+    """Return the ROS params file of every node's settings at their defaults (with comments)."""
+    lines = [PARAMS_HEAD.rstrip('\n')]
+    for node in ('plant', 'bridge'):
+        lines += [f'/**/{node}:', '  ros__parameters:']
+        section = None
+        for s in of_node(node):
+            group, _, key = s.name.rpartition('.')
+            if group != section:
+                if group:
+                    lines.append(f'    {group}:')
+                section = group
+            indent = '      ' if group else '    '
+            value = s.default_for(node)
+            text = (f'{value!r}'.replace("'", '"') if isinstance(value, str) and value == ''
+                    else str(list(value)) if isinstance(value, (list, tuple)) else str(value))
+            unit = f'[{s.unit}] ' if s.unit and s.unit != 'SI' else ''
+            short = s.doc.split(';')[0].split(' (')[0]
+            comment = ' | '.join(s.choices) if s.choices else unit + short
+            entry = f'{indent}{key or s.name}: {text}'
+            lines.append(f'{entry:30s} # {comment}'.rstrip())
+    return '\n'.join(lines) + '\n'
+
+
 if __name__ == '__main__':
-    # python -m plant_server_ros.runtime.settings docs/parameters.md: refresh the tables.
+    # python -m plant_server_ros.runtime.settings docs/parameters.md: refresh the tables;
+    # --params: print the params file.
     import sys
+    if sys.argv[1:] == ['--params']:
+        sys.stdout.write(params_yaml())
+        raise SystemExit(0)
     for path in sys.argv[1:]:
         with open(path) as f:
             old = f.read()
