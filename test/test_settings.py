@@ -3,13 +3,12 @@
 from pathlib import Path
 import re
 
-import pytest
-import yaml
-
 from plant_server_ros import PlantServer
 from plant_server_ros.runtime import settings
 from plant_server_ros.runtime.settings import of_node, SettingError, SETTINGS
 from plant_server_ros.server import cli, config
+import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMETERS_DOC = REPO / 'docs' / 'parameters.md'
@@ -77,7 +76,7 @@ def test_one_message_shape_names_the_setting_as_each_door_spells_it(label):
 
 
 def test_each_door_refuses_a_bad_value_in_that_shape():
-    with pytest.raises(config.ConfigError, match=r"^dt: must be in \[0.0001, 1\], got 5$"):
+    with pytest.raises(config.ConfigError, match=r'^dt: must be in \[0.0001, 1\], got 5$'):
         PlantServer(bind_addr=('127.0.0.1', 0), dt=5)
     with pytest.raises(config.ConfigError, match=r'^simulation\.dt: must be in'):
         PlantServer(bind_addr=('127.0.0.1', 0), cfg={'simulation': {'dt': 5}})
