@@ -87,8 +87,8 @@ def test_each_door_refuses_a_bad_value_in_that_shape():
 
 def test_integer_and_number_kinds_are_told_apart():
     assert SETTINGS['max_steps'].problem(2.5) == 'must be an integer in [0, 4611686018427387904]'
-    assert SETTINGS['max_force'].check(5) == 5.0 and isinstance(SETTINGS['max_force'].check(5),
-                                                                 float)
+    assert SETTINGS['max_force'].check(5) == 5.0
+    assert isinstance(SETTINGS['max_force'].check(5), float)
     assert SETTINGS['sensor.bias'].check([0, 0, 0, 0, 0, 1]) == [0.0] * 5 + [1.0]
     assert SETTINGS['mode'].problem('turbo') == "must be one of ['realtime', 'lockstep']"
     assert SETTINGS['bind_address'].problem('') == 'must be a non-empty string'
