@@ -140,6 +140,36 @@ def test_dip_plant_server_synopsis_and_flag_table_list_every_flag():
     assert table <= set(flags), table - set(flags)
 
 
+def test_flag_table_gives_each_flags_default():
+    text = (DOCS / 'plant_server.md').read_text(encoding='utf-8')
+    table = {cells(ln)[0].strip('`').split()[0]: cells(ln)[1] for ln in text.splitlines()
+             if ln.startswith('| `--')}
+    for action in build_parser()._actions:
+        flag = action.option_strings[-1] if action.option_strings else None
+        if flag in table:
+            for value in (action.default, action.const):
+                if value is not None:
+                    assert str(value) in table[flag], f'{flag}: {value} not in the table'
+
+
+def test_every_launch_argument_is_in_the_launch_table():
+    declared = re.findall(r"DeclareLaunchArgument\(\s*'(\w+)'",
+                          (REPO / 'launch' / 'hil.launch.py').read_text())
+    assert 'params_file' in declared
+    text = (DOCS / 'ros.md').read_text(encoding='utf-8')
+    rows = {cells(ln)[0].strip('`') for ln in text.splitlines() if ln.startswith('| `')}
+    assert set(declared) <= rows, set(declared) - rows
+
+
+def test_glossary_defines_the_words_the_readme_uses():
+    text = (DOCS / 'glossary.md').read_text(encoding='utf-8')
+    terms = set(re.findall(r'^\*\*([^*]+)\*\*', text, re.M))
+    for word in ('dip-smc-pso', 'door', 'real time', 'lock-step', 'sample', 'episode',
+                 'scenario', 'campaign', 'fail-safe'):
+        assert any(term.startswith(word) for term in terms), word
+    assert any('HALTED' in term for term in terms)
+
+
 # -- the shipped scenario files -----------------------------------------------------
 def test_the_scenario_files_shown_are_the_shipped_ones_verbatim():
     text = (DOCS / 'conditions.md').read_text(encoding='utf-8')
