@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,12 +174,23 @@ def test_ros_controller_node_balances_the_real_time_plant_and_the_recording_show
     command = shlex.split(page['plant'])
     assert command[:2] == ['dip_hil', '--ros-args']
     monkeypatch.chdir(work)                       # record:=runs is relative
-    plant = NodeProcess('hil', *command[2:])
-    try:
-        plant.wait_for(r'legacy TCP protocol on')
-        run(page['node'], work, env, timeout=60)
-    finally:
-        code = plant.stop()
-    assert code == 0, plant.output
-    run(page['export'], work, env)
-    assert 'while the node ran' in run(page['check'], work, env)
+    # Real time on a shared machine: a node starved of CPU for a few periods
+    # lets the pendulum fall.  One more try tells that from a broken page,
+    # which fails both times.
+    for attempt in range(2):
+        shutil.rmtree(work / 'runs', ignore_errors=True)
+        plant = NodeProcess('hil', *command[2:])
+        try:
+            plant.wait_for(r'legacy TCP protocol on')
+            run(page['node'], work, env, timeout=60)
+        finally:
+            code = plant.stop()
+        assert code == 0, plant.output
+        run(page['export'], work, env)
+        check = subprocess.run(['bash', '-c', page['check']], cwd=work, env=env, timeout=60,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if check.returncode == 0 or attempt == 1:
+            break
+        print(f'attempt {attempt + 1}: {check.stdout}')
+    assert check.returncode == 0, check.stdout
+    assert 'while the node ran' in check.stdout
