@@ -295,6 +295,7 @@ _BRIDGE = (
 
 SETTINGS = {s.name: s for s in (*_PLANT, *_physics(), *_conditions(), *_BRIDGE)}
 CONDITION_SECTIONS = ('sensor', 'actuator', 'safety', 'uncertainty')
+NODES = ('plant', 'bridge')
 
 
 def of_node(node):
@@ -337,20 +338,29 @@ TABLE_GROUPS = {'plant': 'The plant', 'physics': 'Physics', 'conditions': 'Test 
 
 def markdown_table(group):
     """Return the Markdown table of ``group`` (docs/parameters.md embeds it; a test compares)."""
-    rows = ['| ROS parameter (node) | PlantServer / config.yaml / CLI | default | range | unit '
+    rows = ['| ROS parameter | PlantServer / config.yaml / CLI | default | range | unit '
             '| changes at run time (ROS) | description |',
             '| --- | --- | --- | --- | --- | --- | --- |']
+    node = 'bridge' if group == 'bridge' else 'plant'
     for s in SETTINGS.values():
-        if s.group != group:
+        # The bridge's table also lists what the bridge declares of another group.
+        if s.group != group and not (group == 'bridge' and 'bridge' in s.nodes):
             continue
         doors = [f'`{s.keyword}=`' if s.keyword else '', f'`{s.config}`' if s.config else '',
                  f'`{s.flag}`' if s.flag else '']
-        default = _shown(s.default)
-        others = ', '.join(f'{door}: {_shown(value)}' for door, value in s.door_defaults)
-        limits = ' \\| '.join(f'`{c}`' for c in s.choices) if s.choices else s.shown_range()
+        default = _shown(s.default_for(node))
+        others = ', '.join(f'{door}: {_shown(value)}' for door, value in
+                           (('plant', s.default), *s.door_defaults)
+                           if door != node and (door in s.nodes or door not in NODES))
+        if s.choices:
+            limits = ' \\| '.join(f'`{c}`' for c in s.choices)
+        elif s.kind == 'floats':
+            limits = f'{s.length} numbers'
+        else:
+            limits = s.shown_range()
         names = ' '.join(d for d in doors if d) or '—'
         doc = s.doc.replace('|', '&#124;')          # a bar would end the cell
-        rows.append(f'| `{s.name}` ({", ".join(s.nodes)}) | {names} '
+        rows.append(f'| `{s.name}` | {names} '
                     f'| {default}{f" ({others})" if others else ""} | {limits or "—"} '
                     f'| {s.unit or "—"} | {"yes" if s.runtime else "no"} | {doc} |')
     return '\n'.join(rows)

@@ -25,6 +25,10 @@ EXIT_OK, EXIT_USAGE = 0, 2
 # Flags that are not one setting each: addresses are a (host, port) pair.
 _ADDRESS_FLAGS = {'bind_address': 'bind', 'port': 'port', 'udp_port': 'udp_port',
                   'web_port': 'web'}
+_METAVARS = {'dt': 'S', 'sensor_noise_std': 'STD', 'control_timeout': 'S', 'track_limit': 'M',
+             'busy_poll_us': 'US', 'record': 'DIR', 'realtime_priority': 'P', 'scenario': 'FILE',
+             'bind_address': 'ADDR', 'port': 'P', 'udp_port': 'P', 'idle_timeout': 'S',
+             'extra_latency_ms': 'MS'}
 _FLAG_HELP = {
     'bind_address': 'address to listen on (default: %(default)s)',
     'port': 'TCP port, 0 = any free one (default: %(default)s)',
@@ -73,7 +77,7 @@ def build_parser():
             continue
         dest = _ADDRESS_FLAGS.get(setting.name, setting.name)
         kwargs = {'dest': dest, 'type': setting_type(setting),
-                  'metavar': setting.flag.lstrip('-').upper().replace('-', '_')}
+                  'metavar': _METAVARS.get(setting.name, 'N')}
         if setting.choices:
             kwargs['choices'] = setting.choices
             kwargs.pop('metavar')
