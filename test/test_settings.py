@@ -43,7 +43,7 @@ def test_the_params_file_holds_every_setting_of_its_node_at_the_table_default(no
 
 
 def test_the_config_keys_are_the_original_layout():
-    assert set(config.KEYS) == ORIGINAL_KEYS
+    assert set(config.KEYS) == ORIGINAL_KEYS | {'simulation.use_full_dynamics'}
     # One setting, two names: the original pendulum1_* is the ROS link1_*.
     assert config.KEYS['physics.pendulum1_mass'].name == 'physics.link1_mass'
 

@@ -14,6 +14,7 @@ not need to know what a plant is made of.
 """
 
 import collections
+import time
 
 from .lockstep import LockstepSchedule
 from .plant import Plant
@@ -26,6 +27,7 @@ from ..conditions.scenario import load as load_scenarios, Scenario, ScenarioPlay
 from ..physics.dynamics import DIPDynamics, DIPParams
 from ..physics.state import check_state, InvalidStateError
 
+_PLANT_STEP = Plant.step      # the plant's own step, whatever a hook installs over it
 EVENTS_KEPT = 1000      # events a host remembers (status() shows the last few)
 STATUS_EVENTS = 20
 # What may change while the plant runs, and how the plant takes it.
@@ -67,6 +69,9 @@ class PlantHost:
         self.simulated_clock = self.mode == 'lockstep'
         self.max_steps = self.values['max_steps']
         self.events = collections.deque(maxlen=EVENTS_KEPT)
+        self._step_observers = []
+        self._step_route = None
+        self._moved = False
         self.base_network = network if network is not None else NetworkModel()
         self.network = self.base_network
         self._on_network = on_network
@@ -132,6 +137,90 @@ class PlantHost:
     def add_observer(self, observer):
         """Let ``observer`` hear every sample and event too (call before :meth:`start`)."""
         self._hears.add(observer)
+
+    # -- a model and a hook of the user's ----------------------------------------
+    def use_dynamics(self, model):
+        """
+        Step a dynamics model of the user's instead of the built-in one (before start).
+
+        ``model``: ``step(state, u, dt)`` or the original ``step(x, u)``
+        (:mod:`.user_dynamics`).  Conditions that need the built-in closed
+        form are refused by name (SettingError): parameter uncertainty and
+        joint-torque disturbances.
+        """
+        plant = self.plant
+        scenarios = plant.scenarios.scenarios if plant.scenarios is not None else ()
+        for scenario in (*scenarios, plant.base, plant.scenario):
+            if scenario is None:
+                continue
+            if scenario.uncertainty:
+                raise SettingError(f'scenario {scenario.name}: uncertainty needs the built-in '
+                                   'dynamics model, not a custom one')
+            torques = [d.channel for d in scenario.disturbances if d.channel != 'force']
+            if torques:
+                raise SettingError(f'scenario {scenario.name}: disturbances on {torques[0]} '
+                                   'need the built-in dynamics model (a custom one takes the '
+                                   'cart force only)')
+        with self.lock:
+            try:
+                plant.use_dynamics(model)
+            except (TypeError, ValueError) as exc:
+                raise SettingError(f'dynamics: {exc}') from None
+        return plant.dynamics.describe()
+
+    def observe_steps(self, observer):
+        """
+        Call ``observer(control, state, cost)`` after every step of the plant.
+
+        ``control``: the force the plant held [N]; ``state``: the state the
+        step produced; ``cost``: the step's own time [s] (in real time the
+        integration is done ahead of the tick, so this is what the tick spent
+        committing it).  Observers run on the stepping thread: keep them short.
+        """
+        self._step_observers.append(observer)
+        self._route_steps()
+
+    def route_steps(self, step):
+        """
+        Send every step of the plant through ``step(control)`` (the seed's ``_step``).
+
+        ``step`` must call :meth:`step_plant` (or a function that does) once:
+        that is the step itself; whatever it wraps around it (timing,
+        memory, logging) runs on every period.
+        """
+        self._step_route = step
+        self._route_steps()
+
+    def step_plant(self, control=None):
+        """
+        Do one step of the plant under the force it holds; return the new state.
+
+        ``control`` is what the plant holds (read, not applied: a control
+        changes through :meth:`control`).  Called by the route of
+        :meth:`route_steps`, from the stepping thread.
+        """
+        self._moved = _PLANT_STEP(self.plant)
+        return self.plant.state
+
+    def _route_steps(self):
+        """Install the stepping path with hooks: with none, the plant's own, untouched."""
+        plant = self.plant
+        observers, route = self._step_observers, self._step_route
+
+        def step():
+            control = plant.commanded_force
+            start = time.perf_counter()
+            if route is None:
+                moved = _PLANT_STEP(plant)
+            else:
+                self._moved = False
+                route(control)
+                moved = self._moved
+            cost = time.perf_counter() - start
+            for observer in observers:
+                observer(control, plant.state, cost)
+            return moved
+        plant.step = step
 
     # -- running -------------------------------------------------------------
     @property

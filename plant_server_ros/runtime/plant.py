@@ -126,7 +126,7 @@ class Plant:
         self._preview = None
         if self.control_timed_out:
             self.events.append(Event(self.time, 'failsafe_off', 'control received again'))
-        if self.actuator.dynamic:
+        if self._boundary:
             self.commanded_force = u
             self._since_control = 0.0
             self.control_timed_out = False
@@ -239,6 +239,8 @@ class Plant:
             motor = None
             if self.actuator.dynamic:
                 motor = self.actuator.step(0.0 if self._timeout_due() else self.commanded_force)
+            elif self._boundary:          # a model that steps whole periods only
+                motor = 0.0 if self._timeout_due() else self.commanded_force
             pieces = self.disturbances.period(self.steps * self.dt) \
                 if not self.disturbances.empty else [(0.0, NO_DISTURBANCE)]
             self._plan = (motor, pieces)
@@ -305,7 +307,9 @@ class Plant:
         if self._edges and self._edges[0][0] <= t + _EPSILON:
             self._pass_edges(t)
         if not all_finite(new_state):
-            self._halt(t, f'state became non-finite at t={t:.3f} s')
+            problem = getattr(self.dynamics, 'problem', None)
+            self._halt(t, f'state became non-finite at t={t:.3f} s' +
+                       (f': {problem}' if problem else ''))
             return False
         self.state = new_state
         reason = None
@@ -356,7 +360,7 @@ class Plant:
         self.control_timed_out = False
         self.live_disturbance = self._live_start = NO_DISTURBANCE
         self._live_switches = []
-        self._plain = not self.actuator.dynamic and self.disturbances.empty
+        self._plain = not self._boundary and self.disturbances.empty
         self._measured_index = None
         self.episode += 1
         view = self.view
@@ -385,8 +389,14 @@ class Plant:
             math.isinf(limits.max_cart_speed) and math.isinf(limits.max_joint_rate)
         self._track_limit = limits.track_limit
         self._saturation_only = not self.actuator.deadband and not self.actuator.dynamic
+        # A control takes effect at a period boundary with a motor that has
+        # dynamics, and with a model that can only step whole periods.
+        self._boundary = self.actuator.dynamic or \
+            getattr(self.nominal_dynamics, 'whole_periods', False)
         self.duration = scenario.duration
         if scenario.uncertainty:
+            if getattr(self.nominal_dynamics, 'custom', False):
+                raise ValueError('uncertainty needs the built-in dynamics model')
             drawn = ParameterUncertainty(scenario.uncertainty).draw(
                 self.nominal_dynamics.params, self._parameter_rng)
             self.dynamics = self.nominal_dynamics.with_params(drawn)
@@ -410,7 +420,26 @@ class Plant:
                 'track_limit': self.safety.track_limit}
         if self.scenarios is not None:
             info['campaign_position'] = list(self.scenarios.position)
+        if getattr(self.dynamics, 'custom', False):
+            info['dynamics'] = self.dynamics.describe()
         return info
+
+    def use_dynamics(self, model):
+        """
+        Step ``model`` instead of the built-in physics from now on (before any step).
+
+        ``model`` has ``step(state, u, dt)`` or the original project's
+        ``step(x, u)`` (:mod:`.user_dynamics`); the episode starts again at
+        its t = 0 with it.
+        """
+        from .user_dynamics import UserDynamics
+        if not isinstance(model, DIPDynamics):      # the built-in model needs no wrapper
+            model = UserDynamics(model, self.dt)
+        self.nominal_dynamics = self.dynamics = model
+        self._boundary = self.actuator.dynamic or getattr(model, 'whole_periods', False)
+        self._plain = not self._boundary and self.disturbances.empty
+        self._preview = self._plan = None
+        self.view.episode = self.episode_view()
 
     def episode_view(self):
         """Return this episode as observers read it (:class:`~.views.EpisodeView`)."""

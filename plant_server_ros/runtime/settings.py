@@ -38,7 +38,7 @@ class Setting:
     """One setting: what it is, its limits, and its name at each door."""
 
     name: str                   # the ROS parameter name; the canonical name
-    kind: str                   # float | int | str | host | choice | floats | state
+    kind: str                   # float | int | bool | str | host | choice | floats | state
     default: object
     doc: str
     group: str                  # the table of docs/parameters.md it is listed in
@@ -71,6 +71,8 @@ class Setting:
             return _number_problem(value, self.low, self.high, self.low_open, kind == 'int')
         if kind == 'str':
             return None if isinstance(value, str) else 'must be a string'
+        if kind == 'bool':
+            return None if isinstance(value, bool) else 'must be true or false'
         if kind == 'host':
             return None if isinstance(value, str) and value else 'must be a non-empty string'
         if kind == 'choice':
@@ -247,6 +249,10 @@ _PLANT = (
     Setting('realtime_priority', 'int', 0, 'SCHED_FIFO priority of the stepping thread '
             '(0 = off; needs CAP_SYS_NICE or an rtprio limit).', 'plant', '', 0, 99,
             keyword='realtime_priority', flag='--realtime-priority'),
+    Setting('use_full_dynamics', 'bool', True, "The original project's choice between its "
+            'light and full models.  Here there is one model, the full nonlinear one: it is '
+            'used either way (a log line says so).', 'plant', nodes=(),
+            config='simulation.use_full_dynamics'),
     Setting('scenario', 'str', '', 'Scenario or campaign YAML: the conditions of each '
             'episode; a campaign plays its next scenario at every reset (empty: none).',
             'plant', keyword='scenario', flag='--scenario'),
@@ -360,7 +366,7 @@ def markdown_table(group):
             limits = s.shown_range()
         names = ' '.join(d for d in doors if d) or '—'
         doc = s.doc.replace('|', '&#124;')          # a bar would end the cell
-        rows.append(f'| `{s.name}` | {names} '
+        rows.append(f'| {f"`{s.name}`" if s.nodes else "—"} | {names} '
                     f'| {default}{f" ({others})" if others else ""} | {limits or "—"} '
                     f'| {s.unit or "—"} | {"yes" if s.runtime else "no"} | {doc} |')
     return '\n'.join(rows)

@@ -19,6 +19,16 @@ ConfigError = SettingError     # one refusal type for every door (named for this
 KEYS = config_keys()           # dotted key -> Setting
 
 
+def load_config(path):
+    """Return the mapping of the YAML file ``path`` (the seed's ``cfg``); its keys checked."""
+    cfg = _read(path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f'{path}: a config is a mapping of sections, got '
+                          f'{type(cfg).__name__}')
+    load_with_labels(cfg)                 # refused now, by key, not when a server starts
+    return cfg
+
+
 def load(cfg):
     """Return the settings of ``cfg`` (None, a dict, or a YAML file path): ``{name: value}``."""
     return load_with_labels(cfg)[0]

@@ -26,7 +26,7 @@ from ..runtime.plant_log import PlantLog
 from ..runtime.settings import MODES, SETTINGS
 from ..runtime.status import CpuMeter
 
-__all__ = ['MODES', 'PlantServer']
+__all__ = ['MODES', 'PlantServer', 'start_server']
 _log = logging.getLogger('plant_server_ros.plant_server')
 
 
@@ -79,7 +79,7 @@ class PlantServer:
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=None, track_limit=None, control_timeout=None, idle_timeout=None,
                  busy_poll_us=None, scenario=None, record=None, web=None, log=None,
-                 **settings):
+                 dynamics=None, **settings):
         values, labels = config.load_with_labels(cfg)
         given = dict(settings, dt=dt, extra_latency_ms=extra_latency_ms,
                      sensor_noise_std=sensor_noise_std, max_steps=max_steps, mode=mode,
@@ -115,6 +115,15 @@ class PlantServer:
         self.plant = self.host.plant
         self.events = self.host.events
         self.backend = HostBackend(self.host)
+        if dynamics is not None:
+            self.host.use_dynamics(dynamics)
+        # The seed's examples set these before start(): honoured there.
+        self._dynamics = self.plant.nominal_dynamics
+        self._own_dynamics = self._dynamics
+        if 'use_full_dynamics' in values:
+            self.log.info(f'{labels.get("use_full_dynamics", "use_full_dynamics")}: '
+                          f'{values["use_full_dynamics"]}; this plant has one model, the full '
+                          'nonlinear one, and steps it either way')
         # Whatever this constructor starts, a failure further on stops again
         # (a port in use must leave no thread behind).
         try:
@@ -176,6 +185,7 @@ class PlantServer:
                 raise RuntimeError('a PlantServer starts once, and not after close()')
             self._started = True
         try:
+            self._take_user_hooks()
             self.host.start()
             self._tcp.start()
             if self._udp is not None:
@@ -186,6 +196,27 @@ class PlantServer:
             self._done.wait()
         finally:
             self._shutdown()
+
+    def _take_user_hooks(self):
+        """Honour what the seed's examples set before start(): ``_dynamics``, ``_step``."""
+        if self._dynamics is not self._own_dynamics:
+            self.log.info(self.host.use_dynamics(self._dynamics))
+        if '_step' in vars(self):        # an instance attribute: the user's replacement
+            self.host.route_steps(self._step)
+
+    def _step(self, control):
+        """
+        Do one step of the plant (holding ``control``); return the new state.
+
+        Every step of a started server goes through ``server._step``, so a
+        replacement set before :meth:`start` (the seed's Example 5: a
+        profiler calling the original) sees each of them.
+        """
+        return self.host.step_plant(control)
+
+    def observe_steps(self, observer):
+        """Call ``observer(control, state, cost)`` after every step (see PlantHost)."""
+        self.host.observe_steps(observer)
 
     def stop(self):
         """Make :meth:`start` return soon (from any thread, or a signal handler)."""
@@ -251,6 +282,31 @@ class PlantServer:
             self.web.close()
             self._web_actions.close()
         self.host.stop()                   # flushes the episode being recorded
+
+
+def start_server(cfg_path, max_steps=None, *, block=True, **kwargs):
+    """
+    Serve the original project's ``config.yaml``; return the server (the seed's function).
+
+    TCP on ``hil.plant_ip`` (port 5555), the UDP datagrams on
+    ``hil.plant_ip``:``hil.plant_port`` when the file names them, and the
+    file's ``dt``, latency and noise, until ``max_steps`` or :meth:`stop`.
+    ``block=False`` serves from a thread and returns at once (call
+    ``stop()``, then ``close()``); other keywords go to :class:`PlantServer`.
+    """
+    values, _ = config.load_with_labels(config.load_config(cfg_path))
+    host = values.get('udp_bind_address', '127.0.0.1')
+    server = PlantServer(cfg=cfg_path, bind_addr=(host, kwargs.pop('port', 5555)),
+                         max_steps=max_steps, udp_addr='config', **kwargs)
+    if block:
+        with server:
+            server.start()
+        return server
+    ready = threading.Event()
+    server._ready = ready
+    threading.Thread(target=server.start, name='plant_server', daemon=True).start()
+    ready.wait(10.0)
+    return server
 
 
 def _client_name(holder):
