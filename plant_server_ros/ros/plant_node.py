@@ -30,6 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 
 from . import condition_params, contract, diagnostics, params as ros_params, visualization
+from .joint_topics import JointCommands, MeasuredJointStates
 from .messages import joint_state, new_joint_state, NS_PER_S, state_of, time_msg
 from .subscription_waiter import SubscriptionWaiter
 from ..observers.recording import Recorder
@@ -176,6 +177,11 @@ class PlantNode(Node):
                                              log=self.get_logger())
             self.create_subscription(Float64, contract.CONTROL, self._on_control,
                                      contract.CONTROL_QOS)
+        # ros2_control's topic hardware interface: its commands take the control's
+        # path, the measured joints go out with every sample (.joint_topics).
+        self._joint_commands = JointCommands(
+            self, self._lockstep_control if self.mode == 'lockstep' else self.schedule.control)
+        self._measured_joints = MeasuredJointStates(self)
         self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10)
         self.create_subscription(Float64MultiArray, contract.DISTURBANCE, self._on_disturbance,
                                  10)
@@ -321,6 +327,7 @@ class PlantNode(Node):
 
     def publish_views(self, sample, stamp):
         """Publish what rviz and robot_state_publisher read, while anyone listens."""
+        self._measured_joints.publish(sample, stamp)
         if self.joint_states_pub.get_subscription_count():
             self.joint_states_pub.publish(visualization.joint_state_for_urdf(sample.true, stamp))
         if sample.index % MARKER_DECIMATION:
