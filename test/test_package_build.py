@@ -40,7 +40,8 @@ def test_installed_client_runs(colcon_install):
 
 
 def declared_defaults(node_class):
-    rclpy = pytest.importorskip('rclpy', reason='rclpy is needed to read declared defaults')
+    rclpy = pytest.importorskip('rclpy', reason='rclpy is needed to read declared defaults',
+                                exc_type=ImportError)
     from rclpy.parameter import Parameter
     context = rclpy.Context()
     rclpy.init(context=context)
