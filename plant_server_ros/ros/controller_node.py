@@ -58,6 +58,7 @@ class ControllerNode(Node):
         super().__init__(node_name, namespace=namespace, **kwargs)
         law, self.law = declare_law(self)
         self.answered = 0
+        self.last_state = None
         self._heard = False           # a state since the last kick check
         self._episode = None
         self._msg = Float64()
@@ -82,8 +83,11 @@ class ControllerNode(Node):
             self.get_logger().error(f'state ignored: {exc}', throttle_duration_sec=1.0)
             return
         self._heard = True
+        self.last_state = state
         self._msg.data = self.law(state)
         self._pub.publish(self._msg)
+        if not self.answered:           # discovery is done: say so (scripts/hil.sh waits)
+            self.get_logger().info('controlling: first state answered')
         self.answered += 1
 
     def _on_episode(self, msg):
@@ -99,8 +103,12 @@ class ControllerNode(Node):
             self._reset.call_async(Trigger.Request())
 
     def stop(self):
-        """Stop asking for resets (the node runner calls it before destroying)."""
+        """Stop asking for resets; say how it went (the node runner calls it at exit)."""
         self._kick.cancel()
+        if self.last_state is not None:
+            x, th1, th2 = self.last_state[:3]
+            self.get_logger().info(f'answered {self.answered} states; the last read x={x:.3f} '
+                                   f'm, th1={th1:.3f} rad, th2={th2:.3f} rad')
 
 
 def main(args=None):
