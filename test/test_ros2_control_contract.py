@@ -43,6 +43,15 @@ def hardware(namespace='/dip'):
     return plugin, params, joints, urdf_joints
 
 
+def command_initial_values():
+    """Return ``{joint/interface: initial_value}`` of the shipped command interfaces."""
+    doc = xacro.process_file(str(DESCRIPTION))
+    return {f'{c.parentNode.getAttribute("name")}/{c.getAttribute("name")}':
+            p.firstChild.data.strip()
+            for c in doc.getElementsByTagName('command_interface')
+            for p in c.getElementsByTagName('param') if p.getAttribute('name') == 'initial_value'}
+
+
 class TopicSystem(Node):
     """JointStateTopicSystem's read() and write() on the wire; ``command`` is the controller's."""
 
@@ -130,6 +139,8 @@ def test_shipped_description_configures_the_topic_interface():
     assert set(geometry.JOINT_NAMES) <= set(urdf_joints)              # dip.urdf's joints
     assert [(n, c) for n, cmds, _ in joints for c in cmds] == [('cart_joint', 'effort')]
     assert all(s == ['position', 'velocity', 'effort'] for _, _, s in joints)
+    # Not NaN (ros2_control's default) before a controller commands: see the xacro.
+    assert command_initial_values() == {'cart_joint/effort': '0.0'}
 
 
 def test_a_held_command_lands_saturates_and_never_trips_the_fail_safe(harness):
