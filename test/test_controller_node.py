@@ -28,19 +28,27 @@ def balanced(plant, angle=0.1, cart=0.5):
 
 
 def test_lqr_balances_the_realtime_plant(harness):
-    plant = harness.add(PlantNode(parameter_overrides=overrides(
+    """The controller as it is deployed: a process of its own (no GIL shared with the plant)."""
+    plant = harness.add(PlantNode(namespace='rt_ctl', parameter_overrides=overrides(
         initial_state=[0.05, 0.05, -0.03, 0.0, 0.0, 0.0])))
-    controller = harness.add(ControllerNode())
-    assert harness.spin_until(lambda: controller.answered > 0)
-    # The episode starts once the controller is connected, as dip_client's RESET.
-    plant.schedule.request_reset()
-    assert harness.spin_until(lambda: plant.plant.steps < 5)
-    steps = plant.plant.total_steps
-    harness.spin_for(3.0)
-    assert plant.plant.total_steps - steps > 250          # the plant kept real time
-    assert controller.answered > 250                      # ... and every tick was answered
-    assert balanced(plant), plant.plant.state
-    assert not plant.plant.control_timed_out
+    controller = NodeProcess('controller_node', '-r', '__ns:=/rt_ctl')
+    try:
+        controller.wait_for('first state answered', timeout=30.0)
+        # The episode starts once the controller answers, as dip_client's RESET.
+        episode = plant.plant.episode
+        plant.schedule.request_reset()
+        assert harness.spin_until(lambda: plant.plant.episode > episode)
+        steps = plant.plant.total_steps
+        harness.spin_for(3.0)
+        assert plant.plant.fault is None, plant.plant.fault   # e.g. fell, off the track
+        assert plant.plant.total_steps - steps > 250          # the plant kept real time
+        assert balanced(plant), plant.plant.state
+        assert not plant.plant.control_timed_out
+    finally:
+        code = controller.stop()
+    assert code == 0, controller.output
+    answered = int(controller.wait_for(r'answered (\d+) states').group(1))
+    assert answered > 250                                 # every tick was answered
 
 
 @pytest.mark.parametrize('use_sim_time', [False, True])
