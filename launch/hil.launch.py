@@ -4,6 +4,7 @@ Start the HIL plant: ``plant_node`` and ``bridge_node`` in one namespace.
     ros2 launch plant_server_ros hil.launch.py
     ros2 launch plant_server_ros hil.launch.py namespace:=dip2 port:=5556 mode:=lockstep
     ros2 launch plant_server_ros hil.launch.py max_steps:=5000 seed:=3 log_level:=debug
+    ros2 launch plant_server_ros hil.launch.py controller:=lqr    # + dip_controller
 
 Parameters come from ``params_file`` (default: the package's
 ``config/plant_server.yaml``).  Every setting of the package's settings table
@@ -13,6 +14,9 @@ launch argument of the same name (``physics.cart_mass:=1.8``;
 nodes have): given, it overrides the file; left empty, the file decides.  When either node exits
 the whole launch shuts down: with code 0 after a clean exit (``max_steps``),
 non-zero when a node failed (a port in use, a bad parameter: exit code 2).
+``controller:=lqr`` or ``pd`` also starts the reference controller
+(``dip_controller``, node ``controller``) in the namespace, designed for the
+plant's ``dt`` and ``max_force``; the default ``none`` starts no controller.
 """
 
 from pathlib import Path
@@ -31,8 +35,17 @@ import yaml
 
 PACKAGE = 'plant_server_ros'
 NODES = ('plant', 'bridge')
+CONTROLLERS = ('none', 'lqr', 'pd')
 # The package's share/ (the rviz config and URDF beside this file's launch/).
 DEFAULTS = Path(__file__).resolve().parent.parent / 'config' / 'plant_server.yaml'
+
+
+def _flatten(tree, prefix=''):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f'{prefix}{key}.')
+        else:
+            yield f'{prefix}{key}', value
 
 
 def _parameters():
@@ -85,9 +98,35 @@ def _nodes(context):
         actions.append(action)
         actions.append(RegisterEventHandler(OnProcessExit(
             target_action=action, on_exit=_end_with(node))))
+    actions += _controller(context, namespace, log_level, use_sim_time, parameters)
     if LaunchConfiguration('rviz').perform(context).lower() in ('true', '1', 'yes'):
         actions += _rviz(namespace)
     return actions
+
+
+def _controller(context, namespace, log_level, use_sim_time, parameters):
+    """Return the dip_controller node and its exit handler, for ``controller:=lqr|pd``."""
+    law = LaunchConfiguration('controller').perform(context)
+    if law not in CONTROLLERS:
+        raise ValueError(f'controller:={law}: one of {", ".join(CONTROLLERS)}')
+    if law == 'none':
+        return []
+    # Designed for the plant it drives: its dt and max_force, as the plant gets them.
+    given = yaml.safe_load(Path(LaunchConfiguration('params_file').perform(context))
+                           .read_text())
+    plant = dict(_flatten(given.get('/**/plant', {}).get('ros__parameters', {})))
+    settings = {'law': law}
+    for name in ('dt', 'max_force'):
+        text = LaunchConfiguration(name).perform(context)
+        value = _typed(text, 0.0) if text != '' else plant.get(name, parameters['plant'][name])
+        settings[name] = float(value)
+    if use_sim_time != '':
+        settings['use_sim_time'] = _typed(use_sim_time, False)
+    action = Node(package=PACKAGE, executable='dip_controller', name='controller',
+                  namespace=namespace, parameters=[settings],
+                  ros_arguments=['--log-level', log_level], output='screen', emulate_tty=True)
+    return [action, RegisterEventHandler(OnProcessExit(target_action=action,
+                                                       on_exit=_end_with('controller')))]
 
 
 def _rviz(namespace):
@@ -134,6 +173,9 @@ def generate_launch_description():
         DeclareLaunchArgument('rviz', default_value='false',
                               description='start rviz2 (and robot_state_publisher) where '
                               'installed'),
+        DeclareLaunchArgument('controller', default_value='none',
+                              description='start the reference controller dip_controller: '
+                              'lqr, pd or none'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='log level of both nodes (debug, info, warn, '
                               'error, fatal)'),

@@ -2,15 +2,17 @@
 # Set up (first run only) and run the whole test suite: physics, plant node,
 # bridge end to end, launch file (skipped without launch_ros), colcon build,
 # ament flake8/pep257.  Extra arguments go to pytest.
+# VENV=DIR uses (and sets up) another venv than .venv, as setup_venv.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup_venv.sh test
+venv="${VENV:-.venv}"
+VENV="$venv" scripts/setup_venv.sh test
 # DDS on loopback, on a domain of this run's own (0-101 are valid here).
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}"
 echo "== pytest (ROS_DOMAIN_ID=$ROS_DOMAIN_ID)"
 set +e
-.venv/bin/python -m pytest -ra "$@"
+"$venv/bin/python" -m pytest -ra "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then

@@ -289,3 +289,62 @@ def test_a_client_right_after_the_launch_is_served(colcon_install):
         ctrl_c(proc)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
+
+
+def test_controller_argument_starts_dip_controller_for_the_plant():
+    context, declared, nodes, others = expand({'params_file': str(CONFIG), 'controller': 'pd',
+                                               'dt': '0.02', 'namespace': 'c'})
+    assert 'controller' in {a.name for a in declared}
+    by_exe = {n.node_executable: n for n in nodes}
+    assert by_exe['dip_controller'].node_name == '/c/controller'
+    settings = yaml.safe_load(Path(params_files(context, by_exe['dip_controller'])[0])
+                              .read_text())
+    assert settings == {'/c/controller': {'ros__parameters': {
+        'law': 'pd', 'dt': 0.02, 'max_force': 20.0}}}
+    assert sum(isinstance(o, RegisterEventHandler) for o in others) == 3
+    with pytest.raises(ValueError, match='controller:=mpc'):
+        expand({'params_file': str(CONFIG), 'controller': 'mpc'})
+
+
+def load_ros2_control_launch():
+    path = LAUNCH_FILE.parent / 'ros2_control.launch.py'
+    spec = importlib.util.spec_from_file_location('ros2_control_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ros2_control_launch_skips_ros2_control_in_one_line_where_missing(monkeypatch):
+    module = load_ros2_control_launch()
+    description = module.generate_launch_description()
+    assert any(type(e).__name__ == 'IncludeLaunchDescription' for e in description.entities)
+    context = launch.LaunchContext()
+    context.launch_configurations.update(namespace='dip', use_sim_time='')
+    monkeypatch.setattr(module, '_ros2_control_missing', lambda: 'controller_manager '
+                        '(ros2_control) is not installed')
+    (only,) = module._ros2_control(context)
+    assert type(only).__name__ == 'LogInfo'
+    pytest.importorskip('xacro', reason='xacro expands the description')
+    monkeypatch.setattr(module, '_ros2_control_missing', lambda: None)
+    actions = module._ros2_control(context)
+    assert [(a.node_package, a.node_executable) for a in actions] == [
+        ('robot_state_publisher', 'robot_state_publisher'),
+        ('controller_manager', 'ros2_control_node'), ('controller_manager', 'spawner')]
+    assert '<param name="joint_commands_topic">/dip/joint_commands</param>' in \
+        module.robot_description('dip')
+
+
+def test_launch_with_the_controller_drives_a_lockstep_plant_to_max_steps(colcon_install):
+    """Nobody else sends a control: the launch ends because dip_controller stepped it."""
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=ctl', f'port:={port}', 'mode:=lockstep',
+                      'max_steps:=300', 'controller:=lqr', 'use_sim_time:=true')
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            ctrl_c(proc)
+            proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert 'lqr controller up' in out and 'max_steps=300 reached' in out
+    assert 'cart left the track' not in out

@@ -607,7 +607,8 @@ def test_pulse_clears_itself():
 
 # -- the ROS door: the bridge feeds the view from the plant's topics ---------------------
 def test_bridge_web_port_serves_the_plant_and_its_buttons_act():
-    pytest.importorskip('rclpy', reason='rclpy (ROS 2 wheels or a sourced ROS) is needed')
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2 wheels or a sourced ROS) is needed',
+                        exc_type=ImportError)
     from _ros_harness import bridge_port, NodeProcess, wait_until_served
     from websockets.sync.client import connect
     probe = socket.socket()

@@ -20,11 +20,16 @@ RCLPY_BUILTIN_PARAMETERS = ('use_sim_time', 'start_type_description_service')
 
 def test_colcon_installs_executables_launch_and_config(colcon_install):
     lib = colcon_install / 'lib' / PACKAGE
-    for exe in ('plant_node', 'bridge_node', 'dip_hil', 'dip_client'):
+    for exe in ('plant_node', 'bridge_node', 'dip_hil', 'dip_client', 'dip_controller'):
         assert (lib / exe).is_file() and os.access(lib / exe, os.X_OK), exe
     share = colcon_install / 'share' / PACKAGE
     assert (share / 'launch' / 'hil.launch.py').is_file()
     assert (share / 'config' / 'plant_server.yaml').is_file()
+    # The ros2_control files a user copies (docs/ros2_control.md).
+    assert (share / 'launch' / 'ros2_control.launch.py').is_file()
+    assert (share / 'config' / 'ros2_control_controllers.yaml').is_file()
+    for name in ('dip.urdf', 'dip.ros2_control.xacro', 'dip_ros2_control.urdf.xacro'):
+        assert (share / 'urdf' / name).is_file(), name
     assert (share / 'package.xml').is_file()
     marker = colcon_install / 'share' / 'ament_index' / 'resource_index' / 'packages' / PACKAGE
     assert marker.is_file()
@@ -40,7 +45,8 @@ def test_installed_client_runs(colcon_install):
 
 
 def declared_defaults(node_class):
-    rclpy = pytest.importorskip('rclpy', reason='rclpy is needed to read declared defaults')
+    rclpy = pytest.importorskip('rclpy', reason='rclpy is needed to read declared defaults',
+                                exc_type=ImportError)
     from rclpy.parameter import Parameter
     context = rclpy.Context()
     rclpy.init(context=context)

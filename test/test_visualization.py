@@ -171,8 +171,9 @@ def test_marker_scales_come_from_the_parameters():
     assert m['link1'].scale.x == m['link2'].scale.x == 2.0 * d['link_radius']
     assert m['tip'].scale.x == m['tip'].scale.y == m['tip'].scale.z == 2.0 * d['tip_radius']
     # Upright: the links stand on the pivot, one above the other.
-    assert [(p.x, p.z) for p in m['link2'].points] == pytest.approx(
-        [(0.0, PARAMS.link1_length), (0.0, PARAMS.link1_length + PARAMS.link2_length)])
+    # Flat lists: pytest 9's approx refuses nested tuples.
+    assert [c for p in m['link2'].points for c in (p.x, p.z)] == pytest.approx(
+        [0.0, PARAMS.link1_length, 0.0, PARAMS.link1_length + PARAMS.link2_length])
     # Another plant, other sizes.
     small = DIPParams(link1_length=0.1, link2_length=0.05)
     m2 = by_id(visualization.markers((0.0, 0.0, 0.0), small))

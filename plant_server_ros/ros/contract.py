@@ -35,6 +35,9 @@ MARKERS = 'markers'             # visualization_msgs/MarkerArray, frame world, f
 JOINT_STATES = 'joint_states'   # sensor_msgs/JointState, link 2 relative (URDF chain)
 TF = '/tf'                      # tf2_msgs/TFMessage, world -> cart -> link1 -> link2
 CLOCK = '/clock'                # rosgraph_msgs/Clock, lock-step only
+# ros2_control's topic hardware interface (see .joint_topics):
+JOINT_COMMANDS = 'joint_commands'                # sensor_msgs/JointState, -> plant
+MEASURED_JOINT_STATES = 'measured_joint_states'  # sensor_msgs/JointState, plant ->
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -42,6 +45,12 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 STATE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 CONTROL_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 EVENTS_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+# What JointStateTopicSystem publishes its commands with (rclcpp::QoS(1)):
+# reliable, volatile, the latest only.
+JOINT_COMMANDS_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+# What it subscribes to the states with (rclcpp::SensorDataQoS): best effort,
+# depth 5; its read() takes the newest message only.
+MEASURED_JOINT_STATES_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 RUNNING_MODES = ('realtime', 'lockstep')
 FINISHED = 'finished'

@@ -26,6 +26,7 @@ from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from . import contract, diagnostics, params as ros_params
+from .joint_topics import JointCommands
 from .messages import NS_PER_S, state_of
 from .plant_output import PlantTopics, RosOutput
 from .subscription_waiter import SubscriptionWaiter
@@ -68,6 +69,9 @@ class PlantNode(Node):
                                             contract.CONTROL_QOS, 'controls')
         self._control_thread = threading.Thread(
             target=self._serve_controls, name=f'{self.get_name()}_controls', daemon=True)
+        # ros2_control's topic hardware interface: its commands take the control's
+        # path (.joint_topics; the measured joints go out with every sample).
+        self._joint_commands = JointCommands(self, self._control)
         self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10)
         self.create_subscription(Float64MultiArray, contract.DISTURBANCE, self._on_disturbance,
                                  10)

@@ -14,6 +14,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from . import contract, visualization
+from .joint_topics import MeasuredJointStates
 from .messages import joint_state, new_joint_state, time_msg
 from ..runtime.plant_log import PlantLog
 
@@ -32,6 +33,7 @@ class PlantTopics:
         self.events = pub(String, contract.EVENTS, contract.EVENTS_QOS)
         self.markers = pub(MarkerArray, contract.MARKERS, 1)
         self.joint_states = pub(JointState, contract.JOINT_STATES, 10)
+        self.measured_joints = MeasuredJointStates(node)     # for ros2_control's read()
         self.tf = None
         try:
             # /tf from the plant itself where tf2_msgs exists (a ROS distribution;
@@ -109,6 +111,7 @@ class RosOutput(PlantLog):
     def _publish_views(self, sample, stamp):
         """Publish what rviz and robot_state_publisher read, while anyone listens."""
         topics = self.topics
+        topics.measured_joints.publish(sample, stamp)
         if topics.joint_states.get_subscription_count():
             topics.joint_states.publish(visualization.joint_state_for_urdf(sample.true, stamp))
         if sample.index % MARKER_DECIMATION:
