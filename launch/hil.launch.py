@@ -17,6 +17,9 @@ non-zero when a node failed (a port in use, a bad parameter: exit code 2).
 ``controller:=lqr`` or ``pd`` also starts the reference controller
 (``dip_controller``, node ``controller``) in the namespace, designed for the
 plant's ``dt`` and ``max_force``; the default ``none`` starts no controller.
+``lifecycle:=true`` runs the plant as a managed node (``plant_node --managed``):
+it waits unconfigured until ``ros2 lifecycle set /dip/plant configure`` and
+``activate``.
 """
 
 from pathlib import Path
@@ -28,7 +31,7 @@ from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFun
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 from plant_server_ros.runtime.settings import of_node
 import yaml
@@ -90,16 +93,18 @@ def _nodes(context):
                 overrides[name] = _typed(text, parameters[node][name])
         if use_sim_time != '':
             overrides['use_sim_time'] = _typed(use_sim_time, False)
-        action = Node(
+        managed = node == 'plant' and _true(LaunchConfiguration('lifecycle').perform(context))
+        action = (LifecycleNode if managed else Node)(
             package=PACKAGE, executable=f'{node}_node', name=node, namespace=namespace,
             parameters=[LaunchConfiguration('params_file'), overrides],
+            arguments=['--managed'] if managed else [],
             ros_arguments=['--log-level', log_level],
             output='screen', emulate_tty=True)
         actions.append(action)
         actions.append(RegisterEventHandler(OnProcessExit(
             target_action=action, on_exit=_end_with(node))))
     actions += _controller(context, namespace, log_level, use_sim_time, parameters)
-    if LaunchConfiguration('rviz').perform(context).lower() in ('true', '1', 'yes'):
+    if _true(LaunchConfiguration('rviz').perform(context)):
         actions += _rviz(namespace)
     return actions
 
@@ -127,6 +132,10 @@ def _controller(context, namespace, log_level, use_sim_time, parameters):
                   ros_arguments=['--log-level', log_level], output='screen', emulate_tty=True)
     return [action, RegisterEventHandler(OnProcessExit(target_action=action,
                                                        on_exit=_end_with('controller')))]
+
+
+def _true(text):
+    return text.lower() in ('true', '1', 'yes')
 
 
 def _rviz(namespace):
@@ -176,6 +185,9 @@ def generate_launch_description():
         DeclareLaunchArgument('controller', default_value='none',
                               description='start the reference controller dip_controller: '
                               'lqr, pd or none'),
+        DeclareLaunchArgument('lifecycle', default_value='false',
+                              description='run the plant as a managed (lifecycle) node: it '
+                              'steps once configured and activated (ros2 lifecycle set)'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='log level of both nodes (debug, info, warn, '
                               'error, fatal)'),

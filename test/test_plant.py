@@ -125,3 +125,12 @@ def test_control_arriving_in_a_fail_safe_period_leaves_its_start_unforced():
     dyn = plant.dynamics
     expected = dyn.step(dyn.step(start, 0.0, 0.005), 3.0, 0.005)
     assert plant.state == pytest.approx(expected, rel=0, abs=1e-15)
+
+
+def test_a_scenarios_own_force_limit_saturates_the_plain_path_too():
+    from plant_server_ros.conditions.scenario import Scenario, ScenarioPlayer
+    scenario = Scenario.from_dict({'name': 'weak', 'actuator': {'max_force': 5.0}})
+    plant = Plant(max_force=20.0, scenarios=ScenarioPlayer([scenario]))
+    assert plant.set_control(12.0) == 5.0 and plant.set_control(-12.0) == -5.0
+    plant.set_max_force(8.0)                     # a run-time change wins from then on
+    assert plant.set_control(12.0) == 8.0

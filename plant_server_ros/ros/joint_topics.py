@@ -61,8 +61,12 @@ class JointCommands:
         self._node = node
         self._apply = apply
         self._warned = set()
-        node.create_subscription(JointState, contract.JOINT_COMMANDS, self._on_command,
-                                 contract.JOINT_COMMANDS_QOS)
+        self._subscription = node.create_subscription(
+            JointState, contract.JOINT_COMMANDS, self._on_command, contract.JOINT_COMMANDS_QOS)
+
+    def destroy(self):
+        """Unsubscribe (a managed plant's cleanup)."""
+        self._node.destroy_subscription(self._subscription)
 
     def _on_command(self, msg):
         log = self._node.get_logger()
@@ -89,8 +93,8 @@ class MeasuredJointStates:
     """Publish the measured state as the URDF's joints, for the interface's ``read()``."""
 
     def __init__(self, node):
-        self._pub = node.create_publisher(JointState, contract.MEASURED_JOINT_STATES,
-                                          contract.MEASURED_JOINT_STATES_QOS)
+        self.publisher = self._pub = node.create_publisher(
+            JointState, contract.MEASURED_JOINT_STATES, contract.MEASURED_JOINT_STATES_QOS)
         self._msg = JointState()
         self._msg.name = list(geometry.JOINT_NAMES)
 

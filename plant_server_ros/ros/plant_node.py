@@ -40,53 +40,67 @@ from ..runtime.status import CpuMeter
 RESET_WAIT = 1.0        # s the reset service waits for the new episode's first sample
 
 
-class PlantNode(Node):
-    """The plant as a ROS node: parameters and topics around a plant host."""
+class PlantDoor:
+    """
+    The plant node's wiring around a plant host, for the plain and the managed node.
 
-    def __init__(self, node_name='plant', namespace='dip', busy_poll_us=None, **kwargs):
-        super().__init__(node_name, namespace=namespace, **kwargs)
+    :meth:`_wire` declares nothing: it takes the checked parameter values,
+    builds the host and makes the node's topics, subscriptions and services
+    (once); :meth:`_start` starts stepping; :meth:`_freeze` stops it with the
+    state as it is; :meth:`_release` destroys what :meth:`_wire` made.
+    """
+
+    def _declare(self, busy_poll_us=None):
+        """Declare (once) and check every plant setting; ``{name: value}``."""
         given = {'busy_poll_us': busy_poll_us} if busy_poll_us is not None else {}
-        values = {s.name: ros_params.declare_setting(self, s, given.get(s.name))
-                  for s in of_node('plant')}
+        return {s.name: ros_params.declare_setting(self, s, given.get(s.name))
+                for s in of_node('plant')}
+
+    def _wire(self, values):
+        self.values = values
         self.finished = threading.Event()
         self.mode = values['mode']
         self.max_steps = values['max_steps']
         self.dt_ns = round(values['dt'] * NS_PER_S)
         self.origin_ns = 0           # stamp of sample 0 (lock-step: simulated time 0)
         self._busy_poll = 1e-6 * values['busy_poll_us']
-        self.topics = None
+        self.topics = self.host = self._control_thread = None
+        self._build_host()
+        # The control -> step -> state path is a round trip: taken on a thread
+        # of its own, not through the executor.
+        self._controls = SubscriptionWaiter(self, Float64, contract.CONTROL,
+                                            contract.CONTROL_QOS, 'controls')
+        # ros2_control's topic hardware interface: its commands take the control's
+        # path (.joint_topics; the measured joints go out with every sample).
+        self._joint_commands = JointCommands(self, self._control)
+        self._entities = [
+            self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10),
+            self.create_subscription(Float64MultiArray, contract.DISTURBANCE,
+                                     self._on_disturbance, 10),
+            self.create_service(Trigger, contract.RESET, self._on_reset),
+            self.create_service(Trigger, contract.ESTOP, self._on_estop),
+            self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)]
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
+        self._cpu = CpuMeter()
+        if not getattr(self, '_parameter_callbacks', False):
+            self._parameter_callbacks = True
+            self.add_on_set_parameters_callback(self._validate_parameters)
+            self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _build_host(self):
         try:
             self.host = PlantHost(
-                values, scenario=values['scenario'] or None, listener=self._output,
+                self.values, scenario=self.values['scenario'] or None, listener=self._output,
                 labels={s.name: f'parameter {s.name!r}' for s in of_node('plant')},
                 log=self.get_logger(), name=self.get_name())
         except (SettingError, ScenarioError) as exc:
             raise ros_params.ParameterError(str(exc)) from None
         self.plant, self.schedule = self.host.plant, self.host.schedule
-        # The control -> step -> state path is a round trip: taken on a thread
-        # of its own, not through the executor.
-        self._controls = SubscriptionWaiter(self, Float64, contract.CONTROL,
-                                            contract.CONTROL_QOS, 'controls')
-        self._control_thread = threading.Thread(
-            target=self._serve_controls, name=f'{self.get_name()}_controls', daemon=True)
-        # ros2_control's topic hardware interface: its commands take the control's
-        # path (.joint_topics; the measured joints go out with every sample).
-        self._joint_commands = JointCommands(self, self._control)
-        self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10)
-        self.create_subscription(Float64MultiArray, contract.DISTURBANCE, self._on_disturbance,
-                                 10)
-        self.create_service(Trigger, contract.RESET, self._on_reset)
-        self.create_service(Trigger, contract.ESTOP, self._on_estop)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
-        self._cpu = CpuMeter()
-        self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
-        self._start(values)
 
     def _output(self, host):
         """Make the host's listener: this node's topics (``/clock`` for a simulated clock)."""
-        self.topics = PlantTopics(self, host.simulated_clock)
+        if self.topics is None:
+            self.topics = PlantTopics(self, host.simulated_clock)
         self._ros_output = RosOutput(
             self.get_logger(), host.plant, self.max_steps, self.topics, self.mode,
             lambda index: self.origin_ns + index * self.dt_ns, self.context,
@@ -96,7 +110,11 @@ class PlantNode(Node):
     def _stop_on_shutdown(self):
         self.host.schedule.stop()
 
-    def _start(self, values):
+    def _start(self):
+        """Start stepping; a host that was frozen is built anew (a new episode at t = 0)."""
+        if self.host.finished.is_set():
+            self._build_host()
+        self.finished.clear()
         if self.topics.clock is None:          # wall time: stamps from this node's clock
             self.origin_ns = self.get_clock().now().nanoseconds
             if self.host.recorder is not None:
@@ -105,12 +123,36 @@ class PlantNode(Node):
         if getattr(self.schedule, 'priority_error', None):
             self.get_logger().warning(self.schedule.priority_error)
         self.topics.publish_clock(0)
+        self._control_thread = threading.Thread(
+            target=self._serve_controls, name=f'{self.get_name()}_controls', daemon=True)
         self._control_thread.start()
+        v = self.values
         self.get_logger().info(
-            f'{self.mode} plant up: dt={self.plant.dt:g} s, '
-            f'{values["integrator"]} x{values["substeps"]}, '
+            f'{self.mode} plant up: dt={self.plant.dt:g} s, {v["integrator"]} x{v["substeps"]}, '
             f'noise std={self.plant.sensor_noise_std:g}, '
             f'max_steps={self.max_steps or "unlimited"}')
+
+    def _freeze(self):
+        """Stop stepping with the state as it is (idempotent)."""
+        self.finished.set()
+        self.host.stop()
+        self._ros_output.report_failsafe()
+        self._controls.wake()
+        thread = self._control_thread
+        if thread is not None and thread.is_alive() and threading.current_thread() is not thread:
+            thread.join(1.0)
+
+    def _release(self):
+        """Destroy the topics, subscriptions, services and timer :meth:`_wire` made."""
+        self._controls.close()
+        destroy = {'Subscription': self.destroy_subscription, 'Service': self.destroy_service,
+                   'Timer': self.destroy_timer}
+        for entity in self._entities:
+            destroy[type(entity).__name__](entity)
+        self._joint_commands.destroy()
+        for publisher in (*self.topics.publishers(), self._diagnostics_pub):
+            self.destroy_publisher(publisher)
+        self.topics = None
 
     # kept for tests and tools that look at the clock publisher
     @property
@@ -139,6 +181,8 @@ class PlantNode(Node):
 
     # -- parameters --------------------------------------------------------
     def _validate_parameters(self, params):
+        if self.host is None:                  # a managed plant not configured yet
+            return SetParametersResult(successful=True)
         for p in params:
             if p.name == 'initial_state':
                 try:
@@ -148,6 +192,8 @@ class PlantNode(Node):
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params):
+        if self.host is None:
+            return
         for p in params:
             if p.name == 'busy_poll_us':
                 self._busy_poll = 1e-6 * p.value
@@ -229,14 +275,19 @@ class PlantNode(Node):
 
     def stop(self):
         """Stop stepping (idempotent); call before destroying the node."""
-        self.finished.set()
-        self.host.stop()
-        self._ros_output.report_failsafe()
-        self._controls.wake()
-        if self._control_thread.is_alive() and \
-                threading.current_thread() is not self._control_thread:
-            self._control_thread.join(1.0)
-        self._controls.close()
+        if self.host is not None:
+            self._freeze()
+            self._controls.close()
+
+
+class PlantNode(PlantDoor, Node):
+    """The plant as a ROS node: parameters and topics around a plant host."""
+
+    def __init__(self, node_name='plant', namespace='dip', busy_poll_us=None, **kwargs):
+        super().__init__(node_name, namespace=namespace, **kwargs)
+        self.host = None
+        self._wire(self._declare(busy_poll_us))
+        self._start()
 
     def destroy_node(self):
         self.stop()
@@ -244,9 +295,15 @@ class PlantNode(Node):
 
 
 def main(args=None):
-    """Entry point of ``plant_node``."""
+    """Entry point of ``plant_node`` (``plant_node --managed``: the lifecycle node)."""
+    import sys
     from .node_runner import run_nodes
-    return run_nodes(args, [PlantNode])
+    argv = list(sys.argv if args is None else args)
+    if '--managed' in argv:
+        from .managed_plant_node import ManagedPlantNode
+        argv.remove('--managed')
+        return run_nodes(argv, [ManagedPlantNode])
+    return run_nodes(argv, [PlantNode])
 
 
 if __name__ == '__main__':

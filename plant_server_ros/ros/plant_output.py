@@ -46,6 +46,12 @@ class PlantTopics:
         self.clock = pub(Clock, contract.CLOCK, 10) if simulated_clock else None
         self._clock_msg = Clock()
 
+    def publishers(self):
+        """Return every publisher made here (a managed plant's cleanup destroys them)."""
+        return [p for p in (self.state, self.truth, self.episode, self.episode_info,
+                            self.events, self.markers, self.joint_states, self.tf, self.clock,
+                            self.measured_joints.publisher) if p is not None]
+
     def publish_clock(self, ns):
         """Advance ``/clock`` to ``ns`` (while anyone listens)."""
         if self.clock is not None and self.clock.get_subscription_count():

@@ -119,7 +119,7 @@ class Plant:
         if not math.isfinite(u):
             raise ValueError(f'control force is not finite: {u}')
         if self._saturation_only:                 # the common case, inline: the hot path
-            limit = self.max_force
+            limit = self._limit
             u = min(max(u, -limit), limit)
         else:
             u = self.actuator.shape(u)
@@ -145,7 +145,7 @@ class Plant:
 
     def set_max_force(self, value):
         """Change the actuator limit; the held force is saturated to it at once."""
-        self.max_force = float(value)
+        self.max_force = self._limit = float(value)
         self.actuator.max_force = self.max_force
         self.view.episode = self.view.episode._replace(max_force=self.max_force)
         shape = self.actuator.shape
@@ -389,6 +389,7 @@ class Plant:
             math.isinf(limits.max_cart_speed) and math.isinf(limits.max_joint_rate)
         self._track_limit = limits.track_limit
         self._saturation_only = not self.actuator.deadband and not self.actuator.dynamic
+        self._limit = self.actuator.max_force     # a scenario's own limit, else the plant's
         # A control takes effect at a period boundary with a motor that has
         # dynamics, and with a model that can only step whole periods.
         self._boundary = self.actuator.dynamic or \
