@@ -221,11 +221,11 @@ def test_a_diverging_lane_halts_as_the_plant_does():
 
 
 @pytest.mark.parametrize('bad, match', [
-    (dict(n=0), 'n'), (dict(n=-3), 'n'), (dict(n=2.5), 'n'),
-    (dict(n=2, max_force=[1.0, 2.0, 3.0]), 'max_force'),
-    (dict(n=2, params=LaneParams(3)), 'params'),
-    (dict(n=2, scenario={'name': 'd', 'sensor': {'drift_std': 0.1}}), 'drift_std'),
-    (dict(n=2, scenario={'name': 'd', 'sensor': {'delay': 1}}), 'delay'),
+    ({'n': 0}, 'n'), ({'n': -3}, 'n'), ({'n': 2.5}, 'n'),
+    ({'n': 2, 'max_force': [1.0, 2.0, 3.0]}, 'max_force'),
+    ({'n': 2, 'params': LaneParams(3)}, 'params'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'drift_std': 0.1}}}, 'drift_std'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'delay': 1}}}, 'delay'),
 ])
 def test_bad_construction_is_refused_clearly(bad, match):
     with pytest.raises(ValueError, match=match):

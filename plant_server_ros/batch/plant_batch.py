@@ -246,26 +246,28 @@ class PlantBatch:
 
     def _sample(self, mask):
         measured = self.sensors.measure(self._columns, mask, self.draws)
-        self._measured = tuple(np.where(mask, m, old) for m, old in zip(measured,
-                                                                          self._measured))
+        self._measured = tuple(np.where(mask, m, old)
+                               for m, old in zip(measured, self._measured))
 
     # -- stepping ------------------------------------------------------------
-    def step(self, u):
+    def step(self, u, lanes=None):
         """
         Apply the forces ``u`` (``(N,)``) over one period; return the measured ``(N, 6)``.
 
         A lane whose force is NaN or infinite is refused: flagged
         (``nonfinite_force``) and frozen, the others step.  Halted lanes do
-        not move until :meth:`reset`.
+        not move until :meth:`reset`; ``lanes`` (a mask or indices) steps
+        only those (the others keep their state, time and last sample).
         """
         u = np.asarray(u, dtype=float)
         if u.shape != (self.n,):
             raise ValueError(f'u must have shape ({self.n},) (one force per lane), '
                              f'got {u.shape}')
-        bad = ~np.isfinite(u) & (self.reason_code == 0)
+        chosen = self._lanes(lanes)
+        bad = ~np.isfinite(u) & (self.reason_code == 0) & chosen
         if bad.any():
             self.reason_code[bad] = NONFINITE_FORCE
-        live = self.reason_code == 0
+        live = (self.reason_code == 0) & chosen
         u = np.where(live, u, 0.0)
         force = self.actuator.apply(u, live)
         t0 = self.steps * self.dt
@@ -305,13 +307,11 @@ class PlantBatch:
             model = self._lane_model(i)
             state = tuple(float(c[i]) for c in self._columns)
             u = float(force[i])
-            t = 0.0
             for k, (at, value) in enumerate(pieces):
                 end = pieces[k + 1][0] if k + 1 < len(pieces) else self.dt
                 if end > at:
                     state = model.step(state, u, end - at, (value[0] + 0.0, value[1] + 0.0,
                                                             value[2] + 0.0))
-                t = end
             for c in range(6):
                 new[c][i] = state[c]
         return tuple(new)
