@@ -156,7 +156,7 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
             raise ValueError(f'action is not finite: {force}')
         sample, kind, events = self._plant.step(force)
         self._sample = sample
-        reward = float(self.reward_fn(np.array(sample.true), sample.force, self.max_force))
+        reward = float(self.reward_fn(sample.true, sample.force, self.max_force))
         terminated = kind is not None and kind != 'scenario_done'
         truncated = kind == 'scenario_done'
         info = self._info(sample, events, self._plant.fault)
