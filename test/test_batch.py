@@ -127,6 +127,21 @@ def test_saturation_agrees_with_the_plant():
     assert batch.steps[LANE] > 100
 
 
+def test_a_period_cut_by_a_pulse_edge_is_integrated_piece_by_piece(monkeypatch):
+    cut = []
+    original = PlantBatch._integrate_cut
+
+    def spy(self, new, force, pieces, live):
+        cut.append(dict(pieces))
+        return original(self, new, force, pieces, live)
+
+    monkeypatch.setattr(PlantBatch, '_integrate_cut', spy)
+    worst_true, _, _, _ = run_both(CONDITIONS['disturbance_steps_pulses'])
+    assert worst_true <= 1e-12
+    assert len(cut) >= 2                         # the 3.003 s pulse: its start and its end
+    assert all(len(p) == 2 for pieces in cut for p in pieces.values())
+
+
 def test_all_conditions_at_once_agree_too():
     values = {}
     for name in ('sensor_bias_quantum', 'uncertainty', 'actuator_dynamics',
