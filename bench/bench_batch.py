@@ -12,6 +12,9 @@ beside it (the env adds its adapter, the reward and the info dict).
 Medians of ``--rounds`` rounds.
 
     python bench/bench_batch.py [--rounds 3] [--lane-steps 1000000]
+                                [--kernel numpy|numba|numba-parallel]
+
+``--kernel numba``: the optional compiled kernel (physics/batch_numba.py).
 """
 
 import argparse
@@ -28,11 +31,14 @@ from plant_server_ros.runtime.plant import Plant
 SIZES = (1, 64, 1024, 4096, 16384)
 
 
+KERNEL = 'numpy'
+
+
 def batch_for(n, conditions):
     if conditions:
         return PlantBatch(n, load('masses_10pct.yaml')[0], sensor_noise_std=0.01,
-                          max_force=20.0, seed=1)
-    return PlantBatch(n, sensor_noise_std=0.0, max_force=np.inf, seed=1)
+                          max_force=20.0, seed=1, kernel=KERNEL)
+    return PlantBatch(n, sensor_noise_std=0.0, max_force=np.inf, seed=1, kernel=KERNEL)
 
 
 def batch_rate(n, conditions, lane_steps):
@@ -84,7 +90,11 @@ def main():
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--lane-steps', type=int, default=1_000_000)
     parser.add_argument('--single-periods', type=int, default=20_000)
+    parser.add_argument('--kernel', default='numpy')
     args = parser.parse_args()
+    global KERNEL
+    KERNEL = args.kernel
+    batch_for(1, True).step(np.zeros(1))           # compile (numba) outside the timing
     rates = {(n, c): [] for n in SIZES for c in (False, True)}
     singles, gyms = [], []
     for _ in range(args.rounds):
@@ -94,7 +104,7 @@ def main():
             for c in (False, True):
                 rates[n, c].append(batch_rate(n, c, args.lane_steps))
     single = np.median(singles)
-    print(f'rk6, dt 0.01; medians of {args.rounds} rounds')
+    print(f'rk6, dt 0.01, kernel {KERNEL}; medians of {args.rounds} rounds')
     print(f'single plant, in-process lock-step: {single:10,.0f} steps/s '
           f'({1e6 / single:.1f} us/step)')
     if gyms[0] is not None:

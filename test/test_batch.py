@@ -260,3 +260,18 @@ def test_bad_step_and_reset_input_is_refused_and_changes_nothing():
     with pytest.raises(ValueError, match='range'):
         batch.reset([7])
     assert np.array_equal(batch.state, state) and batch.episode.tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize('kernel', ['numba', 'numba-parallel'])
+def test_the_compiled_kernel_agrees_with_the_numpy_reference(kernel):
+    pytest.importorskip('numba', reason='the optional compiled kernel (pip install numba)')
+    scene = {'name': 'k', 'uncertainty': {'masses': 0.1}, 'sensor': {'noise_std': 0.01},
+             'disturbances': [{'kind': 'step', 'channel': 'tau1', 'amplitude': 0.01,
+                               'start': 0.1}]}
+    runs = []
+    for which in ('numpy', kernel):
+        batch = PlantBatch(64, scene, seed=3, kernel=which)
+        for k in range(300):
+            batch.step(-batch.measured @ GAIN + math.sin(k / 7.0))
+        runs.append(batch.state)
+    assert np.abs(runs[0] - runs[1]).max() <= 1e-12

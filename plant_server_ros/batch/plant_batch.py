@@ -60,12 +60,14 @@ class PlantBatch:
     ``sensor_noise_std``: as Plant (where the scenario names no sensor).
     ``seed``: lane ``i``'s episode ``e`` draws from
     :func:`~.draws.episode_seed` ``(seed, i, e)``; ``draws``: the per-step
-    normals (default :class:`~.draws.NumpyDraws`).
+    normals (default :class:`~.draws.NumpyDraws`).  ``kernel``: ``'numpy'``
+    (the reference), ``'numba'`` or ``'numba-parallel'`` (the optional
+    compiled kernel of :mod:`~..physics.batch_numba`, the same source).
     """
 
     def __init__(self, n, scenario=None, *, dt=0.01, params=None, integrator='rk6',
                  substeps=1, max_force=20.0, track_limit=2.0, sensor_noise_std=0.01,
-                 seed=None, draws=None, initial_state=DEFAULT_INITIAL_STATE):
+                 seed=None, draws=None, initial_state=DEFAULT_INITIAL_STATE, kernel='numpy'):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f'n (the number of lanes) must be an int >= 1, got {n!r}')
         if not (math.isfinite(dt) and dt > 0.0):
@@ -84,7 +86,7 @@ class PlantBatch:
                              f'for a batch of {n}')
         self._uncertainty = None if self._given_params or not scenario.uncertainty \
             else ParameterUncertainty(scenario.uncertainty)
-        self.dynamics = BatchDynamics(lane_params, integrator, substeps)
+        self.dynamics = BatchDynamics(lane_params, integrator, substeps, kernel)
         self._lane_models = {}
         self.max_force = self._per_lane('max_force', max_force)
         safety = scenario.safety_limits(2.0)

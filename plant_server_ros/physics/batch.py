@@ -24,6 +24,7 @@ from .equations import make_accel, model_constants
 from .integrators import SecondOrderStepper, TABLEAUX
 
 PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
+KERNELS = ('numpy', 'numba', 'numba-parallel')
 
 
 class LaneParams:
@@ -53,17 +54,27 @@ class LaneParams:
 class BatchDynamics:
     """The equations of motion and rk step of N lanes (``integrator`` as DIPDynamics)."""
 
-    def __init__(self, lane_params, integrator='rk6', substeps=1):
+    def __init__(self, lane_params, integrator='rk6', substeps=1, kernel='numpy'):
         if integrator not in TABLEAUX:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
+        if kernel not in KERNELS:
+            raise ValueError(f'kernel must be one of {KERNELS}, got {kernel!r}')
         self.integrator = integrator
         self.substeps = int(substeps)
+        self.kernel = kernel
+        # numpy: the reference; numba: physics/batch_numba.py (optional, the same source).
+        self._compiled = None
+        if kernel != 'numpy':
+            from . import batch_numba
+            self._compiled = batch_numba.kernel(integrator, parallel=kernel == 'numba-parallel')
         self.set_params(lane_params)
 
     def set_params(self, lane_params):
         """Use new per-lane parameters (after a reset that redrew some lanes)."""
         self.params = lane_params
         constants = model_constants(lane_params)
+        n = lane_params.cart_mass.shape[0]
+        self._constant_rows = np.array([np.broadcast_to(c, (n,)) for c in constants])
         self._accel = make_accel(constants, np.sin, np.cos)
         self._accel_q = make_accel(constants, np.sin, np.cos, torques=True)
         if hasattr(self, '_stepper'):
@@ -88,6 +99,15 @@ class BatchDynamics:
         ``q1, q2``: generalised joint torques ``(tau1 - tau2, tau2)``, or None.
         Returns a new tuple of six columns.
         """
+        if self._compiled is not None and isinstance(dt, float):
+            zero = np.zeros_like(self._constant_rows[0])
+            u = np.broadcast_to(np.asarray(u, dtype=float), zero.shape)
+            out = self._compiled(*(np.ascontiguousarray(c) for c in columns), u,
+                                 zero if q1 is None else np.broadcast_to(q1, zero.shape),
+                                 zero if q2 is None else np.broadcast_to(q2, zero.shape),
+                                 self._constant_rows, self._stepper._coefficients(
+                                     dt / self.substeps), self.substeps)
+            return tuple(out)
         if isinstance(dt, float):
             stepper = self._stepper if q1 is None else self._stepper_q
             extra = () if q1 is None else (q1, q2)
