@@ -26,7 +26,8 @@ setup(
     install_requires=['setuptools', 'numpy', 'scipy', 'pyyaml'],
     extras_require={'test': ['pytest', 'sympy'], 'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
-                    'web': ['websockets>=13.0']},
+                    'web': ['websockets>=13.0'], 'gym': ['gymnasium>=1.0'],
+                    'numba': ['numba']},
     tests_require=['pytest', 'sympy'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
@@ -45,5 +46,7 @@ setup(
             f'dip_export = {PACKAGE}.analysis.export:main',
             f'dip_report = {PACKAGE}.analysis.report:main',
         ],
+        # Gymnasium loads this group when it is imported (gymnasium.envs.registration).
+        'gymnasium.envs': [f'{PACKAGE} = {PACKAGE}.gym:register'],
     },
 )

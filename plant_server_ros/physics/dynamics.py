@@ -30,6 +30,7 @@ from math import cos, sin
 
 import numpy as np
 
+from .equations import make_accel, model_constants
 from .integrators import SecondOrderStepper, TABLEAUX
 
 
@@ -75,14 +76,8 @@ class DIPDynamics:
         self.params = params if params is not None else DIPParams()
         self.integrator = integrator
         self.substeps = substeps
-        p = self.params
-        m0, m1, m2 = p.cart_mass, p.link1_mass, p.link2_mass
-        self._m_total = m0 + m1 + m2
-        self._h1 = m1 * p.link1_com + m2 * p.link1_length
-        self._h2 = m2 * p.link2_com
-        self._h3 = m2 * p.link1_length * p.link2_com
-        self._j1 = m1 * p.link1_com ** 2 + m2 * p.link1_length ** 2 + p.link1_inertia
-        self._j2 = m2 * p.link2_com ** 2 + p.link2_inertia
+        (self._m_total, self._h1, self._h2, self._h3, self._j1, self._j2) = \
+            model_constants(self.params)[:6]
         self._accel = self._make_accel()
         self._accel_q = self._make_accel(torques=True)
         self._stepper = SecondOrderStepper(self._accel, TABLEAUX[integrator], substeps)
@@ -90,45 +85,9 @@ class DIPDynamics:
                                              extra=('q1', 'q2'))
 
     def _make_accel(self, torques=False):
-        # Constants live in closure cells: much cheaper than attribute look-ups
-        # in a function called several times per control period.  Two
-        # variants: without torques (the common case, nothing added) and with
-        # the generalised joint torques q1 = tau1 - tau2, q2 = tau2.
-        p = self.params
-        mt, h1, h2, h3, j1, j2 = (self._m_total, self._h1, self._h2, self._h3,
-                                  self._j1, self._j2)
-        g1, g2 = h1 * p.gravity, h2 * p.gravity
-        b0, b1, b2 = p.cart_friction, p.joint1_friction, p.joint2_friction
-        j1j2 = j1 * j2
-
-        def accel(th1, th2, v, w1, w2, u, q1=0.0, q2=0.0):
-            s1 = sin(th1)
-            c1 = cos(th1)
-            s2 = sin(th2)
-            c2 = cos(th2)
-            s12 = s1 * c2 - c1 * s2
-            m01 = h1 * c1
-            m02 = h2 * c2
-            m12 = h3 * (c1 * c2 + s1 * s2)
-            rel = w2 - w1
-            f0 = u - b0 * v + h1 * s1 * w1 * w1 + h2 * s2 * w2 * w2
-            f1 = g1 * s1 - h3 * s12 * w2 * w2 - b1 * w1 + b2 * rel
-            f2 = g2 * s2 + h3 * s12 * w1 * w1 - b2 * rel
-            if torques:
-                f1 += q1
-                f2 += q2
-            a00 = j1j2 - m12 * m12
-            a01 = m02 * m12 - m01 * j2
-            a02 = m01 * m12 - m02 * j1
-            a11 = mt * j2 - m02 * m02
-            a12 = m01 * m02 - mt * m12
-            a22 = mt * j1 - m01 * m01
-            inv = 1.0 / (mt * a00 + m01 * a01 + m02 * a02)
-            return ((a00 * f0 + a01 * f1 + a02 * f2) * inv,
-                    (a01 * f0 + a11 * f1 + a12 * f2) * inv,
-                    (a02 * f0 + a12 * f1 + a22 * f2) * inv)
-
-        return accel
+        # The formulas are shared with the batch (physics/equations.py): here
+        # over floats with math.sin/cos, there over arrays with numpy's.
+        return make_accel(model_constants(self.params), sin, cos, torques)
 
     def with_params(self, params):
         """Return the same model (integrator, substeps) for other physical parameters."""

@@ -1,0 +1,121 @@
+"""
+N cart-pendulums integrated together: the plant's equations over numpy arrays.
+
+One lane per plant, each with its own physical parameters.  The state is
+kept as six ``(N,)`` columns (contiguous: numpy's element-wise loops are
+fastest there), the accelerations are :func:`~.equations.make_accel` over
+``(N,)`` constant arrays with ``numpy.sin``/``numpy.cos``, and the step is
+the very straight-line code :mod:`.integrators` compiles for the scalar
+plant (its tableau coefficients times arrays).  Nothing of the physics is
+written twice.
+
+A lane's step size may differ from the others' (an ``(N,)`` array of
+``dt``): that is how a lane whose period is cut (a disturbance edge inside
+it) is integrated piece by piece while the other lanes take their whole
+period in one go (a zero piece leaves a lane untouched: ``x + 0 * k``).
+"""
+
+from dataclasses import fields
+
+import numpy as np
+
+from .dynamics import DIPParams
+from .equations import make_accel, model_constants
+from .integrators import SecondOrderStepper, TABLEAUX
+
+PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
+KERNELS = ('numpy', 'numba', 'numba-parallel')
+
+
+class LaneParams:
+    """The physical parameters of N lanes: one ``(N,)`` float array per DIPParams field."""
+
+    def __init__(self, n, params=None, **arrays):
+        params = params if params is not None else DIPParams()
+        for name in PARAMETER_NAMES:
+            value = arrays.pop(name, getattr(params, name))
+            value = np.array(np.broadcast_to(np.asarray(value, dtype=float), (n,)))
+            setattr(self, name, value)
+        if arrays:
+            raise ValueError(f'unknown parameter(s) {sorted(arrays)}; known: {PARAMETER_NAMES}')
+
+    @classmethod
+    def from_list(cls, params_list):
+        """Stack a list of DIPParams, one per lane."""
+        n = len(params_list)
+        return cls(n, **{name: [getattr(p, name) for p in params_list]
+                         for name in PARAMETER_NAMES})
+
+    def lane(self, i):
+        """Return lane ``i``'s parameters as a DIPParams."""
+        return DIPParams(**{name: float(getattr(self, name)[i]) for name in PARAMETER_NAMES})
+
+
+class BatchDynamics:
+    """The equations of motion and rk step of N lanes (``integrator`` as DIPDynamics)."""
+
+    def __init__(self, lane_params, integrator='rk6', substeps=1, kernel='numpy'):
+        if integrator not in TABLEAUX:
+            raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
+        if kernel not in KERNELS:
+            raise ValueError(f'kernel must be one of {KERNELS}, got {kernel!r}')
+        self.integrator = integrator
+        self.substeps = int(substeps)
+        self.kernel = kernel
+        # numpy: the reference; numba: physics/batch_numba.py (optional, the same source).
+        self._compiled = None
+        if kernel != 'numpy':
+            from . import batch_numba
+            self._compiled = batch_numba.kernel(integrator, parallel=kernel == 'numba-parallel')
+        self.set_params(lane_params)
+
+    def set_params(self, lane_params):
+        """Use new per-lane parameters (after a reset that redrew some lanes)."""
+        self.params = lane_params
+        constants = model_constants(lane_params)
+        n = lane_params.cart_mass.shape[0]
+        self._constant_rows = np.array([np.broadcast_to(c, (n,)) for c in constants])
+        self._accel = make_accel(constants, np.sin, np.cos)
+        self._accel_q = make_accel(constants, np.sin, np.cos, torques=True)
+        if hasattr(self, '_stepper'):
+            # The compiled step is kept (compiling costs about a millisecond,
+            # more than a period of 4,096 lanes); only the accelerations change.
+            self._stepper.accel = self._accel
+            self._stepper_q.accel = self._accel_q
+            return
+        tableau = TABLEAUX[self.integrator]
+        self._stepper = SecondOrderStepper(self._accel, tableau, self.substeps)
+        self._stepper_q = SecondOrderStepper(self._accel_q, tableau, self.substeps,
+                                             extra=('q1', 'q2'))
+        # The scalar stepper caches coefficients per step size; an array step
+        # size is not hashable, so scale here.
+        self._weights = tuple(float(a) for row in tableau.a for a in row if a) + \
+            tuple(float(b) for b in tableau.b if b)
+
+    def step(self, columns, u, dt, q1=None, q2=None):
+        """
+        Advance the six ``(N,)`` ``columns`` by ``dt`` (a float or ``(N,)``) under held ``u``.
+
+        ``q1, q2``: generalised joint torques ``(tau1 - tau2, tau2)``, or None.
+        Returns a new tuple of six columns.
+        """
+        if self._compiled is not None and isinstance(dt, float):
+            zero = np.zeros_like(self._constant_rows[0])
+            u = np.broadcast_to(np.asarray(u, dtype=float), zero.shape)
+            out = self._compiled(*(np.ascontiguousarray(c) for c in columns), u,
+                                 zero if q1 is None else np.broadcast_to(q1, zero.shape),
+                                 zero if q2 is None else np.broadcast_to(q2, zero.shape),
+                                 self._constant_rows, self._stepper._coefficients(
+                                     dt / self.substeps), self.substeps)
+            return tuple(out)
+        if isinstance(dt, float):
+            stepper = self._stepper if q1 is None else self._stepper_q
+            extra = () if q1 is None else (q1, q2)
+            return stepper.step(tuple(columns), u, dt, *extra)
+        h = dt / self.substeps
+        coefficients = tuple(w * h for w in self._weights)
+        if q1 is None:
+            return self._stepper._step(tuple(columns), u, coefficients, self.substeps,
+                                       self._accel)
+        return self._stepper_q._step(tuple(columns), u, coefficients, self.substeps,
+                                     self._accel_q, q1, q2)

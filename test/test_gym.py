@@ -1,0 +1,145 @@
+"""The Gymnasium environments: API checks, registration, autoreset, agreement with the batch."""
+
+import ast
+from pathlib import Path
+import warnings
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip('gymnasium', reason='the gym extra (pip install gymnasium)')
+
+from gymnasium.utils.env_checker import check_env  # noqa: E402, I100
+from plant_server_ros.gym import ENV_ID, register  # noqa: E402, I100
+from plant_server_ros.gym.env import DoubleInvertedPendulumEnv  # noqa: E402
+from plant_server_ros.gym.vector_env import DIPVectorEnv  # noqa: E402
+
+SETUP = Path(__file__).resolve().parents[1] / 'setup.py'
+
+
+@pytest.fixture(autouse=True)
+def quiet_checker():
+    with warnings.catch_warnings():
+        # The checker's advice on the force Box (+/-max_force, not [-1, 1]) and
+        # on the unbounded observation: deliberate, the plant's units.
+        warnings.filterwarnings('ignore', message='.*(normalized|infinity).*')
+        yield
+
+
+def test_the_single_env_passes_gymnasiums_checker():
+    register()
+    env = gymnasium.make(ENV_ID, scenario='masses_10pct.yaml', render_mode='rgb_array')
+    check_env(env.unwrapped)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (300, 600, 3) and frame.dtype == np.uint8
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 5    # rail, cart, links, tip
+
+
+def test_registration_through_the_module_and_the_entry_point():
+    register()
+    register()                                   # idempotent
+    assert ENV_ID in gymnasium.registry
+    env = gymnasium.make(f'plant_server_ros.gym:{ENV_ID}')
+    assert isinstance(env.unwrapped, DoubleInvertedPendulumEnv)
+    tree = ast.parse(SETUP.read_text())
+    groups = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == 'gymnasium.envs':
+                    groups = value
+    assert isinstance(groups, ast.List) and len(groups.elts) == 1
+    entry = ast.unparse(groups.elts[0])
+    assert 'plant_server_ros.gym:register' in entry.replace('{PACKAGE}', 'plant_server_ros')
+    extras = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == 'gym']
+    assert extras, 'setup.py has no gym extra'
+
+
+def test_termination_truncation_info_and_a_replaceable_reward():
+    env = DoubleInvertedPendulumEnv(scenario={'name': 'short', 'duration': 0.05},
+                                    reward_fn=lambda state, force, limit: 2.5)
+    obs, info = env.reset(seed=4)
+    assert info['events'][0][1] == 'episode'
+    for k in range(5):
+        obs, reward, terminated, truncated, info = env.step(np.array([1.0]))
+    assert reward == 2.5 and truncated and not terminated
+    assert 'complete' in info['reason'] and info['events'][-1][1] == 'scenario_done'
+    assert info['state'].shape == (6,) and info['t'] == pytest.approx(0.05)
+    env = DoubleInvertedPendulumEnv(scenario={'name': 'fall', 'safety': {'fall_angle': 0.1}})
+    env.reset(seed=1)
+    for _ in range(200):
+        _, _, terminated, truncated, info = env.step(np.array([20.0]))
+        if terminated:
+            break
+    assert terminated and not truncated and 'fell' in info['reason']
+    with pytest.raises(ValueError, match='not finite'):
+        env.reset(seed=1)
+        env.step(np.array([np.nan]))
+
+
+def make_vec(n=4, **kwargs):
+    register()
+    return gymnasium.make_vec(ENV_ID, num_envs=n, vectorization_mode='vector_entry_point',
+                              **kwargs)
+
+
+def test_make_vec_builds_the_batch_env_and_follows_the_vector_api():
+    envs = make_vec(4, scenario='masses_10pct.yaml')
+    assert isinstance(envs.unwrapped, DIPVectorEnv)
+    assert envs.metadata['autoreset_mode'] == gymnasium.vector.AutoresetMode.NEXT_STEP
+    obs, info = envs.reset(seed=7)
+    assert obs in envs.observation_space and obs.shape == (4, 6)
+    again, _ = envs.reset(seed=7)
+    assert np.array_equal(obs, again)                       # reset seed determinism
+    actions = envs.action_space.sample()
+    assert actions in envs.action_space
+    out1 = envs.step(actions)
+    envs.reset(seed=7)
+    out2 = envs.step(actions)
+    for a, b in zip(out1[:4], out2[:4]):
+        assert np.array_equal(a, b)                          # step determinism
+    assert out1[0] is not out2[0] and out1[0] in envs.observation_space
+    assert out1[1].dtype == np.float64 and out1[2].dtype == bool and out1[3].dtype == bool
+    assert set(out1[4]) >= {'state', 'force', 't', 'episode_seed', 'reason'}
+
+
+def test_a_lane_draws_the_plant_of_the_single_env_with_its_seed():
+    envs = DIPVectorEnv(3, 'masses_10pct.yaml')
+    envs.reset(seed=20)
+    for i in range(3):
+        single = DoubleInvertedPendulumEnv('masses_10pct.yaml')
+        _, info = single.reset(seed=20 + i)
+        assert envs.batch.params.lane(i) == info['parameters']
+
+
+def test_next_step_autoreset():
+    envs = DIPVectorEnv(3, {'name': 'short', 'duration': 0.03}, sensor_noise_std=0.0)
+    envs.reset(seed=1)
+    for _ in range(2):
+        _, _, terminated, truncated, _ = envs.step(np.zeros((3, 1)))
+        assert not truncated.any()
+    _, _, terminated, truncated, info = envs.step(np.zeros((3, 1)))
+    assert truncated.all() and not terminated.any() and 'complete' in info['reason'][0]
+    obs, reward, terminated, truncated, info = envs.step(np.full((3, 1), 5.0))
+    assert np.array_equal(reward, np.zeros(3)) and not (terminated | truncated).any()
+    assert np.allclose(obs, [0.0, 0.05, -0.03, 0.0, 0.0, 0.0]) and (info['t'] == 0).all()
+    assert (envs.batch.episode == 3).all()     # built, reset, autoreset
+    _, reward, _, _, info = envs.step(np.full((3, 1), 5.0))
+    assert (info['t'] > 0).all() and (reward != 0).all()
+
+
+def test_a_nan_action_ends_only_its_lane():
+    envs = DIPVectorEnv(3)
+    envs.reset(seed=0)
+    _, _, terminated, truncated, info = envs.step(np.array([[0.0], [np.nan], [1.0]]))
+    assert terminated.tolist() == [False, True, False] and not truncated.any()
+    assert 'not finite' in info['reason'][1]
+    with pytest.raises(ValueError, match='shape'):
+        envs.step(np.zeros((2, 1)))
+
+
+def test_the_vector_env_renders_lane_zero():
+    envs = DIPVectorEnv(2, render_mode='rgb_array')
+    envs.reset(seed=0)
+    assert envs.render().shape == (300, 600, 3)
