@@ -18,8 +18,8 @@ that seed); a reset without a seed takes the next seed from the env's
 ``np_random``.  So ``reset(seed=s + i)`` draws the same plant parameters as
 lane ``i`` of the vector env after ``reset(seed=s)``.
 
-The plant sits behind :class:`LockstepPlant`, the one class that knows
-how it is stepped: moving the env onto the plant host changes only it.
+The plant is a lock-step plant host (:mod:`..runtime.host`) behind
+:class:`LockstepPlant`, the one class that knows how it is stepped.
 """
 
 from dataclasses import replace
@@ -31,10 +31,9 @@ import numpy as np
 from . import render
 from .reward import upright_reward
 from ..conditions.scenario import load, Scenario, ScenarioPlayer
-from ..physics.dynamics import DIPDynamics
-from ..runtime.lockstep import LockstepSchedule
-from ..runtime.plant import Plant
+from ..runtime.host import PlantHost
 from ..runtime.schedule import PlantHalted, PlantListener
+from ..runtime.settings import SETTINGS
 
 DEFAULT_DURATION = 10.0      # s, where the scenario names no duration
 
@@ -69,32 +68,35 @@ class _Events(PlantListener):
 
 
 class LockstepPlant:
-    """A Plant and its LockstepSchedule: reset to an episode seed, step with a force."""
+    """A lock-step plant host: reset to an episode seed, step with a force."""
 
     def __init__(self, scenario, dt, max_force, track_limit, sensor_noise_std, integrator):
         self.scenario = scenario
-        self._settings = {'dynamics': DIPDynamics(integrator=integrator), 'dt': dt,
-                          'max_force': max_force, 'track_limit': track_limit,
-                          'sensor_noise_std': sensor_noise_std}
-        self.plant = None
+        given = {'mode': 'lockstep', 'dt': dt, 'max_force': max_force,
+                 'track_limit': track_limit, 'sensor_noise_std': sensor_noise_std,
+                 'integrator': integrator}
+        # Refused as every door refuses: the settings table's check, by name.
+        self._values = {name: SETTINGS[name].check(value, name)
+                        for name, value in given.items()}
+        self.host = self.plant = None
 
     def reset(self, seed, state=None):
         """Start an episode of the scenario seeded ``seed``; return its first Sample."""
         player = ScenarioPlayer([replace(self.scenario, seed=int(seed))])
-        self.plant = Plant(scenarios=player, **self._settings)
         self._events = _Events()
-        self.schedule = LockstepSchedule(self.plant, self._events)
-        self.schedule.start()
+        self.host = PlantHost(self._values, scenario=player, listener=self._events)
+        self.plant = self.host.plant
+        self.host.start()
         if state is not None:
-            return self.schedule.reset(state)
-        return self.schedule.last_sample
+            return self.host.reset(state).result()
+        return self.host.schedule.last_sample
 
     def step(self, force):
         """Apply ``force`` over one period; return ``(sample, fault_kind or None, events)``."""
         try:
-            sample = self.schedule.control(force)
+            sample = self.host.control(force)       # lock-step: the sample it made
         except PlantHalted:
-            sample = self.schedule.last_sample      # halted before: nothing moved
+            sample = self.host.schedule.last_sample      # halted before: nothing moved
         return sample, self.plant.fault_kind, self.take_events()
 
     def take_events(self):
@@ -131,11 +133,10 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
         self._sample = None
 
     def _info(self, sample, events=(), reason=None):
-        plant = self._plant.plant
         return {'state': np.array(sample.true), 'force': float(sample.force),
                 't': float(sample.t), 'episode_seed': self.episode_seed,
                 'reason': reason or '', 'events': [tuple(e) for e in events],
-                'parameters': plant.dynamics.params}
+                'parameters': self._plant.host.view.episode.params}
 
     def reset(self, *, seed=None, options=None):
         """Start an episode (``options={'state': [...]}`` to start elsewhere)."""
@@ -166,5 +167,5 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
         """Return an RGB picture of the true state (render_mode 'rgb_array')."""
         if self.render_mode != 'rgb_array' or self._sample is None:
             return None
-        return render.draw(self._sample.true, self._plant.plant.dynamics.params,
-                           self._plant.plant.safety.track_limit)
+        episode = self._plant.host.view.episode
+        return render.draw(self._sample.true, episode.params, episode.track_limit)
