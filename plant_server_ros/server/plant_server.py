@@ -80,23 +80,12 @@ class PlantServer:
                  max_force=None, track_limit=None, control_timeout=None, idle_timeout=None,
                  busy_poll_us=None, scenario=None, record=None, web=None, log=None,
                  dynamics=None, **settings):
-        values, labels = config.load_with_labels(cfg)
-        given = dict(settings, dt=dt, extra_latency_ms=extra_latency_ms,
-                     sensor_noise_std=sensor_noise_std, max_steps=max_steps, mode=mode,
-                     seed=seed, max_force=max_force, track_limit=track_limit,
-                     control_timeout=control_timeout, idle_timeout=idle_timeout,
-                     busy_poll_us=busy_poll_us, record=record)
-        for name, value in given.items():
-            setting = SETTINGS.get(name)
-            if setting is None or setting.keyword != name:
-                raise TypeError(f'PlantServer() got an unexpected keyword argument {name!r}')
-            if value is not None:
-                values[name] = setting.check(value, name)
-                labels.pop(name, None)
+        values, labels = _settings(cfg, dict(
+            settings, dt=dt, extra_latency_ms=extra_latency_ms,
+            sensor_noise_std=sensor_noise_std, max_steps=max_steps, mode=mode, seed=seed,
+            max_force=max_force, track_limit=track_limit, control_timeout=control_timeout,
+            idle_timeout=idle_timeout, busy_poll_us=busy_poll_us, record=record))
         mode = values.get('mode', 'realtime')
-        # Lock-step clients send their next request at once: poll for it.
-        poll_default = SETTINGS['busy_poll_us'].default_for(
-            'PlantServer lock-step' if mode == 'lockstep' else 'PlantServer')
         self.settings = values
         self.mode = mode
         self.max_steps = values.get('max_steps', 0)
@@ -127,8 +116,7 @@ class PlantServer:
         # Whatever this constructor starts, a failure further on stops again
         # (a port in use must leave no thread behind).
         try:
-            self._open(web, bind_addr, udp_addr, values.get('idle_timeout', 10.0),
-                       values.get('busy_poll_us', poll_default) * 1e-6, values)
+            self._open(web, bind_addr, udp_addr, values)
         except BaseException:
             self._release()
             raise
@@ -147,7 +135,11 @@ class PlantServer:
         if self.sessions is not None:
             self.sessions.network = network
 
-    def _open(self, web, bind_addr, udp_addr, idle_timeout, busy_poll, values):
+    def _open(self, web, bind_addr, udp_addr, values):
+        idle_timeout = values.get('idle_timeout', SETTINGS['idle_timeout'].default)
+        # Lock-step clients send their next request at once: poll for it.
+        busy_poll = 1e-6 * values.get('busy_poll_us', SETTINGS['busy_poll_us'].default_for(
+            'PlantServer lock-step' if self.mode == 'lockstep' else 'PlantServer'))
         if web is not None:
             # Imported only when asked for: the live view needs ``websockets``.
             from ..observers.web.live_view import LiveView, PlantServerActions
@@ -282,6 +274,19 @@ class PlantServer:
             self.web.close()
             self._web_actions.close()
         self.host.stop()                   # flushes the episode being recorded
+
+
+def _settings(cfg, given):
+    """Return ``(values, labels)``: ``cfg``'s settings, overridden by the keywords given."""
+    values, labels = config.load_with_labels(cfg)
+    for name, value in given.items():
+        setting = SETTINGS.get(name)
+        if setting is None or setting.keyword != name:
+            raise TypeError(f'PlantServer() got an unexpected keyword argument {name!r}')
+        if value is not None:
+            values[name] = setting.check(value, name)
+            labels.pop(name, None)
+    return values, labels
 
 
 def start_server(cfg_path, max_steps=None, *, block=True, **kwargs):
