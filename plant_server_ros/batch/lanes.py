@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..conditions.disturbances import DisturbanceSchedule
+from ..conditions.disturbances import cut_period, DisturbanceSchedule
 
 _EPSILON = 1e-9          # s; as runtime/plant.py: a time this close to a period's end is in it
 
@@ -176,25 +176,7 @@ class LaneDisturbances:
 
 def _pieces(base, i, partial, dt):
     """DisturbanceSchedule.period's cutting, for one lane (the same code, the same numbers)."""
-    base = [float(b[i]) if np.ndim(b) else float(b) for b in base]
-    cuts = {0.0}
-    for _, _, lo_off, hi_off in partial:
-        if lo_off > 0.0:
-            cuts.add(lo_off)
-        if hi_off < dt:
-            cuts.add(hi_off)
-    out = []
-    last = None
-    for offset in sorted(cuts):
-        values = base[:]
-        for slot, value, lo_off, hi_off in partial:
-            if lo_off <= offset < hi_off:
-                values[slot] += value
-        values = (values[0], values[1], values[2])
-        if values != last:
-            out.append((offset, values))
-            last = values
-    return out
+    return cut_period([float(b[i]) if np.ndim(b) else float(b) for b in base], partial, dt)
 
 
 class _NoRng:

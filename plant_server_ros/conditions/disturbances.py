@@ -228,23 +228,33 @@ class DisturbanceSchedule:
                 base[slot] += value
         if partial is None:
             return [(0.0, (base[0], base[1], base[2]))]
-        # Edges inside the period: offsets compare with offsets (lo - t0),
-        # never t0 + offset with lo, so an edge and its cut always agree.
-        cuts = {0.0}
-        for _, _, lo_off, hi_off in partial:
-            if lo_off > 0.0:
-                cuts.add(lo_off)
-            if hi_off < dt:
-                cuts.add(hi_off)
-        out = []
-        last = None
-        for offset in sorted(cuts):
-            values = base[:]
-            for slot, value, lo_off, hi_off in partial:
-                if lo_off <= offset < hi_off:
-                    values[slot] += value
-            values = (values[0], values[1], values[2])
-            if values != last:
-                out.append((offset, values))
-                last = values
-        return out
+        return cut_period(base, partial, dt)
+
+
+def cut_period(base, partial, dt):
+    """
+    Return the pieces ``[(offset, (F, tau1, tau2)), ...]`` of a period with edges inside.
+
+    ``base``: what holds over the whole period; ``partial``: ``(slot, value,
+    lo_off, hi_off)`` of what holds over part of it.  Edges compare offsets
+    with offsets (lo - t0), never t0 + offset with lo, so an edge and its
+    cut always agree.  The batch of plants cuts its lanes with this too.
+    """
+    cuts = {0.0}
+    for _, _, lo_off, hi_off in partial:
+        if lo_off > 0.0:
+            cuts.add(lo_off)
+        if hi_off < dt:
+            cuts.add(hi_off)
+    out = []
+    last = None
+    for offset in sorted(cuts):
+        values = list(base)
+        for slot, value, lo_off, hi_off in partial:
+            if lo_off <= offset < hi_off:
+                values[slot] += value
+        values = (values[0], values[1], values[2])
+        if values != last:
+            out.append((offset, values))
+            last = values
+    return out
