@@ -44,6 +44,7 @@ from .network import NetworkModel
 from .safety import SafetyLimits
 from .sensors import CHANNELS, ChannelSpec, SensorModel
 from .uncertainty import ParameterUncertainty
+from ..inputs import yaml_file
 from ..physics.state import check_state, InvalidStateError
 
 SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
@@ -335,17 +336,11 @@ def _read(source):
         return source, None
     path = str(find(source))
     try:
-        import yaml
-    except ImportError:
-        raise ScenarioError('reading a scenario file needs PyYAML (pip install pyyaml)') \
-            from None
-    try:
-        with open(path) as f:
-            return yaml.safe_load(f) or {}, path
+        return yaml_file.load(path) or {}, path
     except OSError as exc:
         raise ScenarioError(f'cannot read scenario {path}: {exc.strerror}') from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f'scenario {path} is not valid YAML: {exc}') from None
+    except yaml_file.YamlFileError as exc:
+        raise ScenarioError(f'scenario {exc}') from None
 
 
 class ScenarioPlayer:

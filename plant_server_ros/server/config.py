@@ -11,6 +11,7 @@ import logging
 import math
 from pathlib import Path
 
+from ..inputs import yaml_file
 from ..physics.dynamics import DIPParams
 from ..physics.state import check_state, InvalidStateError
 
@@ -88,17 +89,11 @@ def load(cfg):
         return {}
     if isinstance(cfg, (str, Path)):
         try:
-            import yaml
-        except ImportError:
-            raise ConfigError('reading a config file needs PyYAML (pip install pyyaml)') \
-                from None
-        try:
-            with open(cfg) as f:
-                cfg = yaml.safe_load(f) or {}
+            cfg = yaml_file.load(cfg) or {}
         except OSError as exc:
             raise ConfigError(f'cannot read {cfg}: {exc.strerror}') from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f'{cfg} is not valid YAML: {exc}') from None
+        except yaml_file.YamlFileError as exc:
+            raise ConfigError(str(exc)) from None
     if not isinstance(cfg, dict):
         raise ConfigError(f'a config is a mapping of sections, got {type(cfg).__name__}')
     settings = {}
