@@ -164,7 +164,7 @@ def _limit(section, key):
 
 def _live_disturbance(path, episode):
     """Return ``(times, values)`` of the live disturbance ``[F, tau1, tau2]`` of a file."""
-    found, _, _ = _read(path, (DISTURBANCE_TOPIC,))
+    found = _read(path, (DISTURBANCE_TOPIC,))[0]
     stamp0, t0 = int(episode['stamp_ns'][0]), float(episode['t'][0])
     times, values = [], []
     for ns, message in found[DISTURBANCE_TOPIC]:
