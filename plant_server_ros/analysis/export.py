@@ -29,13 +29,14 @@ samples (exported all the same); 2 a missing or invalid file (one line says
 why).
 """
 
-import argparse
 import csv
 import json
 from pathlib import Path
 import sys
 
 import numpy as np
+
+from ..inputs import flags
 
 EXIT_OK, EXIT_DAMAGED, EXIT_ERROR = 0, 1, 2
 COLUMNS = ('t', 'x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot', 'u')
@@ -282,7 +283,7 @@ def write_npz(episode, out):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = flags.ArgumentParser(
         prog='dip_export', description='Export an episode recording (MCAP) of plant_server_ros '
         'to CSV and/or .npz (t, x, u, meta).')
     parser.add_argument('file', help='the episode recording (.mcap)')

@@ -10,7 +10,6 @@ SIGTERM; 2 on a bad argument, a bad config value or a port in use, with a
 one-line reason.  No ROS is imported.
 """
 
-import argparse
 import errno
 import logging
 import signal
@@ -19,46 +18,47 @@ import sys
 from .config import ConfigError
 from .plant_server import MODES, PlantServer
 from ..conditions.scenario import ScenarioError
+from ..inputs import flags
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = flags.ArgumentParser(
         prog='dip_plant_server',
         description='Serve the double-inverted-pendulum plant over the legacy TCP (and UDP) '
         'protocols of plant_server_ros, without ROS.')
     parser.add_argument('--config', metavar='FILE',
                         help="the original project's config.yaml (physics, simulation.dt, "
                         'simulation.initial_state, hil.*, global_seed)')
-    parser.add_argument('--max-steps', type=int, metavar='N',
+    parser.add_argument('--max-steps', type=flags.integer(0, 2 ** 62), metavar='N',
                         help='stop after N steps (default: run until stopped)')
     parser.add_argument('--mode', choices=MODES, default='realtime',
                         help='realtime: step every dt of wall time; lockstep: one dt per '
                         'CONTROL (default: %(default)s)')
     parser.add_argument('--bind', default='127.0.0.1', metavar='ADDR',
                         help='address to listen on (default: %(default)s)')
-    parser.add_argument('--port', type=int, default=5555, metavar='P',
+    parser.add_argument('--port', type=flags.port, default=5555, metavar='P',
                         help='TCP port, 0 = any free one (default: %(default)s)')
-    parser.add_argument('--udp-port', type=int, metavar='P',
+    parser.add_argument('--udp-port', type=flags.port, metavar='P',
                         help='also serve the UDP datagrams on this port (default: '
                         'hil.plant_port of --config, else off)')
-    parser.add_argument('--dt', type=float, metavar='S', help='control period [s] '
-                        '(default: simulation.dt of --config, else 0.01)')
-    parser.add_argument('--noise', type=float, metavar='STD',
+    parser.add_argument('--dt', type=flags.number(1e-4, 1.0), metavar='S',
+                        help='control period [s] (default: simulation.dt of --config, else 0.01)')
+    parser.add_argument('--noise', type=flags.number(0.0, 10.0), metavar='STD',
                         help='sensor noise std (default: hil.sensor_noise_std, else 0.01)')
-    parser.add_argument('--seed', type=int, metavar='N',
+    parser.add_argument('--seed', type=flags.integer(0, 2 ** 63 - 1), metavar='N',
                         help='noise seed (default: global_seed, else random)')
-    parser.add_argument('--latency-ms', type=float, metavar='MS',
+    parser.add_argument('--latency-ms', type=flags.number(0.0, 1e4), metavar='MS',
                         help='extra latency of every reply [ms] (default: '
                         'hil.extra_latency_ms, else 0)')
     parser.add_argument('--scenario', metavar='FILE',
                         help='test conditions of each episode: a scenario or campaign YAML '
                         '(config/scenarios/ has examples)')
-    parser.add_argument('--web', metavar='PORT', type=int, nargs='?', const=8080,
+    parser.add_argument('--web', metavar='PORT', type=flags.port, nargs='?', const=8080,
                         help='serve the live view in the browser on PORT (default 8080), '
                         'on the --bind address')
-    parser.add_argument('--record', metavar='DIR',
+    parser.add_argument('--record', metavar='DIR', type=flags.directory,
                         help='record every episode to an MCAP file in DIR')
     parser.add_argument('--log-level', default='info',
                         choices=('debug', 'info', 'warning', 'error'))
