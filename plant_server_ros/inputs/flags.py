@@ -44,8 +44,17 @@ def number(low, high):
 port = integer(0, 65535)
 
 
+def networks(text):
+    """Return the CIDR list of ``--allow`` as strings (each checked)."""
+    from .allowlist import parse
+    try:
+        return [str(n) for n in parse(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace('allow: ', '')) from None
+
+
 def directory(text):
-    """Return the path if it is, or can become, a directory (not a file, not under one)."""
+    """Return a --record path that is, or can become, a directory (not a file)."""
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f'{text} is a file, not a directory')

@@ -10,9 +10,11 @@ import json
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from . import contract, diagnostics, params as ros_params
+from .params import allowlist_parameter
 from .plant_link import PlantLink
 from ..conditions.network import JITTER, NetworkModel
 from ..legacy.sessions import Sessions
@@ -62,6 +64,11 @@ class BridgeNode(Node):
                  2 ** 31 - 1, read_only=True)
         web_port = d(self, 'web_port', 0, 'Port of the live view in the browser (0: off); '
                      'on bind_address.', 0, 65535, read_only=True)
+        # Client networks of every door (docs/lab_network.md); unset: the default rule.
+        self._allow = allowlist_parameter(self, d(
+            self, 'allow', Parameter.Type.STRING_ARRAY, 'Client networks (CIDR) every door '
+            'serves (unset: loopback only when bound to it, else anyone, with a warning).',
+            read_only=True))
         plant_node = d(self, 'plant_node', 'plant',
                        'Name of the plant node in this namespace (for its parameters).',
                        read_only=True)
@@ -107,7 +114,8 @@ class BridgeNode(Node):
 
     def _listen(self, server_class, what, host, port, idle):
         try:
-            return server_class(self.sessions, host, port, idle, log=self.get_logger()).start()
+            return server_class(self.sessions, host, port, idle, log=self.get_logger(),
+                                allow=self._allow).start()
         except OSError as exc:
             self.stop()
             reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror

@@ -62,7 +62,8 @@ class BridgeLiveView:
     def __init__(self, node, host, port):
         self.node = node
         self.plant = RemotePlant()
-        self.view = LiveView(self.plant, self, host, port, log=node.get_logger())
+        self.view = LiveView(self.plant, self, host, port, log=node.get_logger(),
+                             allow=getattr(node, '_allow', None))
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
         self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)

@@ -97,3 +97,14 @@ def choice(node, name, default, choices, description, read_only=True):
     if value not in choices:
         raise ParameterError(f'parameter {name!r} must be one of {list(choices)}, got {value!r}')
     return value
+
+
+def allowlist_parameter(node, value):
+    """Return the ``allow`` string array checked (None when unset), or raise ParameterError."""
+    from ..inputs.allowlist import parse
+    if value is None:
+        return None
+    try:
+        return [str(n) for n in parse(list(value))]
+    except ValueError as exc:
+        raise ParameterError(f'parameter {node.get_name()}.{exc}') from None

@@ -58,6 +58,14 @@ def build_parser():
     parser.add_argument('--web', metavar='PORT', type=flags.port, nargs='?', const=8080,
                         help='serve the live view in the browser on PORT (default 8080), '
                         'on the --bind address')
+    parser.add_argument('--allow', metavar='CIDR[,CIDR]', type=flags.networks,
+                        help='serve only clients of these networks on every door (default: '
+                        'loopback when bound to it, else anyone, with a warning)')
+    parser.add_argument('--web-view-only', action='store_true',
+                        help='the live view shows the plant but offers no buttons')
+    parser.add_argument('--web-token', metavar='TOKEN',
+                        help="the live view's WebSocket token (default: a fresh one when "
+                        'bound beyond loopback, none on loopback; "" for none)')
     parser.add_argument('--record', metavar='DIR', type=flags.directory,
                         help='record every episode to an MCAP file in DIR')
     parser.add_argument('--log-level', default='info',
@@ -77,7 +85,8 @@ def main(argv=None):
             extra_latency_ms=args.latency_ms, sensor_noise_std=args.noise,
             max_steps=args.max_steps, mode=args.mode, seed=args.seed,
             udp_addr=_udp_addr(args), scenario=args.scenario, record=args.record,
-            web=args.web)
+            web=args.web, allow=args.allow, web_token=args.web_token,
+            web_view_only=args.web_view_only)
     except (ConfigError, ScenarioError) as exc:
         print(f'dip_plant_server: {exc}', file=sys.stderr)
         return EXIT_USAGE

@@ -19,6 +19,7 @@ import threading
 
 from . import config
 from .direct_backend import DirectBackend
+from .doors import door_options
 from ..conditions.network import NetworkModel
 from ..conditions.scenario import load as load_scenarios, ScenarioPlayer
 from ..legacy.sessions import Sessions
@@ -83,6 +84,10 @@ class PlantServer:
     ``web`` (a port, or ``(host, port)``; port 0 picks one) serves the live
     view in the browser (:attr:`web_url`; needs ``websockets``).
 
+    ``allow`` (CIDR list) restricts every door to those client networks
+    (None: loopback only when bound to it); ``web_token`` and
+    ``web_view_only`` guard the live view (docs/lab_network.md).
+
     ``udp_addr`` ``(host, port)`` also serves the original project's UDP
     datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
     ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
@@ -93,8 +98,11 @@ class PlantServer:
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
                  server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
                  max_force=20.0, track_limit=2.0, control_timeout=0.5, idle_timeout=10.0,
-                 busy_poll_us=None, scenario=None, record=None, web=None, log=None):
+                 busy_poll_us=None, scenario=None, record=None, web=None, log=None,
+                 allow=None, web_token=None, web_view_only=False):
         settings = {**DEFAULTS, **config.load(cfg)}
+        # Every door's client networks (docs/lab_network.md), checked before anything listens.
+        self._doors = door_options(allow, web_token, web_view_only)
         given = {'dt': ('simulation.dt', dt),
                  'extra_latency_ms': ('hil.extra_latency_ms', extra_latency_ms),
                  'sensor_noise_std': ('hil.sensor_noise_std', sensor_noise_std),
@@ -165,7 +173,8 @@ class PlantServer:
             from ..observers.web.live_view import LiveView, PlantServerActions
             host, port = web if isinstance(web, tuple) else (bind_addr[0], web)
             self._web_actions = PlantServerActions(self)
-            self.web = LiveView(self.plant, self._web_actions, host, port, log=self.log)
+            self.web = LiveView(self.plant, self._web_actions, host, port, log=self.log,
+                                **self._doors['web'])
         observers = [o for o in (self.recorder, self.web) if o is not None]
         self.backend = DirectBackend(self.plant, mode, max_steps,
                                      listener=_ServerLog(self, max_steps), log=self.log,
@@ -177,11 +186,12 @@ class PlantServer:
                         if 'udp_port' in settings else None)
         with _door('TCP', bind_addr):
             self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
-                                  log=self.log, busy_poll=busy_poll)
+                                  log=self.log, busy_poll=busy_poll, **self._doors['legacy'])
         if udp_addr is not None:
             with _door('UDP', udp_addr):
                 self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
-                                      log=self.log, busy_poll=busy_poll)
+                                      log=self.log, busy_poll=busy_poll,
+                                      **self._doors['legacy'])
         if self.web is not None:
             with _door('live view', (self.web.host, self.web.port)):
                 self.web.start()
