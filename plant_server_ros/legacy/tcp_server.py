@@ -236,8 +236,9 @@ class TcpServer:
                 time.sleep(0.01)   # EMFILE and friends: back off, keep serving
                 continue
             if not self.allow.permits(peer[0]):
-                _close(sock)         # a clean close: no frame, no thread
+                # Counted before the close a client sees (a test reads the count then).
                 self.allow.refuse(self.log, 'legacy TCP door', '%s:%d' % peer[:2])
+                _close(sock)         # a clean close: no frame, no thread
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # One request in flight is the protocol; 1000 unread replies is a
