@@ -1,4 +1,5 @@
-"""Doors on a lab network: allowlists (TCP, UDP, live view), exposure warning, token, view-only.
+"""
+Doors on a lab network: allowlists (TCP, UDP, live view), exposure warning, token, view-only.
 
 Other hosts are the loopback range's other addresses: a client bound to
 127.0.0.2 connects to a server that allows only 127.0.0.1.

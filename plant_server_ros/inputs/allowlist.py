@@ -60,7 +60,7 @@ class Allowlist:
 
     @property
     def everyone(self):
-        """True when every client is served (bound beyond loopback, no allowlist)."""
+        """Tell whether every client is served (bound beyond loopback, no allowlist)."""
         return self.networks is None
 
     def permits(self, host):

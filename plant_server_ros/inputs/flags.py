@@ -54,7 +54,7 @@ def networks(text):
 
 
 def directory(text):
-    """Check that a --record path is, or can become, a directory (not a file)."""
+    """Check that a --record path names a folder, or where one can be made (not a file)."""
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f'{text} is a file, not a directory')
