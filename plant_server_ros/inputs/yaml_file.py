@@ -94,8 +94,9 @@ def parse(text, name='<string>'):
     """Return the document of YAML ``text`` (None for an empty one), or raise YamlFileError."""
     if len(text) > MAX_BYTES:
         raise YamlFileError(f'{name} is larger than {MAX_BYTES} bytes')
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)       # refuses non-printable characters already
         return loader.get_single_data()
     except _Limit as exc:
         raise YamlFileError(f'{name} {exc}') from None
@@ -103,8 +104,14 @@ def parse(text, name='<string>'):
         raise YamlFileError(f'{name} is not valid YAML: {_one_line(exc)}') from None
     except RecursionError:       # a guard: the depth bound keeps composition shallow
         raise YamlFileError(f'{name} is nested too deeply') from None
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+        # An explicit tag on a value it cannot read ("!!float ;"): PyYAML's
+        # constructors raise plain Python errors for those.
+        raise YamlFileError(f'{name} is not valid YAML: a tagged value cannot be read '
+                            f'({type(exc).__name__}: {_one_line(exc)})') from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load(path):
