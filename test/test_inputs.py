@@ -299,3 +299,29 @@ def test_export_says_what_a_damaged_recording_lost(recording, tmp_path, capsys, 
     rows = out.read_text().splitlines()
     assert len(rows) == 1 + 301 - 10              # the rest exported
     assert export.main([str(damaged), '--csv', str(out), '--strict']) == 1
+
+
+@pytest.mark.parametrize('field', range(6), ids=STATE_NAMES)
+def test_a_reset_beyond_the_dynamics_is_bad_state_on_the_tcp_door(field):
+    import threading
+    from plant_server_ros import PlantServer
+    from plant_server_ros.clients.tcp_client import LegacyClient
+    from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
+    ready = threading.Event()
+    server = PlantServer(bind_addr=('127.0.0.1', 0), mode='lockstep', server_ready_event=ready,
+                         track_limit=math.inf if field == 0 else 2.0)
+    thread = threading.Thread(target=server.start, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        target = [0.0] * 6
+        target[field] = 1e300
+        with LegacyClient(port=server.port, timeout=5.0) as client:
+            with pytest.raises(ProtocolError) as err:
+                client.reset(target)
+        assert err.value.code is ErrorCode.BAD_STATE
+        assert server.plant.state != tuple(target)          # not carried
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()
