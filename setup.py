@@ -24,11 +24,12 @@ setup(
     # ROS packages come from the ROS distribution (or, off ROS, from the
     # requirements files); only plain Python libraries are required here.
     install_requires=['setuptools', 'numpy', 'scipy', 'pyyaml'],
-    extras_require={'test': ['pytest', 'sympy'], 'record': ['mcap', 'mcap-ros2-support'],
+    extras_require={'test': ['pytest', 'sympy', 'hypothesis'],
+                    'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
                     'web': ['websockets>=13.0'], 'gym': ['gymnasium>=1.0'],
                     'numba': ['numba']},
-    tests_require=['pytest', 'sympy'],
+    tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
     maintainer_email='dev@plant-server-ros.invalid',

@@ -39,3 +39,17 @@ def no_node_left_behind():
     harness = sys.modules.get('_node_processes')
     for proc in getattr(harness, 'RUNNING', []):
         proc.stop()
+
+
+# Hypothesis (a test dependency): a short run in CI, a long one on the bench
+# (HYPOTHESIS_PROFILE=long).  No deadline: the machine is shared and noisy.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:                    # the property tests skip themselves
+    pass
+else:
+    settings.register_profile('ci', max_examples=60, deadline=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile('long', max_examples=5000, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))

@@ -692,9 +692,19 @@ def test_bad_scenario_inside_a_campaign_names_its_own_file(tmp_path):
 
 
 # -- what a review found: each must stay fixed ------------------------------------------
-def test_a_state_too_large_for_the_math_halts_instead_of_wedging():
+def test_a_state_too_large_for_the_math_is_refused_where_it_enters():
     schedule, rec = lockstep()
-    schedule.reset((0.0, 0.0, 0.0, 0.0, 1e200, 0.0))      # finite, but w * w overflows
+    # Finite, but w * w overflows: refused by name (it used to be carried, then halt).
+    with pytest.raises(ValueError, match=r'theta1_dot = 1e\+200 rad/s is beyond'):
+        schedule.reset((0.0, 0.0, 0.0, 0.0, 1e200, 0.0))
+    schedule.reset()                                       # the plant is unharmed
+    assert schedule.control(0.0).t == pytest.approx(DT)
+
+
+def test_a_state_that_overflows_in_a_step_halts_instead_of_wedging():
+    schedule, rec = lockstep()
+    schedule.reset()
+    schedule.plant.state = (0.0, 0.0, 0.0, 0.0, 1e200, 0.0)   # as if the dynamics got there
     with pytest.raises(PlantHalted):
         schedule.control(0.0)
     assert 'non-finite' in schedule.halted

@@ -174,6 +174,23 @@ def counters(server):
     return server.status()['udp_counters']
 
 
+def counters_once(server, timeout=5.0, **wanted):
+    """
+    Return the counters once they show ``wanted``, or as they are after ``timeout``.
+
+    A dropped datagram gets no reply to wait for: whether the server's thread
+    has counted it yet is a race with a fixed sleep on a loaded machine.  An
+    answered datagram from the same client is the barrier where a test has
+    one; elsewhere this polls.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        c = counters(server)
+        if all(c[k] == v for k, v in wanted.items()) or time.monotonic() > deadline:
+            return c
+        time.sleep(0.01)
+
+
 def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(('127.0.0.1', 0))
@@ -495,7 +512,7 @@ def test_idle_udp_client_cannot_come_back_while_tcp_holds_the_plant():
                 a.dropped(pack_command(4, 0.0))  # one controlling client: a is foreign
                 _, t = tcp.control(0.0)
                 assert t == pytest.approx(DT), 'only the TCP client may step the plant'
-        assert counters(server)['foreign'] == 1
+        assert counters_once(server, foreign=1)['foreign'] == 1
 
 
 # -- 7. TCP and UDP share one controlling client ------------------------------------------
@@ -524,7 +541,7 @@ def test_tcp_client_makes_udp_foreign_ros_free():
             client.dropped(pack_command(1, 0.0))
             _, t = tcp.control(0.0)
             assert t == pytest.approx(2 * DT)
-            c = counters(server)
+            c = counters_once(server, foreign=1)
             assert c['foreign'] == 1 and c['accepted'] == 0
         # the TCP client has gone: UDP is served (a new episode)
         state = client.step(1, 0.0)

@@ -281,6 +281,29 @@ def _criterion_value(metrics, name):
     return metrics[name]
 
 
+def validate_criteria(criteria):
+    """
+    Return ``criteria`` (a mapping, or None for none) as a dict, or raise ValueError.
+
+    The error names an unknown criterion, or one whose limit is not a number
+    (a bool for ``balanced``); scenarios call this when they are loaded.
+    """
+    if criteria is None:
+        return {}
+    if not isinstance(criteria, dict):
+        raise ValueError(f'criteria must be a mapping, got {criteria!r}')
+    criteria = dict(criteria)
+    for name, limit in criteria.items():
+        if name not in CRITERIA:
+            raise ValueError(f'criteria.{name} is not a criterion (one of {sorted(CRITERIA)})')
+        if name == 'balanced':
+            if not isinstance(limit, bool):
+                raise ValueError(f'criteria.balanced must be true or false, got {limit!r}')
+        elif not _is_number(limit) or math.isnan(limit):
+            raise ValueError(f'criteria.{name} must be a number, got {limit!r}')
+    return criteria
+
+
 def check_criteria(metrics, criteria):
     """
     Judge ``metrics`` (of :func:`episode_metrics`) against a ``criteria`` mapping.
@@ -292,15 +315,7 @@ def check_criteria(metrics, criteria):
     Raises ValueError naming an unknown criterion, or one whose limit is not
     a number (a bool for ``balanced``), before checking anything.
     """
-    criteria = {} if criteria is None else dict(criteria)
-    for name, limit in criteria.items():
-        if name not in CRITERIA:
-            raise ValueError(f'criteria.{name} is not a criterion (one of {sorted(CRITERIA)})')
-        if name == 'balanced':
-            if not isinstance(limit, bool):
-                raise ValueError(f'criteria.balanced must be true or false, got {limit!r}')
-        elif not _is_number(limit) or math.isnan(limit):
-            raise ValueError(f'criteria.{name} must be a number, got {limit!r}')
+    criteria = validate_criteria(criteria)
     checks = []
     for name, limit in criteria.items():
         value = _criterion_value(metrics, name)

@@ -32,7 +32,6 @@ Exit status: 0 done; 2 a missing input, a file that cannot be read as an
 episode, or an output that cannot be written (one line says why).
 """
 
-import argparse
 import math
 from pathlib import Path
 import sys
@@ -42,6 +41,7 @@ import numpy as np
 
 from .export import _read, EpisodeFileError, load_episode
 from .metrics import campaign_table, check_criteria, CRITERIA, episode_metrics
+from ..inputs import flags
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DISTURBANCE_TOPIC = '/disturbance'
@@ -164,7 +164,7 @@ def _limit(section, key):
 
 def _live_disturbance(path, episode):
     """Return ``(times, values)`` of the live disturbance ``[F, tau1, tau2]`` of a file."""
-    found, _, _ = _read(path, (DISTURBANCE_TOPIC,))
+    found = _read(path, (DISTURBANCE_TOPIC,))[0]
     stamp0, t0 = int(episode['stamp_ns'][0]), float(episode['t'][0])
     times, values = [], []
     for ns, message in found[DISTURBANCE_TOPIC]:
@@ -725,7 +725,7 @@ def write_report(source, out, measured=False):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = flags.ArgumentParser(
         prog='dip_report', description='Figures (PNG) and a Markdown summary (metrics, '
         'criteria, why it ended) of episode recordings (MCAP) of plant_server_ros.')
     parser.add_argument('input', help='an episode recording (.mcap) or a directory of them')
@@ -755,7 +755,10 @@ def main(argv=None):
         print(f'dip_report: {exc}', file=sys.stderr)
         return EXIT_ERROR
     for item in items:
-        if not item['episode']['complete']:
+        if item['episode'].get('damage'):
+            print(f"dip_report: warning: {item['path']} is {item['episode']['damage']}; "
+                  'reported the rest', file=sys.stderr)
+        elif not item['episode']['complete']:
             print(f"dip_report: warning: {item['path']} was not closed; reported what it holds",
                   file=sys.stderr)
     print(f"dip_report: {_count(len(items), 'episode')} reported in {out}")

@@ -26,6 +26,9 @@ Plain floats only: this runs once per period on the hot path.
 import math
 from numbers import Integral
 
+# The longest delay line [periods] (the plant node's actuator.delay range).
+MAX_DELAY = 1000
+
 
 def _non_negative(name, value, finite=True):
     value = float(value)
@@ -60,8 +63,10 @@ class ActuatorModel:
             raise ValueError(f'slew_rate must be > 0 (inf: unlimited), got {slew_rate!r}')
         self.slew_rate = slew_rate
         self.time_constant = _non_negative('time_constant', time_constant)
-        if isinstance(delay, bool) or not isinstance(delay, Integral) or delay < 0:
-            raise ValueError(f'delay must be an int >= 0 (whole periods), got {delay!r}')
+        if isinstance(delay, bool) or not isinstance(delay, Integral) or \
+                not 0 <= delay <= MAX_DELAY:
+            raise ValueError(f'delay must be an int in [0, {MAX_DELAY}] (whole periods), '
+                             f'got {delay!r}')
         self.delay = int(delay)
         # Per-period constants.
         self._alpha = (-math.expm1(-dt / self.time_constant)

@@ -44,6 +44,7 @@ from .network import NetworkModel
 from .safety import SafetyLimits
 from .sensors import CHANNELS, ChannelSpec, SensorModel
 from .uncertainty import ParameterUncertainty
+from ..inputs import yaml_file
 from ..physics.state import check_state, InvalidStateError
 
 SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
@@ -51,6 +52,12 @@ SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturb
 SENSOR_FIELDS = ('noise_std', 'bias', 'drift_std', 'quantum', 'dropout', 'stuck_from')
 SENSOR_KEYS = SENSOR_FIELDS + ('delay', 'velocities')
 ACTUATOR_KEYS = ('max_force', 'deadband', 'slew_rate', 'time_constant', 'delay')
+# Sizes a file may ask for (docs/limits.md): each is allocated or played in
+# full, so each is refused by name before anything is built.
+MAX_DISTURBANCES = 1000
+MAX_CAMPAIGN_ENTRIES = 1000
+MAX_REPEATS = 10_000        # repeats of one entry, and seeds of one entry
+MAX_EPISODES = 100_000      # episodes of a whole campaign
 
 
 class ScenarioError(ValueError):
@@ -162,6 +169,9 @@ def _build(cls, values, source, dt):
     disturbances = values.get('disturbances') or []
     if not isinstance(disturbances, list):
         raise ValueError('disturbances must be a list of mappings')
+    if len(disturbances) > MAX_DISTURBANCES:
+        raise ValueError(f'disturbances holds at most {MAX_DISTURBANCES} entries, '
+                         f'got {len(disturbances)}')
     built = []
     for i, item in enumerate(disturbances):
         try:
@@ -197,7 +207,9 @@ def _build(cls, values, source, dt):
         SafetyLimits.from_dict({'track_limit': 2.0, **section})
         kwargs['safety'] = section
     if values.get('criteria') is not None:
-        kwargs['criteria'] = dict(_mapping('criteria', values['criteria']))
+        # Judged after the episode; checked now, so a typo is not run silently.
+        from ..analysis.metrics import validate_criteria
+        kwargs['criteria'] = validate_criteria(_mapping('criteria', values['criteria']))
     return cls(**kwargs)
 
 
@@ -274,6 +286,9 @@ def load(source, dt=0.01):
     where = f'campaign {path}: ' if path else 'campaign: '
     if not isinstance(entries, list) or not entries:
         raise ScenarioError(f'{where}campaign must be a non-empty list')
+    if len(entries) > MAX_CAMPAIGN_ENTRIES:
+        raise ScenarioError(f'{where}campaign holds at most {MAX_CAMPAIGN_ENTRIES} entries, '
+                            f'got {len(entries)}')
     played = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or 'scenario' not in entry:
@@ -282,6 +297,9 @@ def load(source, dt=0.01):
         if unknown:
             raise ScenarioError(f'{where}campaign[{i}]: unknown keys {sorted(unknown)}')
         target = entry['scenario']
+        if not isinstance(target, (str, dict)):
+            raise ScenarioError(f'{where}campaign[{i}].scenario must be a file name or a '
+                                f'mapping, got {target!r}')
         if isinstance(target, str) and path:
             target = str(Path(path).parent / target)
         inner, inner_path = _read(target)
@@ -290,11 +308,14 @@ def load(source, dt=0.01):
         scenario = Scenario.from_dict(inner, inner_path or '', dt)
         try:
             seeds = entry.get('seeds')
-            repeats = _number(f'campaign[{i}].repeats', entry.get('repeats', 1), 1, 1e6,
-                              integer=True)
+            repeats = _number(f'campaign[{i}].repeats', entry.get('repeats', 1), 1,
+                              MAX_REPEATS, integer=True)
             if seeds is not None:
                 if not isinstance(seeds, list) or not seeds:
                     raise ValueError(f'campaign[{i}].seeds must be a non-empty list')
+                if len(seeds) > MAX_REPEATS:
+                    raise ValueError(f'campaign[{i}].seeds holds at most {MAX_REPEATS} seeds, '
+                                     f'got {len(seeds)}')
                 seeds = [_number(f'campaign[{i}].seeds', s, 0, 2 ** 63 - 1, integer=True)
                          for s in seeds]
             elif repeats > 1:
@@ -302,6 +323,9 @@ def load(source, dt=0.01):
                 seeds = [first + k for k in range(repeats)]
         except ValueError as exc:
             raise ScenarioError(f'{where}{exc}') from None
+        if len(played) + (1 if seeds is None else len(seeds)) > MAX_EPISODES:
+            raise ScenarioError(f'{where}a campaign plays at most {MAX_EPISODES} episodes '
+                                f'(campaign[{i}] goes beyond)')
         if seeds is None:
             played.append(scenario)
         else:
@@ -335,17 +359,11 @@ def _read(source):
         return source, None
     path = str(find(source))
     try:
-        import yaml
-    except ImportError:
-        raise ScenarioError('reading a scenario file needs PyYAML (pip install pyyaml)') \
-            from None
-    try:
-        with open(path) as f:
-            return yaml.safe_load(f) or {}, path
+        return yaml_file.load(path) or {}, path
     except OSError as exc:
         raise ScenarioError(f'cannot read scenario {path}: {exc.strerror}') from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f'scenario {path} is not valid YAML: {exc}') from None
+    except yaml_file.YamlFileError as exc:
+        raise ScenarioError(f'scenario {exc}') from None
 
 
 class ScenarioPlayer:

@@ -45,6 +45,8 @@ import operator
 CHANNELS = ('x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot')
 VELOCITIES = (3, 4, 5)
 VELOCITY_MODES = ('measured', 'derived')
+# The longest delay line [samples] (the plant node's sensor.delay range).
+MAX_DELAY = 1000
 
 # Episode times within this of stuck_from count as reached, so that a
 # stuck_from on the sample grid is hit by ``steps * dt`` despite rounding.
@@ -145,8 +147,9 @@ class SensorModel:
             k = operator.index(delay)
         except TypeError:
             k = -1
-        if isinstance(delay, bool) or k < 0:
-            raise ValueError(f'delay must be an integer number of samples >= 0, got {delay!r}')
+        if isinstance(delay, bool) or not 0 <= k <= MAX_DELAY:
+            raise ValueError(f'delay must be an integer number of samples in [0, {MAX_DELAY}], '
+                             f'got {delay!r}')
         if velocities not in VELOCITY_MODES:
             raise ValueError(f'velocities must be one of {VELOCITY_MODES}, got {velocities!r}')
         derived = velocities == 'derived'

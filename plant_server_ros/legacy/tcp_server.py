@@ -21,6 +21,7 @@ import traceback
 from .protocol import (encode_error, encode_state, ErrorCode, FRAME_SIZE, MsgType,
                        parse_request, ProtocolError, RESET_GIVEN)
 from .sessions import Sessions
+from ..inputs.allowlist import Allowlist
 
 _log = logging.getLogger(__name__)
 SEND_BUFFER = 64 * 1024
@@ -192,8 +193,10 @@ class TcpServer:
     """Serve the 64-byte protocol on ``(host, port)`` for ``sessions`` (a backend is wrapped)."""
 
     def __init__(self, sessions, host='127.0.0.1', port=5555, idle_timeout=10.0,
-                 backlog=512, log=None, busy_poll=0.0):
+                 backlog=512, log=None, busy_poll=0.0, allow=None):
         self.sessions = sessions if isinstance(sessions, Sessions) else Sessions(sessions)
+        # Client networks served (None: loopback when bound to it, else anyone).
+        self.allow = Allowlist(allow, host)
         # Anything with info/warning/error(str): a logging.Logger or an rclpy logger.
         self.log = log if log is not None else _log
         self.idle_timeout = float(idle_timeout)
@@ -212,6 +215,9 @@ class TcpServer:
             self._listener.close()
             raise
         self.address = self._listener.getsockname()
+        warning = self.allow.exposure('legacy TCP door', '%s:%d' % self.address[:2])
+        if warning:
+            self.log.warning(warning)
         self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
                                                name='legacy-tcp-accept')
 
@@ -228,6 +234,11 @@ class TcpServer:
                 if self._closing:
                     return
                 time.sleep(0.01)   # EMFILE and friends: back off, keep serving
+                continue
+            if not self.allow.permits(peer[0]):
+                # Counted before the close a client sees (a test reads the count then).
+                self.allow.refuse(self.log, 'legacy TCP door', '%s:%d' % peer[:2])
+                _close(sock)         # a clean close: no frame, no thread
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # One request in flight is the protocol; 1000 unread replies is a

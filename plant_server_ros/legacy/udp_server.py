@@ -24,6 +24,7 @@ from .datagram import BAD_CHECKSUM, BAD_LENGTH, DatagramError, decode_command, e
     NOT_FINITE
 from .protocol import ErrorCode, ProtocolError
 from .sessions import Sessions
+from ..inputs.allowlist import Allowlist
 
 _log = logging.getLogger(__name__)
 POLL = 0.1              # s; how often the loop looks at idle sessions and shutdown
@@ -49,8 +50,10 @@ class UdpServer:
     """Serve the UDP datagrams on ``(host, port)`` for ``sessions`` (a backend is wrapped)."""
 
     def __init__(self, sessions, host='127.0.0.1', port=9000, idle_timeout=10.0, log=None,
-                 busy_poll=0.0):
+                 busy_poll=0.0, allow=None):
         self.sessions = sessions if isinstance(sessions, Sessions) else Sessions(sessions)
+        # Client networks served (None: loopback when bound to it, else anyone).
+        self.allow = Allowlist(allow, host)
         self.log = log if log is not None else _log
         self.idle_timeout = float(idle_timeout)
         self.busy_poll = float(busy_poll)   # s to poll for the next command before sleeping
@@ -67,6 +70,9 @@ class UdpServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
                               struct.pack('ll', 0, int(POLL * 1e6)))
         self.address = self._sock.getsockname()
+        warning = self.allow.exposure('UDP door', '%s:%d' % self.address[:2])
+        if warning:
+            self.log.warning(warning)
         self._thread = threading.Thread(target=self._loop, daemon=True, name='legacy-udp')
 
     def start(self):
@@ -121,6 +127,9 @@ class UdpServer:
 
     def _answer(self, data, address):
         """Return the reply datagram, or None to drop (counted)."""
+        if not self.allow.permits(address[0]):
+            self.counters['foreign'] += 1       # not on the allowlist: never decoded
+            return None
         try:
             seq, u = decode_command(data)
         except DatagramError as exc:

@@ -60,11 +60,64 @@ class DIPParams:
         for name in ('cart_mass', 'link1_mass', 'link2_mass', 'link1_length', 'link2_length'):
             if getattr(self, name) <= 0.0:
                 raise ValueError(f'{name} must be > 0')
+        _check_mass_matrix(self)
 
     def without_friction(self):
         """Return the same plant with all friction removed."""
         return DIPParams(**{**asdict(self), 'cart_friction': 0.0,
                             'joint1_friction': 0.0, 'joint2_friction': 0.0})
+
+
+# The smallest reciprocal condition number of M(q) a plant may have: below
+# it, solving M qddot = tau loses all but a few of a double's 16 digits.
+MIN_RCOND = 1e-12
+# M(q) depends on th1 and th2 through cos th1, cos th2 and cos(th1 - th2):
+# a 5-degree grid over a full turn of each holds every extreme of those.
+_GRID = np.radians(np.arange(0.0, 360.0, 5.0))
+
+
+def _check_mass_matrix(p):
+    """Refuse parameters whose mass matrix is singular or ill-conditioned anywhere."""
+    # Once per parameter set (vectorised over the grid), never per step.
+    m0, m1, m2 = p.cart_mass, p.link1_mass, p.link2_mass
+    h1 = m1 * p.link1_com + m2 * p.link1_length
+    h2 = m2 * p.link2_com
+    h3 = m2 * p.link1_length * p.link2_com
+    j1 = m1 * p.link1_com ** 2 + m2 * p.link1_length ** 2 + p.link1_inertia
+    j2 = m2 * p.link2_com ** 2 + p.link2_inertia
+    th1, th2 = np.meshgrid(_GRID, _GRID, indexing='ij')
+    c1, c2, c12 = np.cos(th1), np.cos(th2), np.cos(th1 - th2)
+    mt = m0 + m1 + m2
+    det = (mt * j1 * j2 - mt * h3 ** 2 * c12 ** 2 - h1 ** 2 * j2 * c1 ** 2
+           + 2.0 * h1 * h2 * h3 * c1 * c2 * c12 - h2 ** 2 * j1 * c2 ** 2)
+    # Fast path: lambda_min / lambda_max >= det / trace**3 for a positive
+    # definite 3x3 matrix; only a doubtful set pays for the eigenvalues.
+    if np.all(np.isfinite(det)) and det.min() / (mt + j1 + j2) ** 3 >= MIN_RCOND:
+        return
+    mm = np.empty(th1.shape + (3, 3))
+    mm[..., 0, 0] = m0 + m1 + m2
+    mm[..., 0, 1] = mm[..., 1, 0] = h1 * np.cos(th1)
+    mm[..., 0, 2] = mm[..., 2, 0] = h2 * np.cos(th2)
+    mm[..., 1, 2] = mm[..., 2, 1] = h3 * np.cos(th1 - th2)
+    mm[..., 1, 1] = j1
+    mm[..., 2, 2] = j2
+    with np.errstate(all='ignore'):
+        eig = np.linalg.eigvalsh(mm)
+        rcond = eig[..., 0] / eig[..., -1]
+    worst = np.unravel_index(np.argmin(rcond), rcond.shape)
+    if np.all(np.isfinite(rcond)) and rcond[worst] >= MIN_RCOND:
+        return
+    # Name the link that has (next to) no inertia about its joint.
+    if j2 <= MIN_RCOND ** 0.5 * j1 or p.link2_com == 0.0 and p.link2_inertia == 0.0:
+        names = 'link2_com and link2_inertia (link 2 has no inertia about joint 2)'
+    elif j1 <= MIN_RCOND ** 0.5 * (m0 + m1 + m2):
+        names = 'link1_com, link1_inertia and link1_length (link 1 has no inertia)'
+    else:
+        names = 'the masses, lengths, centres of mass and inertias together'
+    raise ValueError(f'the mass matrix is singular or ill-conditioned (reciprocal condition '
+                     f'{float(rcond[worst]):.3g} < {MIN_RCOND:g} at theta1 = '
+                     f'{np.degrees(_GRID[worst[0]]):g} deg, theta2 = '
+                     f'{np.degrees(_GRID[worst[1]]):g} deg): check {names}')
 
 
 class DIPDynamics:

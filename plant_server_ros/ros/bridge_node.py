@@ -33,6 +33,7 @@ class BridgeNode(Node):
         host, port, udp_port, web_port = (v['bind_address'], v['port'], v['udp_port'],
                                           v['web_port'])
         idle, seed = v['idle_timeout'], v['network.seed']
+        self.allow = v['allow']          # client networks of every door (docs/lab_network.md)
         self.link = PlantLink(self, v['plant_node'], v['reply_timeout'],
                               v['busy_poll_us'] * 1e-6, v['startup_grace'])
         self._network_seed = None if seed < 0 else seed
@@ -77,7 +78,8 @@ class BridgeNode(Node):
 
     def _listen(self, server_class, what, host, port, idle):
         try:
-            return server_class(self.sessions, host, port, idle, log=self.get_logger()).start()
+            return server_class(self.sessions, host, port, idle, log=self.get_logger(),
+                                allow=self.allow).start()
         except OSError as exc:
             self.stop()
             reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror

@@ -50,7 +50,8 @@ class BridgeLiveView:
         self.node = node
         self.plant = PlantView()
         self.episode_ns = None           # stamp of the current episode's t = 0
-        self.view = LiveView(self.plant, self, host, port, log=node.get_logger())
+        self.view = LiveView(self.plant, self, host, port, log=node.get_logger(),
+                             allow=getattr(node, 'allow', None))
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
         self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)

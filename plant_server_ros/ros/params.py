@@ -12,6 +12,7 @@ import math
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.exceptions import ParameterException
+from rclpy.parameter import Parameter
 
 
 class StartError(RuntimeError):
@@ -73,6 +74,8 @@ def declare_setting(node, setting, default=None):
     later, is refused with the table's message naming the parameter.
     """
     default = setting.default if default is None else default
+    if default is None and setting.kind == 'networks':
+        default = Parameter.Type.STRING_ARRAY        # declared, unset: the default rule
     unit = f' [{setting.unit}]' if setting.unit and setting.unit != 'SI' else ''
     constraints = f'one of {list(setting.choices)}' if setting.choices else ''
     descriptor = ParameterDescriptor(description=f'{setting.doc}{unit}',

@@ -22,6 +22,7 @@ import math
 from ..conditions.network import JITTER
 from ..conditions.sensors import CHANNELS
 from ..conditions.uncertainty import GROUPS
+from ..inputs import allowlist
 from ..physics.dynamics import DIPParams
 from ..physics.integrators import TABLEAUX
 from ..physics.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
@@ -39,6 +40,7 @@ class Setting:
 
     name: str                   # the ROS parameter name; the canonical name
     kind: str                   # float | int | bool | str | host | choice | floats | state
+    #                             | networks (an allowlist: None, 'CIDR[,CIDR]' or a list)
     default: object
     doc: str
     group: str                  # the table of docs/parameters.md it is listed in
@@ -73,6 +75,14 @@ class Setting:
             return None if isinstance(value, str) else 'must be a string'
         if kind == 'bool':
             return None if isinstance(value, bool) else 'must be true or false'
+        if kind == 'networks':
+            if value is None:
+                return None
+            try:
+                allowlist.parse(list(value) if _is_list(value) else value)
+            except (TypeError, ValueError) as exc:
+                return f'must be a list of networks (CIDR): {str(exc).split(": ", 1)[-1]}'
+            return None
         if kind == 'host':
             return None if isinstance(value, str) and value else 'must be a non-empty string'
         if kind == 'choice':
@@ -102,6 +112,8 @@ class Setting:
             return [float(v) for v in value]
         if self.kind == 'state':
             return check_state(value)
+        if self.kind == 'networks' and value is not None:
+            return [str(n) for n in allowlist.parse(list(value) if _is_list(value) else value)]
         return value
 
     def shown_range(self, prefix=''):
@@ -295,6 +307,16 @@ _BRIDGE = (
     Setting('web_port', 'int', 0, 'Port of the live view in the browser (0: off); on '
             'bind_address.', 'bridge', '', 0, 65535, nodes=('bridge',), keyword='web',
             flag='--web'),
+    Setting('allow', 'networks', None, 'Client networks (CIDR) every legacy door and the live '
+            'view serve; unset: loopback only when bound to it, else anyone, with a start-up '
+            'warning (docs/lab_network.md).', 'bridge', nodes=('bridge',), keyword='allow',
+            flag='--allow'),
+    Setting('web_token', 'str', '', "The live view's token (empty: a fresh one when bound "
+            'beyond loopback, none on it); given in the URL printed at start.', 'bridge',
+            nodes=(), keyword='web_token', flag='--web-token'),
+    Setting('web_view_only', 'bool', False, 'The live view without its buttons (no reset, '
+            'push or e-stop from a browser).', 'bridge', nodes=(), keyword='web_view_only',
+            flag='--web-view-only'),
     Setting('plant_node', 'str', 'plant', 'Name of the plant node in this namespace (for its '
             'parameters).', 'bridge', nodes=('bridge',)),
 )
@@ -366,7 +388,7 @@ def markdown_table(group):
             limits = s.shown_range()
         names = ' '.join(d for d in doors if d) or '—'
         doc = s.doc.replace('|', '&#124;')          # a bar would end the cell
-        rows.append(f'| {f"`{s.name}`" if s.nodes else "—"} | {names} '
+        rows.append(f'| {f"`{s.name}`" if s.nodes else f"— (`{s.name}`)"} | {names} '
                     f'| {default}{f" ({others})" if others else ""} | {limits or "—"} '
                     f'| {s.unit or "—"} | {"yes" if s.runtime else "no"} | {doc} |')
     return '\n'.join(rows)
@@ -418,6 +440,9 @@ def params_yaml():
             short = s.doc.split(';')[0].split(' (')[0]
             comment = ' | '.join(s.choices) if s.choices else unit + short
             entry = f'{indent}{key or s.name}: {text}'
+            if value is None:              # unset by default: a params file cannot say so
+                entry = f'{indent}# {key or s.name}: [...]'
+                comment = 'unset: ' + short
             lines.append(f'{entry:30s} # {comment}'.rstrip())
     return '\n'.join(lines) + '\n'
 

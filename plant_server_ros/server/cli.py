@@ -19,6 +19,7 @@ import sys
 from .config import ConfigError
 from .plant_server import PlantServer
 from ..conditions.scenario import ScenarioError
+from ..inputs import flags
 from ..runtime.settings import SETTINGS
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -28,7 +29,7 @@ _ADDRESS_FLAGS = {'bind_address': 'bind', 'port': 'port', 'udp_port': 'udp_port'
 _METAVARS = {'dt': 'S', 'sensor_noise_std': 'STD', 'control_timeout': 'S', 'track_limit': 'M',
              'busy_poll_us': 'US', 'record': 'DIR', 'realtime_priority': 'P', 'scenario': 'FILE',
              'bind_address': 'ADDR', 'port': 'P', 'udp_port': 'P', 'idle_timeout': 'S',
-             'extra_latency_ms': 'MS'}
+             'extra_latency_ms': 'MS', 'allow': 'CIDR[,CIDR]', 'web_token': 'TOKEN'}
 _FLAG_HELP = {
     'bind_address': 'address to listen on (default: %(default)s)',
     'port': 'TCP port, 0 = any free one (default: %(default)s)',
@@ -51,21 +52,16 @@ def setting_type(setting):
         problem = setting.problem(value)
         if problem:
             raise argparse.ArgumentTypeError(f'{problem}, got {text!r}')
+        if setting.name == 'record':
+            flags.directory(text)           # a file there is named, not "cannot listen"
         return setting.check(value)
     convert.__name__ = setting.kind           # what argparse names in its errors
     return convert
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose refusal is one line (``--help`` shows the usage)."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f'{self.prog}: error: {message} (--help lists the flags)\n')
-
-
 def build_parser():
     """Return the parser: ``--config``, ``--log-level`` and one flag per setting that has one."""
-    parser = _Parser(
+    parser = flags.ArgumentParser(
         prog='dip_plant_server',
         description='Serve the double-inverted-pendulum plant over the legacy TCP (and UDP) '
         'protocols of plant_server_ros, without ROS.')
@@ -85,6 +81,8 @@ def build_parser():
             kwargs['default'] = setting.default
         if setting.name == 'web_port':
             kwargs.update(nargs='?', const=8080, metavar='PORT')
+        if setting.kind == 'bool':
+            kwargs = {'dest': dest, 'action': 'store_true', 'default': None}
         default = setting.default_for('PlantServer')
         help_text = _FLAG_HELP.get(setting.name) or (
             f'{setting.doc} [{setting.unit}]' if setting.unit and setting.unit != 'SI'

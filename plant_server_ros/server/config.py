@@ -12,11 +12,16 @@ import logging
 from pathlib import Path
 
 from ..conditions.network import NetworkModel
+from ..inputs import yaml_file
+from ..physics.dynamics import DIPParams
 from ..runtime.settings import config_keys, SettingError
 
 _log = logging.getLogger(__name__)
 ConfigError = SettingError     # one refusal type for every door (named for this one)
 KEYS = config_keys()           # dotted key -> Setting
+# The original physics block's names -> DIPParams fields (pendulum1_* is link1_*).
+PHYSICS = {key.split('.', 1)[1]: setting.name.split('.', 1)[1]
+           for key, setting in KEYS.items() if key.startswith('physics.')}
 
 
 def load_config(path):
@@ -65,18 +70,23 @@ def network(values):
                         seed=None if seed is None or seed < 0 else f'{seed}:network')
 
 
+def physics(values):
+    """Return the DIPParams of ``values`` (defaults where they are silent); ConfigError."""
+    given = {name.split('.', 1)[1]: v for name, v in values.items() if name.startswith('physics.')}
+    try:
+        return DIPParams(**given)
+    except ValueError as exc:
+        raise ConfigError(f'physics: {exc}') from None
+
+
 def _read(path):
+    """Return the YAML of ``path``, read within the bounds of :mod:`..inputs.yaml_file`."""
     try:
-        import yaml
-    except ImportError:
-        raise ConfigError('reading a config file needs PyYAML (pip install pyyaml)') from None
-    try:
-        with open(path) as f:
-            return yaml.safe_load(f) or {}
+        return yaml_file.load(path) or {}
     except OSError as exc:
         raise ConfigError(f'cannot read {path}: {exc.strerror}') from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f'{path} is not valid YAML: {exc}') from None
+    except yaml_file.YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _flatten(tree, prefix=''):

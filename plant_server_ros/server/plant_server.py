@@ -17,6 +17,7 @@ import logging
 import threading
 
 from . import config
+from .doors import door_options
 from ..legacy.host_backend import HostBackend
 from ..legacy.sessions import Sessions
 from ..legacy.tcp_server import TcpServer
@@ -97,6 +98,9 @@ class PlantServer:
         self._cpu = CpuMeter()
         self.sessions = None
         self.web = self._web_actions = self._tcp = self._udp = None
+        # Every door's client networks (docs/lab_network.md), checked before anything listens.
+        self._doors = door_options(values.get('allow'), values.get('web_token') or None,
+                                   values.get('web_view_only', False))
         self.host = PlantHost(
             values, scenario=scenario, labels=labels, log=self.log,
             listener=lambda host: _ServerLog(self, host.plant, self.max_steps),
@@ -145,7 +149,8 @@ class PlantServer:
             from ..observers.web.live_view import LiveView, PlantServerActions
             host, port = web if isinstance(web, tuple) else (bind_addr[0], web)
             self._web_actions = PlantServerActions(self)
-            self.web = LiveView(self.host.view, self._web_actions, host, port, log=self.log)
+            self.web = LiveView(self.host.view, self._web_actions, host, port, log=self.log,
+                                **self._doors['web'])
             self.host.add_observer(self.web)
         self.sessions = Sessions(self.backend, network=self.host.network)
         if udp_addr == 'config':
@@ -153,11 +158,12 @@ class PlantServer:
                         if 'udp_port' in values else None)
         with _door('TCP', bind_addr):
             self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
-                                  log=self.log, busy_poll=busy_poll)
+                                  log=self.log, busy_poll=busy_poll, **self._doors['legacy'])
         if udp_addr is not None:
             with _door('UDP', udp_addr):
                 self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
-                                      log=self.log, busy_poll=busy_poll)
+                                      log=self.log, busy_poll=busy_poll,
+                                      **self._doors['legacy'])
         if self.web is not None:
             with _door('live view', (self.web.host, self.web.port)):
                 self.web.start()

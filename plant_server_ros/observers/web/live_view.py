@@ -35,15 +35,18 @@ name that is an IP address, ``localhost`` or the machine's or bound name
 import asyncio
 import collections
 import concurrent.futures
+import hmac
 import http
 from importlib import resources
 import ipaddress
 import json
 import logging
 import math
+import secrets
 import socket
 import threading
 import traceback
+import urllib.parse
 
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
@@ -51,6 +54,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from ...inputs.allowlist import Allowlist, is_loopback
 from ...physics import geometry
 from ...runtime.schedule import PlantListener
 from ...runtime.views import view_of
@@ -179,10 +183,20 @@ class LiveView(PlantListener):
     """
 
     def __init__(self, plant, actions, host='127.0.0.1', port=0, log=None, *,
-                 frame_rate=FRAME_RATE, chart_rate=CHART_RATE, history=HISTORY):
+                 frame_rate=FRAME_RATE, chart_rate=CHART_RATE, history=HISTORY,
+                 allow=None, token=None, view_only=False):
         if not (frame_rate > 0.0 and chart_rate > 0.0 and history > 0.0):
             raise ValueError('frame_rate, chart_rate and history must be > 0')
         self.view = view_of(plant)
+        # Client networks served (None: loopback when bound to it, else anyone).
+        self.allow = Allowlist(allow, host)
+        # Bound beyond loopback, the WebSocket needs a token (None: a fresh
+        # one; '' none), given in the URL printed once at start.
+        if token is None:
+            token = '' if is_loopback(host) else secrets.token_urlsafe(18)
+        self.token = str(token)
+        self.view_only = bool(view_only)
+        self.refused = collections.Counter()      # 'allow', 'token', 'origin', 'host'
         self.actions = actions
         self.host = host
         self.port = int(port)
@@ -222,7 +236,8 @@ class LiveView(PlantListener):
         host = self.host if self.host not in ('', '0.0.0.0', '::') else 'localhost'
         if ':' in host:
             host = f'[{host}]'
-        return f'http://{host}:{self.port}/'
+        query = f'?token={self.token}' if self.token else ''
+        return f'http://{host}:{self.port}/{query}'
 
     # -- the plant's side (its stepping thread: never block) -----------------
     def on_sample(self, sample):
@@ -312,6 +327,12 @@ class LiveView(PlantListener):
             sock.close()
             self.close()
             raise
+        warning = self.allow.exposure('live view', f'{self.host}:{self.port}')
+        if warning:
+            self.log.warning(warning)
+        if self.token:          # once, as notebook servers do: the URL is the key
+            self.log.info(f'live view: open {self.url}'
+                          + (' (view-only)' if self.view_only else ''))
         return self
 
     def close(self):
@@ -399,9 +420,15 @@ class LiveView(PlantListener):
 
     # -- HTTP: the page ------------------------------------------------------
     def _process_request(self, connection, request):
-        path = request.path.split('?', 1)[0]
+        path, _, query = request.path.partition('?')
+        peer = connection.remote_address
+        if not self.allow.permits(peer[0] if peer else ''):
+            self.refused['allow'] += 1
+            self.allow.refuse(self.log, 'live view', _peer(peer))
+            return _response(http.HTTPStatus.FORBIDDEN, b'not on the allowlist\n')
         host = request.headers.get('Host', '')
         if not self._host_allowed(host):
+            self.refused['host'] += 1
             return _response(http.HTTPStatus.FORBIDDEN, b'unknown host\n')
         upgrade = 'websocket' in request.headers.get('Upgrade', '').lower()
         if path == WS_PATH:
@@ -409,8 +436,12 @@ class LiveView(PlantListener):
                 return _response(http.HTTPStatus.UPGRADE_REQUIRED, b'WebSocket only\n')
             origin = request.headers.get('Origin')
             if origin is not None and origin.lower() != f'http://{host}'.lower():
+                self.refused['origin'] += 1
                 self.log.warning(f'live view: refused a WebSocket from origin {origin}')
                 return _response(http.HTTPStatus.FORBIDDEN, b'foreign origin\n')
+            if self.token and not _token_matches(query, self.token):
+                self.refused['token'] += 1
+                return _response(http.HTTPStatus.FORBIDDEN, b'token required\n')
             return None         # go on with the WebSocket handshake
         name = 'index.html' if path == '/' else path[1:]
         if upgrade or name not in self._files:
@@ -485,7 +516,8 @@ class LiveView(PlantListener):
         if hello:
             frame.update({'dt': self.dt, 'history': self.history,
                           'frame_rate': self.frame_rate, 'colors': geometry.COLORS,
-                          'commands': list(COMMANDS), 'push': PUSH_DEFAULTS})
+                          'commands': [] if self.view_only else list(COMMANDS),
+                          'push': PUSH_DEFAULTS})
         changed = hello
         if sample is not client.sample and sample is not None:
             client.sample = sample
@@ -556,6 +588,8 @@ class LiveView(PlantListener):
             return _error(name, 'id must be a string or an integer')
         if name not in COMMANDS:
             return _error(name, f'unknown command {name!r}: one of {list(COMMANDS)}', tag)
+        if self.view_only:
+            return _error(name, 'this live view is view-only', tag)
         fields = set(command) - {'cmd', 'id'}
         if name == 'push':
             try:
@@ -599,6 +633,11 @@ def _push_arguments(command):
         raise ValueError(f'duration must be in (0, {MAX_PUSH_DURATION:g}] s, '
                          f'got {values["duration"]!r}')
     return tuple(values.values())
+
+
+def _token_matches(query, token):
+    given = urllib.parse.parse_qs(query).get('token', [''])[0]
+    return hmac.compare_digest(given.encode(), token.encode())
 
 
 def _error(name, text, tag=None):

@@ -38,7 +38,8 @@
   // -- the connection ---------------------------------------------------------
   function connect() {
     var scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    socket = new WebSocket(scheme + location.host + '/ws');
+    // The page's query carries the token of a view bound beyond loopback.
+    socket = new WebSocket(scheme + location.host + '/ws' + location.search);
     socket.onopen = function () {
       view.connected = true;
       buttons.forEach(function (b) { b.disabled = false; });
@@ -72,6 +73,10 @@
     }
     if (msg.type === 'hello') {
       info = msg;
+      // A view-only door offers no commands: no buttons.
+      buttons.forEach(function (b) {
+        b.hidden = msg.commands && msg.commands.indexOf(b.id) < 0;
+      });
       chart = [];
       events = [];
     }
