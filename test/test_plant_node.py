@@ -332,3 +332,19 @@ def test_both_nodes_declare_exactly_the_settings_of_the_table(harness):
                                     Parameter('initial_state', value=[0, 0, 0, 0, 0, 0])])
     assert all(r.successful for r in results), [r.reason for r in results]
     assert plant.plant.max_force == 5.0
+
+
+def test_reset_to_is_matched_by_joint_name(harness):
+    from plant_server_ros.ros.messages import target_of
+    msg = JointState(name=['link2_joint', 'cart_joint', 'link1_joint'],
+                     position=[0.3, 0.1, 0.2], velocity=[0.6, 0.4, 0.5])
+    assert target_of(msg) == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    for names in (['cart_joint', 'link1_joint', 'elbow'], ['cart_joint', 'link1_joint']):
+        with pytest.raises(ValueError, match='joint names'):
+            target_of(JointState(name=names, position=[0.0] * len(names),
+                                 velocity=[0.0] * len(names)))
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    reset_to = probe.create_publisher(JointState, '/dip/reset_to', 10)
+    assert harness.spin_until(lambda: reset_to.get_subscription_count() > 0)
+    reset_to.publish(msg)
+    assert harness.spin_until(lambda: plant.plant.state == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6))

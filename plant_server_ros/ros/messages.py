@@ -46,6 +46,29 @@ def state_of(msg):
     return tuple(msg.position) + tuple(msg.velocity)
 
 
+def target_of(msg):
+    """
+    Return the 6-state a ``reset_to`` JointState asks for, matched by joint name.
+
+    Names in another order are taken by name; an unknown or a missing name
+    is refused (ValueError naming it).  A message with no names is read by
+    position, as :func:`state_of` does.
+    """
+    if not msg.name:
+        return state_of(msg)
+    names = list(msg.name)
+    unknown = [n for n in names if n not in JOINT_NAMES]
+    missing = [n for n in JOINT_NAMES if n not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        raise ValueError(f'joint names must be {", ".join(JOINT_NAMES)} once each; '
+                         f'unknown {unknown}, missing {missing}')
+    if len(msg.position) != len(names) or len(msg.velocity) != len(names):
+        raise ValueError(f'{len(names)} names need as many positions and velocities '
+                         f'(got {len(msg.position)} and {len(msg.velocity)})')
+    at = [names.index(n) for n in JOINT_NAMES]
+    return tuple(msg.position[i] for i in at) + tuple(msg.velocity[i] for i in at)
+
+
 def state_msg(state, stamp):
     """Return a JointState carrying ``state`` (a reset target), stamped ``stamp``."""
     msg = new_joint_state()

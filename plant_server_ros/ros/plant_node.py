@@ -27,7 +27,7 @@ from std_srvs.srv import Trigger
 
 from . import contract, diagnostics, params as ros_params
 from .joint_topics import JointCommands
-from .messages import NS_PER_S, state_of
+from .messages import NS_PER_S, target_of
 from .plant_output import PlantTopics, RosOutput
 from .subscription_waiter import SubscriptionWaiter
 from ..conditions.scenario import ScenarioError
@@ -256,7 +256,7 @@ class PlantDoor:
 
     def _on_reset_to(self, msg):
         try:
-            state = state_of(msg)
+            state = target_of(msg)         # by joint name
         except ValueError as exc:
             self.get_logger().error(f'reset_to ignored: {exc}')
             return
