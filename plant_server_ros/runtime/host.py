@@ -21,6 +21,7 @@ from .realtime import RealtimeSchedule
 from .schedule import Fanout, PlantListener
 from .settings import condition_sections, defaults, SettingError, SETTINGS
 from .status import plant_status
+from ..conditions.faults import Fault, from_text
 from ..conditions.network import episode_network, NetworkModel
 from ..conditions.scenario import load as load_scenarios, Scenario, ScenarioPlayer
 from ..physics.dynamics import DIPDynamics, DIPParams
@@ -177,6 +178,29 @@ class PlantHost:
             # The sample of the next tick was computed with the old value.
             self.schedule.refresh()
         return True
+
+    # -- faults, live --------------------------------------------------------
+    def inject(self, spec):
+        """
+        Inject a fault now: a spec mapping, a :class:`~..conditions.faults.Fault` or a line.
+
+        Its ``start`` counts from the next period boundary not yet begun.
+        FaultError (a ValueError naming the key) for a spec that makes no
+        sense; returns the fault as it runs (its start in episode time).
+        """
+        fault = Fault.from_dict(from_text(spec) if isinstance(spec, str) else spec)
+        with self.lock:
+            fault = self.plant.inject_fault(fault, later=self.mode != 'lockstep')
+            self.schedule.refresh()
+            self.schedule._report_events()
+        return fault
+
+    def clear_faults(self):
+        """Remove every fault of this episode, scheduled and live, from now on."""
+        with self.lock:
+            self.plant.clear_faults()
+            self.schedule.refresh()
+            self.schedule._report_events()
 
     # -- what it is doing ------------------------------------------------------
     def status(self):

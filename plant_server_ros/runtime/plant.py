@@ -21,6 +21,7 @@ from typing import NamedTuple
 from .settings import defaults
 from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
+from ..conditions.faults import fault_stream, FaultSet
 from ..conditions.scenario import Scenario
 from ..conditions.uncertainty import as_dict, ParameterUncertainty
 from ..physics.dynamics import DIPDynamics, DIPParams
@@ -77,6 +78,9 @@ class Plant:
         root = seed if seed is not None else random.SystemRandom().getrandbits(63)
         self._disturbance_rng = random.Random(f'{root}:disturbances')
         self._parameter_rng = random.Random(f'{root}:uncertainty')
+        self._fault_rng = fault_stream(root)
+        self.faults = None            # a FaultSet while any fault is configured
+        self._fault_map = None        # this period's motor faults (a function of the force)
         # ``scenarios``: a ScenarioPlayer (one scenario per episode); ``base``: a
         # Scenario of the plant's own conditions, for what an episode's leaves out.
         self.scenarios = scenarios
@@ -242,6 +246,9 @@ class Plant:
             pieces = self.disturbances.period(self.steps * self.dt) \
                 if not self.disturbances.empty else [(0.0, NO_DISTURBANCE)]
             self._plan = (motor, pieces)
+            if self.faults is not None:      # held over the period: taken at its start
+                self._fault_map, self.dynamics = self.faults.period(
+                    self.steps * self.dt, self.last_applied_force)
         return self._plan
 
     def _preview_pieces(self):
@@ -260,19 +267,23 @@ class Plant:
         scheduled, live = NO_DISTURBANCE, self._live_start
         state, t = self.state, 0.0
         step = self.dynamics.step
+        faulty = self._fault_map            # the motor's faults: command in, force out
+        force = u if faulty is None else faulty(u)
         for at, what, value in changes:
             if at > t:
-                state = step(state, u, at - t, _total(scheduled, live))
+                state = step(state, force, at - t, _total(scheduled, live))
                 t = at
             if what == 0:
                 u = value
+                force = u if faulty is None else faulty(u)
             elif what == 1:
                 scheduled = value
             else:
                 live = value
         if self.dt > t:
-            state = step(state, u, self.dt - t, _total(scheduled, live))
-        return state, u
+            state = step(state, force, self.dt - t, _total(scheduled, live))
+        self._held_command = u              # what the next period holds, before the faults
+        return state, force
 
     def step(self):
         """
@@ -294,6 +305,10 @@ class Plant:
         if not self._plain:
             self._live_start = self.live_disturbance
             self._live_switches = []
+            if self.faults is not None:
+                self._period_force = self._held_command
+                self._fault_map = None
+                self._add_fault_events(self.faults.commit((self.steps + 1) * self.dt))
         self.last_applied_force = force
         self.steps += 1
         self.total_steps += 1
@@ -356,7 +371,9 @@ class Plant:
         self.control_timed_out = False
         self.live_disturbance = self._live_start = NO_DISTURBANCE
         self._live_switches = []
-        self._plain = not self.actuator.dynamic and self.disturbances.empty
+        self._plain = not self.actuator.dynamic and self.disturbances.empty and \
+            self.faults is None
+        self._fault_map = None
         self._measured_index = None
         self.episode += 1
         view = self.view
@@ -364,6 +381,8 @@ class Plant:
         view.fault = None
         view.live_disturbance = NO_DISTURBANCE
         self.events.append(Event(0.0, 'episode', self.describe_episode_short()))
+        if self.faults is not None:
+            self._add_fault_events(self.faults.advance(0.0))
         if self._edges and self._edges[0][0] <= _EPSILON:
             self._pass_edges(0.0)
 
@@ -373,6 +392,7 @@ class Plant:
             self._rng.seed(scenario.seed)
             self._disturbance_rng.seed(f'{scenario.seed}:disturbances')
             self._parameter_rng.seed(f'{scenario.seed}:uncertainty')
+            self._fault_rng.seed(f'{scenario.seed}:faults')
         self.sensors = scenario.sensor_model(self.dt, self._rng, self._sensor_noise_std)
         self.actuator = scenario.actuator_model(self.dt, self.max_force)
         self.actuator.reset()
@@ -392,6 +412,9 @@ class Plant:
             self.dynamics = self.nominal_dynamics.with_params(drawn)
         else:
             self.dynamics = self.nominal_dynamics
+        self.episode_dynamics = self.dynamics
+        self.faults = FaultSet(scenario.faults, self.dt, self._fault_rng, self.dynamics) \
+            if scenario.faults else None
         edges = []
         for d in scenario.disturbances:
             text = ', '.join(f'{k} {v}' for k, v in d.to_dict().items())
@@ -406,7 +429,9 @@ class Plant:
     def describe_episode(self):
         """Return what this episode runs on: scenario, seed, drawn parameters (a dict)."""
         info = {'episode': self.episode, 'scenario': self.scenario.describe(),
-                'parameters': as_dict(self.params), 'dt': self.dt,
+                'parameters': as_dict(self.episode_dynamics.params
+                                      if hasattr(self.episode_dynamics, 'params')
+                                      else _NOMINAL), 'dt': self.dt,
                 'track_limit': self.safety.track_limit}
         if self.scenarios is not None:
             info['campaign_position'] = list(self.scenarios.position)
@@ -432,8 +457,8 @@ class Plant:
         text = f'episode {self.episode}: scenario {self.scenario.name}'
         if self.scenario.seed is not None:
             text += f' (seed {self.scenario.seed})'
-        if self.dynamics is not self.nominal_dynamics:
-            drawn = as_dict(self.dynamics.params)
+        if self.episode_dynamics is not self.nominal_dynamics:
+            drawn = as_dict(self.episode_dynamics.params)
             text += '; drawn ' + ', '.join(f'{k}={v:.6g}' for k, v in drawn.items())
         return text
 
@@ -466,7 +491,11 @@ class Plant:
     def measure(self, state=None, t=None):
         """Return what the sensors read for ``state`` (default: the current one) at ``t``."""
         state = self.state if state is None else state
-        return self.sensors.measure(state, self.time if t is None else t)
+        t = self.time if t is None else t
+        measured = self.sensors.measure(state, t)
+        if self.faults is None:
+            return measured
+        return self.faults.measure(measured, t, (self.episode, round(t / self.dt)))
 
     def measure_ahead(self, state, t, index):
         """
@@ -478,11 +507,43 @@ class Plant:
         """
         sensors = self.sensors
         if sensors.ideal:
-            return state
-        if index == self._measured_index:
-            return sensors.measure_again(state, t)
-        self._measured_index = index
-        return sensors.measure_recorded(state, t)
+            measured = state
+        elif index == self._measured_index:
+            measured = sensors.measure_again(state, t)
+        else:
+            self._measured_index = index
+            measured = sensors.measure_recorded(state, t)
+        if self.faults is None:
+            return measured
+        return self.faults.measure(measured, t, (self.episode, round(t / self.dt)))
+
+    # -- faults ----------------------------------------------------------------
+    def inject_fault(self, fault, later=False):
+        """
+        Add a live :class:`~..conditions.faults.Fault`; its start counts from now.
+
+        Now is the start of the coming period (``later``: of the one after,
+        in real time, whose start has not passed yet).  Returns the fault as
+        it runs (its start in episode time).  Live faults end with the episode.
+        """
+        now = self.time + (self.dt if later else 0.0)
+        if self.faults is None:
+            self.faults = FaultSet((), self.dt, self._fault_rng, self.episode_dynamics)
+            self._plain = False
+        fault = self.faults.add(fault, now)
+        self._preview = None
+        self._add_fault_events(self.faults.advance(self.time) if not later else [])
+        return fault
+
+    def clear_faults(self):
+        """Remove every fault, scheduled and live, for the rest of this episode."""
+        if self.faults is not None:
+            self._add_fault_events(self.faults.clear(self.time))
+            self._preview = None
+
+    def _add_fault_events(self, events):
+        for t, kind, detail in events:
+            self.events.append(Event(t, kind, detail))
 
     def take_events(self):
         """Return the events since the last call (and forget them)."""
