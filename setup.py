@@ -40,6 +40,7 @@ setup(
             f'bridge_node = {PACKAGE}.ros.bridge_node:main',
             f'dip_hil = {PACKAGE}.ros.hil:main',
             f'dip_client = {PACKAGE}.clients.cli:main',
+            f'dip_fault = {PACKAGE}.clients.fault_cli:main',
             f'dip_plant_server = {PACKAGE}.server.cli:main',
             f'dip_export = {PACKAGE}.analysis.export:main',
             f'dip_report = {PACKAGE}.analysis.report:main',

@@ -278,6 +278,32 @@ def from_text(text):
     return spec
 
 
+def parse_live(text):
+    """
+    Return what a live message asks for: ``'clear'``, or a spec mapping.
+
+    A message is ``clear``, a JSON or YAML mapping (``{"kind": "gain", ...}``)
+    or a line (:func:`from_text`).  FaultError for anything else.
+    """
+    text = str(text).strip()
+    if text == 'clear':
+        return 'clear'
+    if text.startswith('{'):
+        try:
+            import json
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            import yaml
+            return yaml.safe_load(text)
+        except ImportError:
+            raise FaultError('a fault in YAML needs PyYAML; send JSON or a line') from None
+        except yaml.YAMLError as exc:
+            raise FaultError(f'not a JSON or YAML mapping: {exc}') from None
+    return from_text(text)
+
+
 def _word_value(key, raw):
     if key == 'pattern' or raw in NONFINITE:
         return raw
