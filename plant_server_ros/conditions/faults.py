@@ -478,7 +478,7 @@ class FaultSet:
         return force
 
     def commit(self, t):
-        """The period ending at ``t`` is done: the overloads' clocks; their events."""
+        """End the period at ``t``: advance the overloads' clocks; return the events."""
         events = []
         for r in self.running:
             f = r.fault
