@@ -72,6 +72,7 @@ PATTERN_KEYS = {'constant': ((), ()), 'ramp': (('over',), ()),
 COMMON_KEYS = ('kind', 'target', 'start', 'duration', 'pattern')
 NONFINITE = {'nan': math.nan, 'inf': math.inf, '-inf': -math.inf}
 OVERLOAD_DEFAULTS = {'hold': 1.0, 'cooldown': 2.0}
+_YAML_BOOL_KEYS = {True: 'on', False: 'off'}
 _EPSILON = 1e-9      # s; a time this close to an edge has reached it (the sample grid)
 
 
@@ -109,6 +110,9 @@ class Fault:
         if not isinstance(spec, dict):
             raise FaultError(f'a fault is a mapping such as {{kind: gain, target: motor, '
                              f'value: 0.5}}, got {spec!r}')
+        if True in spec or False in spec:      # YAML 1.1 reads the keys on: and off: so
+            spec = {_YAML_BOOL_KEYS.get(k, k) if isinstance(k, bool) else k: v
+                    for k, v in spec.items()}
         kind = spec.get('kind')
         if kind not in KINDS:
             raise FaultError(f'kind: unknown fault kind {kind!r} (one of {list(KINDS)})')
@@ -500,6 +504,7 @@ class FaultSet:
     def advance(self, t):
         """Return the events of the faults' edges reached at ``t`` (start, end, on/off)."""
         events = []
+        done = False
         for r in self.running:
             if r.closed:
                 continue
@@ -511,11 +516,14 @@ class FaultSet:
             elif r.opened and not inside:
                 r.closed = True
                 events.append((t, 'fault_end', f.describe()))
+                done = True
             elif inside and f.pattern == 'intermittent':
                 on = r.level(t) > 0.0
                 if on != r.on:
                     r.on = on
                     events.append((t, 'fault_on' if on else 'fault_off', f.describe()))
+        if done:         # an ended fault never acts again: a storm of them costs nothing later
+            self.running = [r for r in self.running if not r.closed]
         return events
 
     # -- a sample --------------------------------------------------------------

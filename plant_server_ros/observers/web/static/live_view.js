@@ -23,7 +23,7 @@
   var nextId = 1;
 
   var $ = function (id) { return document.getElementById(id); };
-  var buttons = ['reset', 'push', 'estop'].map($);
+  var buttons = ['reset', 'push', 'estop', 'fault-inject', 'fault-clear'].map($);
 
   function css(color, alpha) {
     var c = color || [0.5, 0.5, 0.5, 1.0];
@@ -381,6 +381,17 @@
     send({ cmd: 'push', force: Number($('push-force').value),
       duration: Number($('push-duration').value) });
   });
+  // The fault menu: a preset fills the line, which may be edited (docs/faults.md).
+  $('fault-preset').addEventListener('change', function () {
+    $('fault-line').value = $('fault-preset').value;
+  });
+  $('fault-inject').addEventListener('click', function () {
+    var line = $('fault-line').value.trim();
+    var duration = Number($('fault-duration').value);
+    if (duration > 0) line += ' for ' + duration + 's';
+    send({ cmd: 'fault', spec: line });
+  });
+  $('fault-clear').addEventListener('click', function () { send({ cmd: 'clear_faults' }); });
   window.addEventListener('resize', function () { sizeStage(); draw(); });
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden) draw();
