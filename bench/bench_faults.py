@@ -11,23 +11,26 @@ and tick cost p50/p99 over its last 1000 ticks; the storm's injections are
 counted and their own call time reported (how long a person's command holds
 the plant's lock).
 
-    python bench/bench_faults.py [--seconds 10] [--dt 0.005] [--rate 100]
+    python bench/bench_faults.py [--seconds 10] [--dt 0.005] [--rate 100] [--rounds 3]
 """
 
 import argparse
 import itertools
+import statistics
 import threading
 import time
 
 from _common import percentiles  # also puts this checkout on sys.path
 from plant_server_ros import PlantServer
 from plant_server_ros.clients.controllers import lqr_gain
+from plant_server_ros.runtime.schedule import PlantHalted
 
-STORM = [
-    'motor gain 0.9 for 0.03s', 'x jump 0.0005 for 0.02s', 'motor bias 0.2 for 0.02s',
-    'theta1 spikes rate=50 size=0.001 for 0.05s', 'motor stuck for 0.01s',
-    'cart_friction drift 0.3 pattern=ramp over=0.05 for 0.05s', 'theta2 gain 1.01 for 0.03s',
-    'motor overload limit=15 hold=0.05 cooldown=0.02 for 0.05s', 'x_dot freeze for 0.02s',
+NEAR_UPRIGHT = (0.0, 0.01, 0.0, 0.0, 0.0, 0.0)
+STORM = [      # mild ones: the LQR keeps the pendulum up, so every tick does its full work
+    'motor gain 0.95 for 0.03s', 'x jump 0.0001 for 0.02s', 'motor bias 0.05 for 0.02s',
+    'theta1 spikes rate=50 size=0.0001 for 0.05s', 'motor stuck for 0.005s',
+    'cart_friction drift 0.25 pattern=ramp over=0.05 for 0.05s', 'theta2 gain 1.001 for 0.03s',
+    'motor overload limit=19 hold=0.05 cooldown=0.01 for 0.05s', 'x_dot freeze for 0.01s',
 ]
 
 
@@ -39,7 +42,7 @@ def run(seconds, dt, rate):
     gain = [float(g) for g in lqr_gain(dt)]
     host = server.host
     stop = threading.Event()
-    calls = []
+    calls, resets = [], []
 
     def storm():
         specs = itertools.cycle(STORM)
@@ -64,16 +67,22 @@ def run(seconds, dt, rate):
         if injector is not None:
             injector.start()
         end = time.monotonic() + seconds
-        sample = host.schedule.last_sample
+        # From near upright: from the default start the LQR saturates, and with the
+        # real-time path's part-period delay it may not catch it (not what is measured).
+        sample = host.reset(NEAR_UPRIGHT).result(1.0)
         while time.monotonic() < end:
             u = -sum(g * s for g, s in zip(gain, sample.measured))
-            sample = host.control(u).result(1.0)
-            if host.halted:                     # a storm may topple it: start again
-                sample = host.reset().result(1.0)
+            try:
+                sample = host.control(u).result(1.0)
+            except PlantHalted:                 # should a storm topple it: start again
+                sample = host.reset(NEAR_UPRIGHT).result(1.0)
+                resets.append(sample.t)
         stop.set()
         if injector is not None:
             injector.join(5)
-        return server.status(), calls
+        status = server.status()
+        status['resets'] = len(resets)
+        return status, calls
     finally:
         stop.set()
         server.stop()
@@ -87,18 +96,28 @@ def main():
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--dt', type=float, default=0.005)
     parser.add_argument('--rate', type=float, default=100.0, help='injections per second')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='runs of each, interleaved (quiet, storm, quiet, ...)')
     args = parser.parse_args()
-    print(f'real-time PlantServer, dt = {args.dt} s, {args.seconds:g} s per run; '
-          'status() over its last 1000 ticks')
-    for name, rate in (('no fault', 0.0), (f'storm of {args.rate:g}/s', args.rate)):
-        status, calls = run(args.seconds, args.dt, rate)
-        print(f'{name:18s}: tick lateness p50 {status["tick_lateness_p50_us"]} us, '
-              f'p99 {status["tick_lateness_p99_us"]} us; tick cost p50 '
-              f'{status["tick_cost_p50_us"]} us, p99 {status["tick_cost_p99_us"]} us; '
-              f'overruns {status.get("overruns")}')
-        if calls:
-            print(f'  {len(calls)} injections/clears; '
-                  + percentiles([c * 1e6 for c in calls], 'call time [us]'))
+    print(f'real-time PlantServer, dt = {args.dt} s, {args.seconds:g} s per run, '
+          f'{args.rounds} rounds interleaved; status() over its last 1000 ticks')
+    figures = {}
+    for _ in range(args.rounds):
+        for name, rate in (('no fault', 0.0), (f'storm of {args.rate:g}/s', args.rate)):
+            status, calls = run(args.seconds, args.dt, rate)
+            figures.setdefault(name, []).append(status)
+            print(f'{name:18s}: tick lateness p50 {status["tick_lateness_p50_us"]} us, '
+                  f'p99 {status["tick_lateness_p99_us"]} us; tick cost p50 '
+                  f'{status["tick_cost_p50_us"]} us, p99 {status["tick_cost_p99_us"]} us; '
+                  f'overruns {status.get("overruns")}, resets {status["resets"]}')
+            if calls:
+                print(f'  {len(calls)} injections/clears; '
+                      + percentiles([c * 1e6 for c in calls], 'call time [us]'))
+    for name, runs in figures.items():
+        print(f'{name:18s} median of {len(runs)}: ' + ', '.join(
+            f'{key} {statistics.median(r[key] for r in runs):.1f}'
+            for key in ('tick_lateness_p50_us', 'tick_lateness_p99_us', 'tick_cost_p50_us',
+                        'tick_cost_p99_us')))
 
 
 if __name__ == '__main__':

@@ -527,19 +527,25 @@ class Plant:
         it runs (its start in episode time).  Live faults end with the episode.
         """
         now = self.time + (self.dt if later else 0.0)
+        was_plain = self._plain
         if self.faults is None:
             self.faults = FaultSet((), self.dt, self._fault_rng, self.episode_dynamics)
             self._plain = False
         fault = self.faults.add(fault, now)
-        self._preview = None
+        if not later or was_plain:
+            # Later, the period under way keeps its force: what was computed ahead
+            # stands (a storm of injections costs no integration), unless it was
+            # computed on the plain path, which the faults' path must redo.
+            self._preview = None
         self._add_fault_events(self.faults.advance(self.time) if not later else [])
         return fault
 
     def clear_faults(self):
         """Remove every fault, scheduled and live, for the rest of this episode."""
         if self.faults is not None:
+            # The period's force map is taken (real time: the period under way
+            # keeps it); the sensors' faults are gone from the next sample on.
             self._add_fault_events(self.faults.clear(self.time))
-            self._preview = None
 
     def _add_fault_events(self, events):
         for t, kind, detail in events:
