@@ -477,3 +477,25 @@ def test_ros_door_scenario_faults_and_the_faults_topic(faulty_file):
         assert probe.truth[-1].effort[0] == 0.0
     finally:
         h.close()
+
+
+def test_the_recording_keeps_scheduled_and_live_faults_and_the_faulted_force(tmp_path):
+    pytest.importorskip('mcap')
+    pytest.importorskip('mcap_ros2')
+    from plant_server_ros.analysis.export import load_episode
+    host = host_with([motor('gain', value=0.5, start=0.02)], record=str(tmp_path))
+    try:
+        run(host, [2.0] * 3)
+        host.inject('x jump 0.01 for 0.02s')
+        run(host, [2.0] * 3)
+    finally:
+        host.stop()
+    files = sorted(tmp_path.glob('*.mcap'))
+    assert len(files) == 1
+    episode = load_episode(files[0])
+    marks = [(round(float(e['t']), 6), e['kind'], e['detail']) for e in episode['events']
+             if e['kind'].startswith('fault')]
+    assert marks == [(0.02, 'fault_start', 'motor gain 0.5 constant from 0.02 s'),
+                     (0.03, 'fault_start', 'live: x jump 0.01 constant from 0.03 s for 0.02 s'),
+                     (0.05, 'fault_end', 'live: x jump 0.01 constant from 0.03 s for 0.02 s')]
+    assert list(episode['u']) == [2.0, 2.0, 1.0, 1.0, 1.0, 1.0]

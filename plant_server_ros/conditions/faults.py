@@ -328,9 +328,11 @@ def fault_stream(root):
 class _Running:
     """One fault in an episode: its own stream and what it remembers."""
 
-    def __init__(self, fault, rng):
+    def __init__(self, fault, seed):
         self.fault = fault
-        self.rng = rng
+        self.text = fault.describe()
+        self._seed = seed
+        self._rng = None
         self.toggles = [0.0]     # intermittent: times (into the fault) it switches, from on
         self.arrivals = []       # spikes: (time into the fault, signed size)
         self.opened = False
@@ -339,6 +341,13 @@ class _Running:
         self.stuck = None        # stuck: the force it froze at
         self.over = 0.0          # overload: time above the limit
         self.cut_since = None    # overload: when the motor cut out
+
+    @property
+    def rng(self):
+        """Return the fault's own stream (made when first drawn from: most never are)."""
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        return self._rng
 
     def window(self, t):
         f = self.fault
@@ -407,17 +416,22 @@ class FaultSet:
         self._prev = self._cur = None  # sensor memory: (key, output) of two samples
 
     def _stream(self):
-        return random.Random(self._rng.getrandbits(64))
+        # One seed per fault, in order, whether it draws or not: a fault's
+        # numbers do not depend on the kinds of the faults before it.
+        return self._rng.getrandbits(64)
 
     def add(self, fault, now):
         """Add ``fault`` with its start taken from ``now`` on (a live injection)."""
-        fault = replace(fault, start=now + fault.start, live=True)
-        self.running.append(_Running(fault, self._stream()))
-        return fault
+        # A copy without dataclasses.replace, which validates again: this runs
+        # under the plant's lock, and the spec was checked when it was made.
+        live = object.__new__(Fault)
+        live.__dict__.update(fault.__dict__, start=now + fault.start, live=True)
+        self.running.append(_Running(live, self._stream()))
+        return live
 
     def clear(self, t):
         """Remove every fault; the events of those that were on."""
-        events = [(t, 'fault_end', r.fault.describe() + ' (cleared)')
+        events = [(t, 'fault_end', r.text + ' (cleared)')
                   for r in self.running if r.opened and not r.closed]
         self.running = []
         return events
@@ -512,16 +526,16 @@ class FaultSet:
             inside = r.window(t)
             if not r.opened and inside:
                 r.opened = r.on = True
-                events.append((t, 'fault_start', f.describe()))
+                events.append((t, 'fault_start', r.text))
             elif r.opened and not inside:
                 r.closed = True
-                events.append((t, 'fault_end', f.describe()))
+                events.append((t, 'fault_end', r.text))
                 done = True
             elif inside and f.pattern == 'intermittent':
                 on = r.level(t) > 0.0
                 if on != r.on:
                     r.on = on
-                    events.append((t, 'fault_on' if on else 'fault_off', f.describe()))
+                    events.append((t, 'fault_on' if on else 'fault_off', r.text))
         if done:         # an ended fault never acts again: a storm of them costs nothing later
             self.running = [r for r in self.running if not r.closed]
         return events
