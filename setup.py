@@ -17,6 +17,7 @@ setup(
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
         (f'share/{PACKAGE}/config/scenarios', glob('config/scenarios/*.yaml')),
+        (f'share/{PACKAGE}/config/scenarios/faults', glob('config/scenarios/faults/*.yaml')),
         (f'share/{PACKAGE}/urdf', glob('urdf/*.urdf')),
         (f'share/{PACKAGE}/rviz', glob('rviz/*.rviz')),
         (f'share/{PACKAGE}/foxglove', glob('foxglove/*.json')),
