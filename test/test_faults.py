@@ -475,6 +475,19 @@ def test_ros_door_scenario_faults_and_the_faults_topic(faulty_file):
         probe.control.publish(Float64(data=2.0))
         assert h.spin_until(lambda: len(probe.truth) > n)
         assert probe.truth[-1].effort[0] == 0.0
+        # The bridge's live view (what dip_fault reaches on the ROS side) sends to the topic.
+        from plant_server_ros.ros.live_view_door import BridgeLiveView
+        door = BridgeLiveView(h.add(Node('faults_door', namespace='/dip')), '127.0.0.1', 0)
+        assert h.spin_until(lambda: door._faults.get_subscription_count() > 0)
+        door.clear_faults()
+        assert h.spin_until(lambda: any('(cleared)' in e['detail'] for e in probe.events))
+        door.fault(Fault.from_dict({'kind': 'bias', 'target': 'motor', 'value': 1.5}))
+        assert h.spin_until(lambda: any(e['detail'].startswith('live: motor bias 1.5')
+                                        for e in probe.events))
+        n = len(probe.truth)
+        probe.control.publish(Float64(data=2.0))
+        assert h.spin_until(lambda: len(probe.truth) > n)
+        assert probe.truth[-1].effort[0] == 2.0 + 1.5   # the clear took the scenario's gain too
     finally:
         h.close()
 
