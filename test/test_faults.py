@@ -512,3 +512,34 @@ def test_the_recording_keeps_scheduled_and_live_faults_and_the_faulted_force(tmp
                      (0.03, 'fault_start', 'live: x jump 0.01 constant from 0.03 s for 0.02 s'),
                      (0.05, 'fault_end', 'live: x jump 0.01 constant from 0.03 s for 0.02 s')]
     assert list(episode['u']) == [2.0, 2.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_a_noise_burst_is_seeded_scaled_by_its_level_and_measured_again_alike():
+    spec = [channel('noise', target='theta1', std=0.01, pattern='ramp', over=0.05, start=0.01,
+                    duration=0.1)]
+
+    def offsets(seed):
+        host = host_with(spec, seed=seed)
+        try:
+            return [s.measured[1] - s.true[1] for s in run(host, [0.0] * 15)]
+        finally:
+            host.stop()
+    first = offsets(3)
+    assert first == offsets(3) and first != offsets(4)
+    # Samples at t = 0.01, 0.02, ...: level 0 at the ramp's start, none from 0.11 on.
+    assert first[0] == 0.0 and first[10:] == [0.0] * 5
+    assert all(o != 0.0 for o in first[1:10])
+    # Real time measures a sample ahead and again: the same draw both times.
+    host = host_with(spec, seed=3)
+    try:
+        plant = host.plant
+        plant.set_control(0.0)
+        plant.step()
+        plant.set_control(0.0)
+        state, _ = plant.preview()
+        once = plant.measure_ahead(state, 0.02, 7)
+        assert plant.measure_ahead(state, 0.02, 7) == once
+        assert host.status()['faults'] == ['theta1 noise std=0.01 ramp over=0.05 from 0.01 s '
+                                           'for 0.1 s']
+    finally:
+        host.stop()

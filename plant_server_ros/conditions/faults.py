@@ -27,9 +27,10 @@ time ``tau = t - start`` into it:
   wanes between none and full).
 
 A fault with a value acts with ``neutral + a * (value - neutral)`` (the
-neutral value is no fault: bias 0, gain 1, the episode's parameter); a fault
-without one (stuck, loss, ...) acts while ``a > 0`` and takes only
-``constant`` and ``intermittent``.
+neutral value is no fault: bias 0, gain 1, the episode's parameter; a noise
+burst scales its ``std`` by ``a``); a fault without one (stuck, loss, ...)
+acts while ``a > 0`` and takes only ``constant`` and ``intermittent``.
+docs/faults.md has the table of kinds and what each does, exactly.
 
 When it acts: the motor's and the parameters' faults are evaluated at the
 start of each control period and held over it (the dynamics take new
@@ -63,6 +64,7 @@ KINDS = {
     'overload': ((MOTOR,), ('limit',), ('hold', 'cooldown'), _ON_OFF),
     'jump': (CHANNELS, ('value',), (), _ON_OFF),
     'spikes': (CHANNELS, ('rate', 'size'), (), _ON_OFF),
+    'noise': (CHANNELS, ('std',), (), PATTERNS),
     'nonfinite': (CHANNELS, (), ('value',), _ON_OFF),
     'freeze': (CHANNELS, (), (), _ON_OFF),
     'drift': (PARAMETERS, ('value',), (), PATTERNS),
@@ -100,6 +102,7 @@ class Fault:
     cooldown: float = None
     rate: float = None
     size: float = None
+    std: float = None
     live: bool = False
 
     @classmethod
@@ -148,6 +151,8 @@ class Fault:
         for key in ('hold', 'cooldown'):
             if kind == 'overload':
                 values[key] = _number(key, spec.get(key, OVERLOAD_DEFAULTS[key]), low=0.0)
+        if 'std' in spec:
+            values['std'] = _number('std', spec['std'], low=0.0)
         if 'size' in spec:
             values['size'] = _number('size', spec['size'])
         if 'over' in spec:
@@ -174,7 +179,7 @@ class Fault:
     def describe(self):
         """Return one line on the fault: ``motor gain 0.5 constant from 2 s for 3 s``."""
         text = f'{self.target} {self.kind}'
-        for key in ('value', 'limit', 'hold', 'cooldown', 'rate', 'size'):
+        for key in ('value', 'limit', 'hold', 'cooldown', 'rate', 'size', 'std'):
             value = getattr(self, key)
             if value is not None:
                 text += f' {value:g}' if key == 'value' and isinstance(value, float) else \
@@ -341,6 +346,7 @@ class _Running:
         self.stuck = None        # stuck: the force it froze at
         self.over = 0.0          # overload: time above the limit
         self.cut_since = None    # overload: when the motor cut out
+        self.drawn = None        # noise: (sample, draw) of the last sample measured
 
     @property
     def rng(self):
@@ -568,6 +574,10 @@ class FaultSet:
                 out[i] += f.value
             elif kind == 'spikes':
                 out[i] += r.spikes(t, self.dt)
+            elif kind == 'noise':            # one draw per sample, the same when measured again
+                if r.drawn is None or r.drawn[0] != key:
+                    r.drawn = (key, r.rng.gauss(0.0, 1.0))
+                out[i] += a * f.std * r.drawn[1]
             elif kind == 'gain':
                 out[i] *= 1.0 + a * (f.value - 1.0)
             elif kind == 'nonfinite':

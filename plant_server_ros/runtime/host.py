@@ -207,8 +207,10 @@ class PlantHost:
         """Return the plant's state, episode, timing and last events (JSON-ready)."""
         with self.lock:
             status = plant_status(self.schedule)
+            faults = self.plant.faults
             status.update(dt=self.plant.dt, episode=self.plant.describe_episode(),
-                          events=[e._asdict() for e in list(self.events)[-STATUS_EVENTS:]])
+                          events=[e._asdict() for e in list(self.events)[-STATUS_EVENTS:]],
+                          faults=[] if faults is None else [r.text for r in faults.running])
         status['episode_number'] = status['episode']['episode']
         return status
 
