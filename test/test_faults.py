@@ -543,3 +543,26 @@ def test_a_noise_burst_is_seeded_scaled_by_its_level_and_measured_again_alike():
                                            'for 0.1 s']
     finally:
         host.stop()
+
+
+def test_seeded_patterns_reproduce_bit_for_bit_through_tcp(tmp_path):
+    path = tmp_path / 'seeded.yaml'
+    path.write_text(yaml.safe_dump({'name': 'seeded', 'seed': 31, 'faults': [
+        motor('loss', pattern='intermittent', on=[0.01, 0.03], off=[0.01, 0.05]),
+        channel('spikes', target='theta2', rate=30.0, size=0.05),
+        channel('noise', target='x', std=0.001, pattern='sine', frequency=2.0)]}))
+
+    def episode():
+        server, thread = serve(mode='lockstep', sensor_noise_std=0.0, scenario=str(path))
+        try:
+            with LegacyClient(port=server.port) as c:
+                c.reset()
+                return [c.control(1.0)[0] for _ in range(100)], \
+                    [e['kind'] for e in server.status()['events']]
+        finally:
+            server.stop()
+            thread.join(10)
+            server.close()
+    first, kinds = episode()
+    assert episode() == (first, kinds)
+    assert 'fault_off' in kinds and 'fault_on' in kinds
