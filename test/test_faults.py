@@ -566,3 +566,12 @@ def test_seeded_patterns_reproduce_bit_for_bit_through_tcp(tmp_path):
     first, kinds = episode()
     assert episode() == (first, kinds)
     assert 'fault_off' in kinds and 'fault_on' in kinds
+
+
+def test_colcon_installs_dip_fault_and_the_faults_campaign(colcon_install):
+    assert (colcon_install / 'lib' / 'plant_server_ros' / 'dip_fault').is_file()
+    campaign = colcon_install / 'share' / 'plant_server_ros' / 'config' / 'scenarios' / \
+        'faults.yaml'
+    names = [s.name for s in load(str(campaign))]
+    assert names == ['fault_half_torque', 'fault_encoder_jump', 'fault_rising_friction'] + \
+        ['fault_intermittent_motor'] * 3
