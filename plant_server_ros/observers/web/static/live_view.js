@@ -74,6 +74,7 @@
       info = msg;
       chart = [];
       events = [];
+      activeFaults = [];
     }
     if (msg.episode) setEpisode(msg.episode);
     if (msg.state) {
@@ -126,7 +127,30 @@
     if (drop) chart.splice(0, drop);
   }
 
+  // The faults on now, as the events tell (both doors send the same events).
+  var activeFaults = [];
+
+  function followFaults(list) {
+    list.forEach(function (e) {
+      if (e.kind === 'episode') activeFaults = [];
+      else if (e.kind === 'fault_start') activeFaults.push(e.detail);
+      else if (e.kind === 'fault_end') {
+        var i = activeFaults.indexOf(e.detail.replace(/ \(cleared\)$/, ''));
+        if (i >= 0) activeFaults.splice(i, 1);
+      }
+    });
+    var ul = $('faults-on');
+    ul.textContent = '';
+    activeFaults.forEach(function (text) {
+      var li = document.createElement('li');
+      li.textContent = text;
+      ul.appendChild(li);
+    });
+    if (!activeFaults.length) ul.textContent = 'none';
+  }
+
   function addEvents(list) {
+    followFaults(list);
     Array.prototype.push.apply(events, list);
     if (events.length > EVENTS_SHOWN) events.splice(0, events.length - EVENTS_SHOWN);
     var ol = $('events');
