@@ -416,8 +416,13 @@ def test_live_injection_in_real_time_acts_from_the_next_period():
     server, thread = serve(mode='realtime', seed=1, sensor_noise_std=0.0)
     try:
         server.host.control(3.0).result(1.0)
-        server.inject('motor loss')
-        samples = [server.host.control(3.0).result(1.0) for _ in range(3)]
+        with server.host.lock:                    # no tick between reading the time and it
+            now = server.plant.time
+            fault = server.inject('motor loss')
+        assert fault.start == pytest.approx(now + DT)       # the next boundary not yet begun
+        samples = [server.host.control(3.0).result(1.0) for _ in range(4)]
+        # The period under way keeps its force; every period from the fault's start has none.
+        assert all(s.force == (0.0 if s.t > fault.start + 1e-9 else 3.0) for s in samples)
         assert samples[-1].force == 0.0
         detail = [e for e in server.status()['events'] if e['kind'] == 'fault_start']
         assert detail and detail[-1]['detail'].startswith('live: motor loss')
