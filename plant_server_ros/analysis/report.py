@@ -109,6 +109,9 @@ EVENT_STYLES = {
     'disturbance': ('tab:purple', '--', 'live disturbance set', 'live'),
     'failsafe_on': ('tab:brown', '-.', 'failsafe on (no control: u = 0)', 'failsafe'),
     'failsafe_off': ('tab:olive', '-.', 'failsafe off (control again)', 'control'),
+    'fault_start': ('crimson', ':', 'fault starts', 'fault'),
+    'fault_end': ('seagreen', ':', 'fault ends', 'fault ends'),
+    'overload_trip': ('crimson', '-.', 'motor overload cut-out', 'overload'),
 }
 PASS_COLOR, FAIL_COLOR, NEUTRAL_COLOR = '#2ca02c', '#d62728', '#9e9e9e'
 _LABEL_BOX = {'boxstyle': 'square,pad=0.1', 'facecolor': 'white', 'edgecolor': 'none',
@@ -308,6 +311,8 @@ def _mark_events(ax, events, kinds, labels=True):
                 short = _live_label(event.get('detail', ''))
             elif event['kind'] == 'disturbance_start':
                 short = 'scheduled: ' + _short_disturbance(event.get('detail', ''))
+            elif event['kind'] in ('fault_start', 'fault_end'):
+                short = f"{short}: {event.get('detail', '').split(' from ')[0]}"
             elif event['kind'] == 'halt':
                 short = 'halt: ' + event.get('detail', '').split(' at t=')[0]
             ax.annotate(f'{short} (t={t:.2f} s)', xy=(t, 0.99), xycoords=transform,
@@ -347,7 +352,7 @@ def _legend_below(figure, *axes):
 
 
 ALL_MARKS = ('halt', 'estop', 'scenario_done', 'disturbance_start', 'disturbance',
-             'failsafe_on', 'failsafe_off')
+             'failsafe_on', 'failsafe_off', 'fault_start', 'fault_end', 'overload_trip')
 
 
 def plot_cart(item, out):
@@ -440,7 +445,7 @@ def plot_force(item, out):
                        linewidth=1.2, label=None if sign < 0 else
                        f"actuator limit ±{item['max_force']:g} N")
     _mark_events(ax, events, ('halt', 'estop', 'scenario_done', 'failsafe_on', 'failsafe_off',
-                              'disturbance'))
+                              'disturbance', 'fault_start', 'fault_end', 'overload_trip'))
     ax.set_ylabel('force on the cart [N]')
     ax.set_title(_title(item, 'applied force and disturbances'))
     _time_axes(ax, item)

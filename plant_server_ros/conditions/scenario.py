@@ -40,6 +40,7 @@ import sys
 
 from .actuator import ActuatorModel
 from .disturbances import Disturbance
+from .faults import FaultError, parse_list as parse_faults
 from .network import NetworkModel
 from .safety import SafetyLimits
 from .sensors import CHANNELS, ChannelSpec, SensorModel
@@ -48,7 +49,7 @@ from ..inputs import yaml_file
 from ..physics.state import check_state, InvalidStateError
 
 SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
-            'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria')
+            'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria', 'faults')
 SENSOR_FIELDS = ('noise_std', 'bias', 'drift_std', 'quantum', 'dropout', 'stuck_from')
 SENSOR_KEYS = SENSOR_FIELDS + ('delay', 'velocities')
 ACTUATOR_KEYS = ('max_force', 'deadband', 'slew_rate', 'time_constant', 'delay')
@@ -81,6 +82,7 @@ class Scenario:
     safety: dict = None
     criteria: dict = field(default_factory=dict)
     source: str = ''
+    faults: tuple = ()           # conditions.faults.Fault, in the order they apply
 
     @classmethod
     def from_dict(cls, values, source='', dt=0.01):
@@ -133,6 +135,8 @@ class Scenario:
                 out[key] = list(value) if isinstance(value, tuple) else value
         if self.disturbances:
             out['disturbances'] = [d.to_dict() for d in self.disturbances]
+        if self.faults:
+            out['faults'] = [f.to_dict() for f in self.faults]
         return out
 
 
@@ -210,6 +214,11 @@ def _build(cls, values, source, dt):
         # Judged after the episode; checked now, so a typo is not run silently.
         from ..analysis.metrics import validate_criteria
         kwargs['criteria'] = validate_criteria(_mapping('criteria', values['criteria']))
+    if values.get('faults') is not None:
+        try:
+            kwargs['faults'] = parse_faults(values['faults'])
+        except FaultError as exc:
+            raise ValueError(str(exc)) from None
     return cls(**kwargs)
 
 

@@ -30,6 +30,7 @@ RESET = 'reset'                 # std_srvs/Trigger service
 ESTOP = 'estop'                 # std_srvs/Trigger service
 DISTURBANCE = 'disturbance'     # std_msgs/Float64MultiArray [F, tau1, tau2], -> plant
 EVENTS = 'events'               # std_msgs/String (JSON), plant ->
+FAULTS = 'faults'               # std_msgs/String (a fault spec or 'clear'), -> plant
 EPISODE_INFO = 'episode_info'   # std_msgs/String (JSON: scenario, parameters), latched
 MARKERS = 'markers'             # visualization_msgs/MarkerArray, frame world, for rviz
 JOINT_STATES = 'joint_states'   # sensor_msgs/JointState, link 2 relative (URDF chain)

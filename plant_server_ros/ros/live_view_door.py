@@ -55,6 +55,7 @@ class BridgeLiveView:
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
         self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)
+        self._faults = node.create_publisher(String, contract.FAULTS, 10)
         self.pulse = Pulse(self._set_disturbance)
         node.create_subscription(Header, contract.EPISODE, self._on_episode, contract.LATCHED)
         node.create_subscription(String, contract.EPISODE_INFO, self._on_info, contract.LATCHED)
@@ -138,6 +139,16 @@ class BridgeLiveView:
     def push(self, force, tau1=0.0, tau2=0.0, duration=0.1):
         """Push the plant for ``duration`` s through its ``disturbance`` topic."""
         return self.pulse(force, tau1, tau2, duration)
+
+    def fault(self, fault):
+        """Send a checked fault to the plant's ``faults`` topic (its events tell the rest)."""
+        self._faults.publish(String(data=json.dumps(fault.to_dict())))
+        return fault.describe()
+
+    def clear_faults(self):
+        """Ask the plant to remove every fault of the episode."""
+        self._faults.publish(String(data='clear'))
+        return 'faults cleared'
 
     def _set_disturbance(self, force, tau1=0.0, tau2=0.0):
         self.plant.live_disturbance = (float(force), float(tau1), float(tau2))

@@ -10,10 +10,13 @@ Topics (relative, default namespace ``dip``): ``state`` and ``ground_truth``
 (sensor_msgs/JointState), ``episode`` (std_msgs/Header, latched),
 ``episode_info`` (std_msgs/String, JSON, latched), ``events`` (std_msgs/String,
 JSON), ``control`` (std_msgs/Float64 in), ``disturbance``
-(std_msgs/Float64MultiArray in), ``reset_to`` (JointState in), ``/clock`` in
-lock-step.  Services: ``reset`` and ``estop`` (std_srvs/Trigger).
+(std_msgs/Float64MultiArray in), ``reset_to`` (JointState in), ``faults``
+(std_msgs/String in: a fault spec as JSON, YAML or a line, or ``clear``;
+docs/faults.md), ``/clock`` in lock-step.  Services: ``reset`` and ``estop``
+(std_srvs/Trigger).
 """
 
+import json
 import math
 import threading
 import traceback
@@ -22,7 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64, Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from . import contract, diagnostics, params as ros_params
@@ -30,6 +33,7 @@ from .joint_topics import JointCommands
 from .messages import NS_PER_S, target_of
 from .plant_output import PlantTopics, RosOutput
 from .subscription_waiter import SubscriptionWaiter
+from ..conditions.faults import parse_live
 from ..conditions.scenario import ScenarioError
 from ..physics.state import InvalidStateError
 from ..runtime.host import PlantHost
@@ -77,6 +81,7 @@ class PlantDoor:
             self.create_subscription(JointState, contract.RESET_TO, self._on_reset_to, 10),
             self.create_subscription(Float64MultiArray, contract.DISTURBANCE,
                                      self._on_disturbance, 10),
+            self.create_subscription(String, contract.FAULTS, self._on_fault, 10),
             self.create_service(Trigger, contract.RESET, self._on_reset),
             self.create_service(Trigger, contract.ESTOP, self._on_estop),
             self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)]
@@ -244,6 +249,21 @@ class PlantDoor:
             self.host.set_disturbance(*msg.data)
         except ValueError as exc:
             self.get_logger().error(f'disturbance ignored: {exc}')
+
+    def _on_fault(self, msg):
+        # A refusal goes back on the events topic too: whoever sent it hears why.
+        try:
+            spec = parse_live(msg.data)
+            if spec == 'clear':
+                self.host.clear_faults()
+            else:
+                self.host.inject(spec)
+        except ValueError as exc:
+            self.get_logger().error(f'fault refused: {exc}')
+            if self.topics is not None:
+                self.topics.events.publish(String(data=json.dumps(
+                    {'t': self.plant.time, 'kind': 'fault_refused', 'detail': str(exc),
+                     'episode': self.plant.episode})))
 
     def _on_estop(self, request, response):
         response.message = self.host.estop('estop service')

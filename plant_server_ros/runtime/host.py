@@ -22,6 +22,7 @@ from .realtime import RealtimeSchedule
 from .schedule import Fanout, PlantListener
 from .settings import condition_sections, defaults, SettingError, SETTINGS
 from .status import plant_status
+from ..conditions.faults import Fault, from_text
 from ..conditions.network import episode_network, NetworkModel
 from ..conditions.scenario import load as load_scenarios, Scenario, ScenarioPlayer
 from ..physics.dynamics import DIPDynamics, DIPParams
@@ -156,6 +157,10 @@ class PlantHost:
             if scenario.uncertainty:
                 raise SettingError(f'scenario {scenario.name}: uncertainty needs the built-in '
                                    'dynamics model, not a custom one')
+            drifts = [f for f in getattr(scenario, 'faults', ()) or () if f.kind == 'drift']
+            if drifts:
+                raise SettingError(f'scenario {scenario.name}: a drift fault needs the '
+                                   'built-in dynamics model (its parameters)')
             torques = [d.channel for d in scenario.disturbances if d.channel != 'force']
             if torques:
                 raise SettingError(f'scenario {scenario.name}: disturbances on {torques[0]} '
@@ -267,13 +272,38 @@ class PlantHost:
             self.schedule.refresh()
         return True
 
+    # -- faults, live --------------------------------------------------------
+    def inject(self, spec):
+        """
+        Inject a fault now: a spec mapping, a :class:`~..conditions.faults.Fault` or a line.
+
+        Its ``start`` counts from the next period boundary not yet begun.
+        FaultError (a ValueError naming the key) for a spec that makes no
+        sense; returns the fault as it runs (its start in episode time).
+        """
+        fault = Fault.from_dict(from_text(spec) if isinstance(spec, str) else spec)
+        with self.lock:
+            fault = self.plant.inject_fault(fault, later=self.mode != 'lockstep')
+            self.schedule.refresh()
+            self.schedule._report_events()
+        return fault
+
+    def clear_faults(self):
+        """Remove every fault of this episode, scheduled and live, from now on."""
+        with self.lock:
+            self.plant.clear_faults()
+            self.schedule.refresh()
+            self.schedule._report_events()
+
     # -- what it is doing ------------------------------------------------------
     def status(self):
         """Return the plant's state, episode, timing and last events (JSON-ready)."""
         with self.lock:
             status = plant_status(self.schedule)
+            faults = self.plant.faults
             status.update(dt=self.plant.dt, episode=self.plant.describe_episode(),
-                          events=[e._asdict() for e in list(self.events)[-STATUS_EVENTS:]])
+                          events=[e._asdict() for e in list(self.events)[-STATUS_EVENTS:]],
+                          faults=[] if faults is None else [r.text for r in faults.running])
         status['episode_number'] = status['episode']['episode']
         return status
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from .settings import defaults
 from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
+from ..conditions.faults import fault_stream, FaultSet
 from ..conditions.scenario import Scenario
 from ..conditions.uncertainty import as_dict, ParameterUncertainty
 from ..physics.dynamics import DIPDynamics, DIPParams
@@ -77,6 +78,9 @@ class Plant:
         root = seed if seed is not None else random.SystemRandom().getrandbits(63)
         self._disturbance_rng = random.Random(f'{root}:disturbances')
         self._parameter_rng = random.Random(f'{root}:uncertainty')
+        self._fault_rng = fault_stream(root)
+        self.faults = None            # a FaultSet while any fault is configured
+        self._fault_map = None        # this period's motor faults (a function of the force)
         # ``scenarios``: a ScenarioPlayer (one scenario per episode); ``base``: a
         # Scenario of the plant's own conditions, for what an episode's leaves out.
         self.scenarios = scenarios
@@ -244,6 +248,9 @@ class Plant:
             pieces = self.disturbances.period(self.steps * self.dt) \
                 if not self.disturbances.empty else [(0.0, NO_DISTURBANCE)]
             self._plan = (motor, pieces)
+            if self.faults is not None:      # held over the period: taken at its start
+                self._fault_map, self.dynamics = self.faults.period(
+                    self.steps * self.dt, self.last_applied_force)
         return self._plan
 
     def _preview_pieces(self):
@@ -262,19 +269,23 @@ class Plant:
         scheduled, live = NO_DISTURBANCE, self._live_start
         state, t = self.state, 0.0
         step = self.dynamics.step
+        faulty = self._fault_map            # the motor's faults: command in, force out
+        force = u if faulty is None else faulty(u)
         for at, what, value in changes:
             if at > t:
-                state = step(state, u, at - t, _total(scheduled, live))
+                state = step(state, force, at - t, _total(scheduled, live))
                 t = at
             if what == 0:
                 u = value
+                force = u if faulty is None else faulty(u)
             elif what == 1:
                 scheduled = value
             else:
                 live = value
         if self.dt > t:
-            state = step(state, u, self.dt - t, _total(scheduled, live))
-        return state, u
+            state = step(state, force, self.dt - t, _total(scheduled, live))
+        self._held_command = u              # what the next period holds, before the faults
+        return state, force
 
     def step(self):
         """
@@ -296,6 +307,10 @@ class Plant:
         if not self._plain:
             self._live_start = self.live_disturbance
             self._live_switches = []
+            if self.faults is not None:
+                self._period_force = self._held_command
+                self._fault_map = None
+                self._add_fault_events(self.faults.commit((self.steps + 1) * self.dt))
         self.last_applied_force = force
         self.steps += 1
         self.total_steps += 1
@@ -360,7 +375,9 @@ class Plant:
         self.control_timed_out = False
         self.live_disturbance = self._live_start = NO_DISTURBANCE
         self._live_switches = []
-        self._plain = not self._boundary and self.disturbances.empty
+        self._plain = not self._boundary and self.disturbances.empty and \
+            self.faults is None
+        self._fault_map = None
         self._measured_index = None
         self.episode += 1
         view = self.view
@@ -368,6 +385,8 @@ class Plant:
         view.fault = None
         view.live_disturbance = NO_DISTURBANCE
         self.events.append(Event(0.0, 'episode', self.describe_episode_short()))
+        if self.faults is not None:
+            self._add_fault_events(self.faults.advance(0.0))
         if self._edges and self._edges[0][0] <= _EPSILON:
             self._pass_edges(0.0)
 
@@ -377,6 +396,7 @@ class Plant:
             self._rng.seed(scenario.seed)
             self._disturbance_rng.seed(f'{scenario.seed}:disturbances')
             self._parameter_rng.seed(f'{scenario.seed}:uncertainty')
+            self._fault_rng.seed(f'{scenario.seed}:faults')
         self.sensors = scenario.sensor_model(self.dt, self._rng, self._sensor_noise_std)
         self.actuator = scenario.actuator_model(self.dt, self.max_force)
         self.actuator.reset()
@@ -403,6 +423,9 @@ class Plant:
             self.dynamics = self.nominal_dynamics.with_params(drawn)
         else:
             self.dynamics = self.nominal_dynamics
+        self.episode_dynamics = self.dynamics
+        self.faults = FaultSet(scenario.faults, self.dt, self._fault_rng, self.dynamics) \
+            if scenario.faults else None
         edges = []
         for d in scenario.disturbances:
             text = ', '.join(f'{k} {v}' for k, v in d.to_dict().items())
@@ -436,9 +459,11 @@ class Plant:
         from .user_dynamics import UserDynamics
         if not isinstance(model, DIPDynamics):      # the built-in model needs no wrapper
             model = UserDynamics(model, self.dt)
-        self.nominal_dynamics = self.dynamics = model
+        self.nominal_dynamics = self.dynamics = self.episode_dynamics = model
+        if self.faults is not None:
+            self.faults.dynamics = model
         self._boundary = self.actuator.dynamic or getattr(model, 'whole_periods', False)
-        self._plain = not self._boundary and self.disturbances.empty
+        self._plain = not self._boundary and self.disturbances.empty and self.faults is None
         self._preview = self._plan = None
         self.view.episode = self.episode_view()
 
@@ -449,8 +474,8 @@ class Plant:
 
     @property
     def params(self):
-        """Return the physical parameters of this episode (nominal for a model without)."""
-        return getattr(self.dynamics, 'params', None) or _NOMINAL
+        """Return the physical parameters the episode began with (nominal for a model without)."""
+        return getattr(self.episode_dynamics, 'params', None) or _NOMINAL
 
     @property
     def control_age(self):
@@ -462,8 +487,8 @@ class Plant:
         text = f'episode {self.episode}: scenario {self.scenario.name}'
         if self.scenario.seed is not None:
             text += f' (seed {self.scenario.seed})'
-        if self.dynamics is not self.nominal_dynamics:
-            drawn = as_dict(self.dynamics.params)
+        if self.episode_dynamics is not self.nominal_dynamics:
+            drawn = as_dict(self.episode_dynamics.params)
             text += '; drawn ' + ', '.join(f'{k}={v:.6g}' for k, v in drawn.items())
         return text
 
@@ -496,7 +521,11 @@ class Plant:
     def measure(self, state=None, t=None):
         """Return what the sensors read for ``state`` (default: the current one) at ``t``."""
         state = self.state if state is None else state
-        return self.sensors.measure(state, self.time if t is None else t)
+        t = self.time if t is None else t
+        measured = self.sensors.measure(state, t)
+        if self.faults is None:
+            return measured
+        return self.faults.measure(measured, t, (self.episode, round(t / self.dt)))
 
     def measure_ahead(self, state, t, index):
         """
@@ -508,11 +537,49 @@ class Plant:
         """
         sensors = self.sensors
         if sensors.ideal:
-            return state
-        if index == self._measured_index:
-            return sensors.measure_again(state, t)
-        self._measured_index = index
-        return sensors.measure_recorded(state, t)
+            measured = state
+        elif index == self._measured_index:
+            measured = sensors.measure_again(state, t)
+        else:
+            self._measured_index = index
+            measured = sensors.measure_recorded(state, t)
+        if self.faults is None:
+            return measured
+        return self.faults.measure(measured, t, (self.episode, round(t / self.dt)))
+
+    # -- faults ----------------------------------------------------------------
+    def inject_fault(self, fault, later=False):
+        """
+        Add a live :class:`~..conditions.faults.Fault`; its start counts from now.
+
+        Now is the start of the coming period (``later``: of the one after,
+        in real time, whose start has not passed yet).  Returns the fault as
+        it runs (its start in episode time).  Live faults end with the episode.
+        """
+        now = self.time + (self.dt if later else 0.0)
+        was_plain = self._plain
+        if self.faults is None:
+            self.faults = FaultSet((), self.dt, self._fault_rng, self.episode_dynamics)
+            self._plain = False
+        fault = self.faults.add(fault, now)
+        if not later or was_plain:
+            # Later, the period under way keeps its force: what was computed ahead
+            # stands (a storm of injections costs no integration), unless it was
+            # computed on the plain path, which the faults' path must redo.
+            self._preview = None
+        self._add_fault_events(self.faults.advance(self.time) if not later else [])
+        return fault
+
+    def clear_faults(self):
+        """Remove every fault, scheduled and live, for the rest of this episode."""
+        if self.faults is not None:
+            # The period's force map is taken (real time: the period under way
+            # keeps it); the sensors' faults are gone from the next sample on.
+            self._add_fault_events(self.faults.clear(self.time))
+
+    def _add_fault_events(self, events):
+        for t, kind, detail in events:
+            self.events.append(Event(t, kind, detail))
 
     def take_events(self):
         """Return the events since the last call (and forget them)."""

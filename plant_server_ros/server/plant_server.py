@@ -247,6 +247,14 @@ class PlantServer:
         """Emergency stop: force 0 at once, the plant halts until a RESET; the halt reason."""
         return self.host.estop(reason)
 
+    def inject(self, spec):
+        """Inject a fault now (a mapping or a line, docs/faults.md); the fault as it runs."""
+        return self.host.inject(spec)
+
+    def clear_faults(self):
+        """Remove every fault of this episode from now on."""
+        self.host.clear_faults()
+
     # -- what it is doing ----------------------------------------------------
     def describe(self):
         """One line: what is served where, and how."""

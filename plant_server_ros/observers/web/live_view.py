@@ -22,7 +22,9 @@ only its own sender.
 
 Commands come back over the WebSocket as JSON text:
 ``{"cmd": "reset"}``, ``{"cmd": "push", "force": 10, "tau1": 0, "tau2": 0,
-"duration": 0.1}`` (every field but ``cmd`` optional), ``{"cmd": "estop"}``;
+"duration": 0.1}`` (every field but ``cmd`` optional), ``{"cmd": "estop"}``,
+``{"cmd": "fault", "spec": {...} or "motor gain 0.5 for 2s"}`` and
+``{"cmd": "clear_faults"}`` (docs/faults.md; ``dip_fault`` sends these);
 an ``"id"`` is echoed back.  Each gets ``{"type": "reply", "ok": true, ...}``
 or ``{"type": "error", "error": "..."}``; nothing a client sends raises in
 the server.  The buttons run on a worker thread, one command at a time.
@@ -54,6 +56,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from ...conditions.faults import Fault, from_text
 from ...inputs.allowlist import Allowlist, is_loopback
 from ...physics import geometry
 from ...runtime.schedule import PlantListener
@@ -79,7 +82,7 @@ CLOSE_WITHIN = 0.5       # s close() leaves clients to say goodbye, then cuts th
 PUSH_DEFAULTS = {'force': 10.0, 'tau1': 0.0, 'tau2': 0.0, 'duration': 0.1}
 PUSH_LIMITS = {'force': 200.0, 'tau1': 20.0, 'tau2': 20.0}     # |value| [N, N m]
 MAX_PUSH_DURATION = 5.0  # s
-COMMANDS = ('reset', 'push', 'estop')
+COMMANDS = ('reset', 'push', 'estop', 'fault', 'clear_faults')
 _log = logging.getLogger('plant_server_ros.live_view')
 
 
@@ -148,6 +151,15 @@ class PlantServerActions:
     def estop(self):
         """Emergency stop; the halt reason."""
         return self.server.estop('live view e-stop')
+
+    def fault(self, fault):
+        """Inject a checked :class:`~...conditions.faults.Fault`; the fault as it runs."""
+        return self.server.inject(fault).describe()
+
+    def clear_faults(self):
+        """Remove every fault of the episode."""
+        self.server.clear_faults()
+        return 'faults cleared'
 
     def close(self):
         """Clear a push still held."""
@@ -598,6 +610,13 @@ class LiveView(PlantListener):
                 return _error(name, str(exc), tag)
             call = (self.actions.push, *args)
             what = 'push [F, tau1, tau2] = [%g, %g, %g] for %g s' % args
+        elif name == 'fault':
+            try:
+                fault = _fault_argument(command)
+            except ValueError as exc:
+                return _error(name, str(exc), tag)
+            call = (self.actions.fault, fault)
+            what = f'fault {fault.describe()}'
         elif fields:
             return _error(name, f'{name} takes no arguments, got {sorted(fields)}', tag)
         else:
@@ -638,6 +657,15 @@ def _push_arguments(command):
 def _token_matches(query, token):
     given = urllib.parse.parse_qs(query).get('token', [''])[0]
     return hmac.compare_digest(given.encode(), token.encode())
+
+
+def _fault_argument(command):
+    """Return the checked Fault of a fault command (ValueError naming the key)."""
+    unknown = set(command) - {'cmd', 'id', 'spec'}
+    if unknown or 'spec' not in command:
+        raise ValueError(f'fault takes spec (a mapping or a line), got {sorted(unknown)}')
+    spec = command['spec']
+    return Fault.from_dict(from_text(spec) if isinstance(spec, str) else spec)
 
 
 def _error(name, text, tag=None):

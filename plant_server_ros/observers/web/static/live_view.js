@@ -23,7 +23,7 @@
   var nextId = 1;
 
   var $ = function (id) { return document.getElementById(id); };
-  var buttons = ['reset', 'push', 'estop'].map($);
+  var buttons = ['reset', 'push', 'estop', 'fault-inject', 'fault-clear'].map($);
 
   function css(color, alpha) {
     var c = color || [0.5, 0.5, 0.5, 1.0];
@@ -79,6 +79,7 @@
       });
       chart = [];
       events = [];
+      activeFaults = [];
     }
     if (msg.episode) setEpisode(msg.episode);
     if (msg.state) {
@@ -131,7 +132,30 @@
     if (drop) chart.splice(0, drop);
   }
 
+  // The faults on now, as the events tell (both doors send the same events).
+  var activeFaults = [];
+
+  function followFaults(list) {
+    list.forEach(function (e) {
+      if (e.kind === 'episode') activeFaults = [];
+      else if (e.kind === 'fault_start') activeFaults.push(e.detail);
+      else if (e.kind === 'fault_end') {
+        var i = activeFaults.indexOf(e.detail.replace(/ \(cleared\)$/, ''));
+        if (i >= 0) activeFaults.splice(i, 1);
+      }
+    });
+    var ul = $('faults-on');
+    ul.textContent = '';
+    activeFaults.forEach(function (text) {
+      var li = document.createElement('li');
+      li.textContent = text;
+      ul.appendChild(li);
+    });
+    if (!activeFaults.length) ul.textContent = 'none';
+  }
+
   function addEvents(list) {
+    followFaults(list);
     Array.prototype.push.apply(events, list);
     if (events.length > EVENTS_SHOWN) events.splice(0, events.length - EVENTS_SHOWN);
     var ol = $('events');
@@ -386,6 +410,17 @@
     send({ cmd: 'push', force: Number($('push-force').value),
       duration: Number($('push-duration').value) });
   });
+  // The fault menu: a preset fills the line, which may be edited (docs/faults.md).
+  $('fault-preset').addEventListener('change', function () {
+    $('fault-line').value = $('fault-preset').value;
+  });
+  $('fault-inject').addEventListener('click', function () {
+    var line = $('fault-line').value.trim();
+    var duration = Number($('fault-duration').value);
+    if (duration > 0) line += ' for ' + duration + 's';
+    send({ cmd: 'fault', spec: line });
+  });
+  $('fault-clear').addEventListener('click', function () { send({ cmd: 'clear_faults' }); });
   window.addEventListener('resize', function () { sizeStage(); draw(); });
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden) draw();
