@@ -460,8 +460,8 @@ class Plant:
         if not isinstance(model, DIPDynamics):      # the built-in model needs no wrapper
             model = UserDynamics(model, self.dt)
         self.nominal_dynamics = self.dynamics = self.episode_dynamics = model
-        if self.faults is not None:
-            self.faults.dynamics = model
+        if self.faults is not None:           # the faults step the model they were given
+            self.faults = FaultSet(self.scenario.faults, self.dt, self._fault_rng, model)
         self._boundary = self.actuator.dynamic or getattr(model, 'whole_periods', False)
         self._plain = not self._boundary and self.disturbances.empty and self.faults is None
         self._preview = self._plan = None
