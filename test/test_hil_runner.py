@@ -135,3 +135,40 @@ def test_ctrl_c_while_halted_ends_without_a_traceback():
     finally:
         code = hil.stop()
     assert code == 0 and 'Traceback' not in hil.output, hil.output
+
+
+def _fails_at_start(*args):
+    proc = NodeProcess('hil', '-p', 'port:=0', *args)
+    code = proc.proc.wait(30)
+    proc.stop()
+    return code, [line for line in proc.lines if line.strip()]
+
+
+def test_record_onto_a_file_exits_2_in_one_line(tmp_path):
+    afile = tmp_path / 'afile'
+    afile.write_text('not a directory')
+    code, lines = _fails_at_start('-p', f'record:={afile}')
+    assert code == 2 and 'Traceback' not in '\n'.join(lines)
+    assert any("parameter 'record'" in line and str(afile) in line for line in lines), lines
+
+
+def test_a_params_file_that_is_missing_or_not_yaml_exits_2_in_one_line(tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('/**/plant: [unclosed\n')
+    for path in (tmp_path / 'missing.yaml', bad):
+        code, lines = _fails_at_start('--params-file', str(path))
+        assert code == 2 and 'Traceback' not in '\n'.join(lines), lines
+        assert len(lines) == 1 and 'cannot start' in lines[0], lines
+
+
+def test_a_second_runner_on_a_port_in_use_publishes_nothing():
+    import socket
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = NodeProcess('hil', '-r', '__ns:=/second', '-p', f'port:={port}')
+        code = proc.proc.wait(30)
+        proc.stop()
+    assert code == 2, proc.output
+    assert 'episode 1' not in proc.output and 'plant up' not in proc.output, proc.output

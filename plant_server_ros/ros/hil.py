@@ -23,7 +23,9 @@ from ..runtime.settings import SETTINGS
 def main(args=None):
     """Entry point of ``dip_hil``: plant first, so the bridge finds its topics."""
     poll = SETTINGS['busy_poll_us'].default_for('dip_hil')
-    return run_nodes(args, [partial(PlantNode, busy_poll_us=poll),
+    # The plant waits until the bridge has its port: a second dip_hil on a port in
+    # use ends before its plant publishes a sample onto the running one's topics.
+    return run_nodes(args, [partial(PlantNode, busy_poll_us=poll, wait=True),
                             partial(BridgeNode, busy_poll_us=poll)])
 
 

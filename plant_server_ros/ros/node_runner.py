@@ -42,13 +42,26 @@ def run_nodes(args, factories, poll_period=0.1):
     the process exit code: 0 on a finished run, Ctrl-C or SIGTERM; 2 when a
     parameter is invalid.
     """
-    rclpy.init(args=args)
+    problem = _params_file_problem(sys.argv if args is None else args)
+    if problem:
+        print(f'[ERROR] cannot start: {problem}', file=sys.stderr)
+        return EXIT_BAD_PARAMETER
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # noqa: B902 - rcl's own errors: a params file it cannot read
+        print(f'[ERROR] cannot start: {" ".join(str(exc).split())[:300]}', file=sys.stderr)
+        return EXIT_BAD_PARAMETER
     nodes = []
     executor = None
     try:
         try:
             for factory in factories:
                 nodes.append(factory())
+            # A node that waits for the others (dip_hil's plant) starts once all
+            # could be made: a port in use then ends the run before it steps.
+            for node in nodes:
+                if hasattr(node, 'begin'):
+                    node.begin()
         except StartError as exc:
             print(f'[ERROR] {exc}', file=sys.stderr)
             return EXIT_BAD_PARAMETER
@@ -70,7 +83,27 @@ def run_nodes(args, factories, poll_period=0.1):
             except Exception as exc:  # noqa: B902 - every node gets its stop
                 print(f'[ERROR] stopping {node.get_name()}: {exc}', file=sys.stderr)
         for node in reversed(nodes):
-            node.destroy_node()
+            try:
+                node.destroy_node()
+            except Exception as exc:  # noqa: B902 - every node gets destroyed
+                print(f'[ERROR] destroying {node.get_name()}: {exc}', file=sys.stderr)
         if executor is not None:
             executor.shutdown()
         rclpy.try_shutdown()
+
+
+def _params_file_problem(argv):
+    """Return why a ``--params-file`` of ``argv`` cannot be read (rcl says it in a traceback)."""
+    from ..inputs import yaml_file
+    for flag, path in zip(argv, argv[1:]):
+        if flag != '--params-file':
+            continue
+        try:
+            tree = yaml_file.load(path)
+        except OSError as exc:
+            return f'params file {path}: {exc.strerror}'
+        except yaml_file.YamlFileError as exc:
+            return f'params file {exc}'
+        if not isinstance(tree, dict):
+            return f'params file {path}: not a mapping of node names to ros__parameters'
+    return None

@@ -100,6 +100,10 @@ class PlantDoor:
                 log=self.get_logger(), name=self.get_name())
         except (SettingError, ScenarioError) as exc:
             raise ros_params.ParameterError(str(exc)) from None
+        except OSError as exc:               # record:= a file, or a place it cannot write
+            raise ros_params.ParameterError(
+                f"parameter 'record': cannot record to {self.values['record']}: "
+                f'{exc.strerror or exc}') from None
         self.plant, self.schedule = self.host.plant, self.host.schedule
 
     def _output(self, host):
@@ -303,11 +307,18 @@ class PlantDoor:
 class PlantNode(PlantDoor, Node):
     """The plant as a ROS node: parameters and topics around a plant host."""
 
-    def __init__(self, node_name='plant', namespace='dip', busy_poll_us=None, **kwargs):
+    def __init__(self, node_name='plant', namespace='dip', busy_poll_us=None, wait=False,
+                 **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
         self.host = None
         self._wire(self._declare(busy_poll_us))
-        self._start()
+        if not wait:
+            self._start()
+
+    def begin(self):
+        """Start stepping now (a node made with ``wait=True``; idempotent)."""
+        if self._control_thread is None:
+            self._start()
 
     def destroy_node(self):
         self.stop()
