@@ -11,7 +11,8 @@ A campaign is a list of scenarios, each repeated or given seeds of its own.
 The plant starts in the first; a client's first RESET (re)starts it, and
 each later new episode (a RESET on any door, a UDP ``seq`` of 1) plays the
 next one, so an unchanged external controller runs a whole test plan; after
-the last, it starts over.
+the last, it starts over (or, for a player made with ``repeat=N``, the plant
+answers FINISHED once the campaign has been played N times).
 
     name: push_recovery
     seed: 3                    # seeds every random stream of the episode
@@ -49,7 +50,8 @@ from ..inputs import yaml_file
 from ..physics.state import check_state, InvalidStateError
 
 SECTIONS = ('name', 'description', 'seed', 'duration', 'initial_state', 'disturbances',
-            'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria', 'faults')
+            'uncertainty', 'sensor', 'actuator', 'network', 'safety', 'criteria', 'faults',
+            'regression')
 SENSOR_FIELDS = ('noise_std', 'bias', 'drift_std', 'quantum', 'dropout', 'stuck_from')
 SENSOR_KEYS = SENSOR_FIELDS + ('delay', 'velocities')
 ACTUATOR_KEYS = ('max_force', 'deadband', 'slew_rate', 'time_constant', 'delay')
@@ -81,6 +83,9 @@ class Scenario:
     network: dict = None
     safety: dict = None
     criteria: dict = field(default_factory=dict)
+    # Tolerances of a run against a stored baseline (dip_test --baseline);
+    # checked by plant_server_ros.testing.verdict, not by the plant.
+    regression: dict = field(default_factory=dict)
     source: str = ''
     faults: tuple = ()           # conditions.faults.Fault, in the order they apply
 
@@ -219,6 +224,8 @@ def _build(cls, values, source, dt):
             kwargs['faults'] = parse_faults(values['faults'])
         except FaultError as exc:
             raise ValueError(str(exc)) from None
+    if values.get('regression') is not None:
+        kwargs['regression'] = dict(_mapping('regression', values['regression']))
     return cls(**kwargs)
 
 
@@ -375,17 +382,43 @@ def _read(source):
         raise ScenarioError(f'scenario {exc}') from None
 
 
-class ScenarioPlayer:
-    """Hand out the scenarios of a campaign one episode after the other, then start over."""
+class CampaignFinished(Exception):
+    """A new episode was asked for after the last play of a campaign (``repeat=N``)."""
 
-    def __init__(self, scenarios):
+
+class ScenarioPlayer:
+    """
+    Hand out the scenarios of a campaign one episode after the other.
+
+    ``repeat`` None (the default): after the last scenario, start over.
+    ``repeat`` N: the campaign is played N times; asking for an episode
+    after that raises :class:`CampaignFinished` (the plant answers FINISHED).
+    """
+
+    def __init__(self, scenarios, repeat=None):
         self.scenarios = list(scenarios)
         if not self.scenarios:
             raise ScenarioError('a campaign needs at least one scenario')
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int)
+                                   or repeat < 1):
+            raise ScenarioError(f'repeat must be None or an integer >= 1, got {repeat!r}')
+        self.repeat = repeat
         self.played = 0
+
+    @property
+    def total(self):
+        """Return how many episodes the campaign plays (None: it starts over for ever)."""
+        return None if self.repeat is None else self.repeat * len(self.scenarios)
+
+    @property
+    def exhausted(self):
+        """Return True once every episode of a ``repeat=N`` campaign has been handed out."""
+        return self.total is not None and self.played >= self.total
 
     def peek(self):
         """Return the scenario the next episode will play, without moving on."""
+        if self.exhausted:
+            raise CampaignFinished(f'campaign finished: its {self.total} episode(s) were played')
         return self.scenarios[self.played % len(self.scenarios)]
 
     def advance(self):

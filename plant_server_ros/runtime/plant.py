@@ -18,11 +18,12 @@ from operator import itemgetter
 import random
 from typing import NamedTuple
 
+from .schedule import PlantFinished
 from .settings import defaults
 from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
 from ..conditions.faults import fault_stream, FaultSet
-from ..conditions.scenario import Scenario
+from ..conditions.scenario import CampaignFinished, Scenario
 from ..conditions.uncertainty import as_dict, ParameterUncertainty
 from ..physics.dynamics import DIPDynamics, DIPParams
 from ..physics.state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
@@ -505,7 +506,10 @@ class Plant:
         self._measured_index = None
 
     def _next_scenario(self):
-        scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        try:
+            scenario = self.scenarios.peek() if self.scenarios is not None else _DEFAULT
+        except CampaignFinished as exc:     # every door answers a reset past the end: FINISHED
+            raise PlantFinished(str(exc)) from None
         return scenario.over(self.base)
 
     def check_reset(self, state=None):
