@@ -48,8 +48,11 @@ setup(
             f'dip_plant_server = {PACKAGE}.server.cli:main',
             f'dip_export = {PACKAGE}.analysis.export:main',
             f'dip_report = {PACKAGE}.analysis.report:main',
+            f'dip_test = {PACKAGE}.testing.cli:main',
         ],
         # Gymnasium loads this group when it is imported (gymnasium.envs.registration).
         'gymnasium.envs': [f'{PACKAGE} = {PACKAGE}.gym:register'],
+        # The dip_campaign fixture; inert for suites that do not ask for it.
+        'pytest11': [f'dip_test = {PACKAGE}.testing.pytest_plugin'],
     },
 )

@@ -1,0 +1,108 @@
+"""
+``dip_test``: test a controller command against a scenario or campaign, for CI.
+
+    dip_test campaign.yaml [--door tcp|udp|ros] [--mode lockstep|realtime] [--out DIR]
+             [--junit FILE] [--json FILE] [--baseline FILE | --save-baseline FILE]
+             [--no-figures] [--timeout S] [--repeat N] [--per-episode] -- COMMAND ...
+
+The command gets the plant's address as placeholders in its arguments
+(``{host}``, ``{port}``, ``{udp_port}``, ``{namespace}``, ``{duration}``,
+``{dt}``) and as ``DIP_*`` environment variables.  Exit status: 0 every
+criterion of every episode held; 1 one failed (or the run was interrupted);
+2 a usage or set-up error (one line says why).
+"""
+
+import argparse
+import sys
+
+from .runner import DEFAULT_TIMEOUT, run_campaign, SetupError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='dip_test', description='Run a controller command through every episode of a '
+        'scenario or campaign of plant_server_ros; judge the criteria; write a report, JUnit '
+        'XML and JSON.  Give the command after --.',
+        epilog='Exit status: 0 all criteria held, 1 a criterion failed, 2 usage or set-up '
+        'error.')
+    parser.add_argument('scenario', help='a scenario or campaign YAML file (or the name of '
+                        'a shipped one, e.g. campaign.yaml)')
+    parser.add_argument('--door', choices=('tcp', 'udp', 'ros'), default='tcp',
+                        help='how the controller talks to the plant (default: %(default)s)')
+    parser.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
+                        help='lockstep: one dt per control, as fast as it goes; realtime: '
+                        'the wall clock, for HIL (default: %(default)s)')
+    parser.add_argument('--out', default='dip_test_out', metavar='DIR',
+                        help='recordings, summary.md and figures (default: %(default)s)')
+    parser.add_argument('--junit', metavar='FILE', help='write JUnit XML here')
+    parser.add_argument('--json', metavar='FILE', help='write the results as JSON here')
+    gate = parser.add_mutually_exclusive_group()
+    gate.add_argument('--baseline', metavar='FILE',
+                      help='fail on a regression against this baseline')
+    gate.add_argument('--save-baseline', metavar='FILE',
+                      help="store each episode's metrics and trace as a baseline")
+    parser.add_argument('--no-figures', action='store_true', help='skip the figures')
+    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT, metavar='S',
+                        help='s to wait for a start, for a control, and past the duration of '
+                        'an episode (default: %(default)s)')
+    parser.add_argument('--repeat', type=int, default=1, metavar='N',
+                        help='play the campaign N times (default: %(default)s)')
+    parser.add_argument('--per-episode', action='store_true',
+                        help='start the command afresh for each episode')
+    parser.add_argument('--port', type=int, default=0,
+                        help="the plant's TCP port (default: a free one)")
+    parser.add_argument('--udp-port', type=int, default=0,
+                        help="the plant's UDP port (default: a free one)")
+    parser.add_argument('--seed', type=int, default=1,
+                        help="the plant's seed where a scenario names none (default: "
+                        '%(default)s)')
+    return parser
+
+
+def split(argv):
+    """Return ``(dip_test's arguments, the controller command)``, split at the first --."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if '--' not in argv:
+        return argv, []
+    at = argv.index('--')
+    return argv[:at], argv[at + 1:]
+
+
+def main(argv=None):
+    """Run ``dip_test``; return the exit status."""
+    own, command = split(argv)
+    try:
+        args = build_parser().parse_args(own)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    if not command:
+        print('dip_test: no controller command (give it after --)', file=sys.stderr)
+        return EXIT_ERROR
+
+    def heard(result):
+        mark = 'PASS' if result.passed else 'FAIL'
+        why = '' if result.passed else ': ' + '; '.join(result.failures)
+        print(f'dip_test: {result.name}: {mark}{why}', file=sys.stderr, flush=True)
+
+    from .outputs import table
+    try:
+        result = run_campaign(args.scenario, command, door=args.door, mode=args.mode,
+                              out=args.out, repeat=args.repeat, per_episode=args.per_episode,
+                              timeout=args.timeout, baseline=args.baseline,
+                              save_baseline=args.save_baseline, junit=args.junit,
+                              json_file=args.json, figures=not args.no_figures,
+                              seed=args.seed, port=args.port, udp_port=args.udp_port,
+                              on_episode=heard)
+    except SetupError as exc:
+        print(f'dip_test: {exc}', file=sys.stderr)
+        return EXIT_ERROR
+    print(table(result))
+    for name, path in result.files.items():
+        print(f'{name}: {path}')
+    return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""
+What a run leaves behind: the table, summary.md (and figures), JUnit, JSON, a baseline.
+
+The figures are ``dip_report``'s (:mod:`..analysis.report`), drawn from the
+episode recordings; the summary is the runner's own, since it knows what a
+recording does not (why the runner failed an episode, the response times,
+the controller's last stderr lines).
+"""
+
+import json
+import math
+from pathlib import Path
+import time
+
+from . import junit as junit_xml, verdict
+
+TABLE = (('#', 'index', '{}'), ('episode', 'name', '{}'), ('result', None, '{}'),
+         ('max|th|', 'max_abs_theta', '{:.4f}'), ('max|x|', 'max_abs_x', '{:.3f}'),
+         ('ISE th1', 'ise_th1', '{:.2e}'), ('rms F', 'rms_force', '{:.2f}'),
+         ('resp p99 ms', 'response_p99_ms', '{:.3f}'), ('misses', 'deadline_misses', '{}'),
+         ('why', None, '{}'))
+
+
+def _value(e, key):
+    m = e.metrics
+    if key == 'max_abs_theta':
+        return None if 'max_abs_th1' not in m else max(m['max_abs_th1'], m['max_abs_th2'])
+    if key in ('index', 'name'):
+        return getattr(e, key)
+    return m.get(key)
+
+
+def rows(campaign):
+    """Return the header and the rows of the table, as strings."""
+    header = [h for h, _, _ in TABLE]
+    out = []
+    for e in campaign.episodes:
+        row = []
+        for title, key, fmt in TABLE:
+            if title == 'result':
+                row.append('PASS' if e.passed else 'FAIL')
+            elif title == 'why':
+                row.append('; '.join(e.failures))
+            else:
+                value = _value(e, key)
+                row.append('-' if value is None else fmt.format(value))
+        out.append(row)
+    return header, out
+
+
+def table(campaign):
+    """Return the plain-text table of the run (one line per episode, then a verdict)."""
+    header, body = rows(campaign)
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header] + body:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]
+        lines.append('  '.join(cells).rstrip())
+    passed = len(campaign.episodes) - len(campaign.failed)
+    lines.append(f'{passed}/{len(campaign.episodes)} episodes passed'
+                 + (' (interrupted)' if campaign.interrupted else '')
+                 + f': {"PASS" if campaign.passed else "FAIL"}')
+    return '\n'.join(lines)
+
+
+def summary_md(campaign, figures):
+    """Return summary.md: the table, then each episode's verdict, timing, stderr, files."""
+    header, body = rows(campaign)
+    lines = [f'# dip_test: {campaign.source}', '',
+             f'Door `{campaign.door}`, mode `{campaign.mode}`: '
+             f'**{"PASS" if campaign.passed else "FAIL"}** '
+             f'({len(campaign.episodes) - len(campaign.failed)} of {len(campaign.episodes)} '
+             f'episodes passed{", interrupted" if campaign.interrupted else ""}).  '
+             'Metrics on the ground truth; angles in rad from upright, forces in N, '
+             'times in s (response times in ms).', '',
+             '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+    lines += ['| ' + ' | '.join(c.replace('|', '\\|') for c in r) + ' |' for r in body]
+    lines.append('')
+    for e in campaign.episodes:
+        lines += [f'## {e.name}: {"PASS" if e.passed else "FAIL"}', '',
+                  f'Scenario `{e.scenario}`, seed {e.seed}, play {e.play}; ended: {e.ended}; '
+                  f'wall time {e.wall_time:.2f} s; controller: {e.controller_exit or "-"}.', '']
+        if e.failures:
+            lines += ['Failures:', ''] + [f'- {f}' for f in e.failures] + ['']
+        if e.checks:
+            lines += ['| criterion | measured | limit | |', '| --- | --- | --- | --- |']
+            lines += [f'| {c["criterion"]} | {_fmt(c["value"])} | {c["limit"]} | '
+                      f'{"ok" if c["passed"] else "**FAILED**"} |' for c in e.checks]
+            lines.append('')
+        m = e.metrics
+        if m.get('response_p50_ms') is not None:
+            lines += [f'Response time (state sent -> control received): p50 '
+                      f'{m["response_p50_ms"]:.3f} ms, p99 {m["response_p99_ms"]:.3f} ms, max '
+                      f'{m["response_max_ms"]:.3f} ms over {m["responses"]} controls; '
+                      f'{m["deadline_misses"]} deadline miss(es).', '']
+        if e.stderr:
+            lines += ["The controller's last stderr lines:", '', '```'] + e.stderr + ['```', '']
+        for path in e.files:
+            name = Path(path).name
+            lines.append(f'Recording: `episodes/{name}`')
+            if figures:
+                stem = name[:-len('.mcap')]
+                lines += [''] + [f'![{what}](figures/{stem}_{what}.png)'
+                                 for what in ('cart', 'angles', 'force', 'phase')]
+            lines.append('')
+    return '\n'.join(lines).rstrip('\n') + '\n'
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f'{value:.6g}'
+    return str(value)
+
+
+def draw_figures(campaign, directory):
+    """Draw dip_report's four figures of every recorded episode into ``directory``."""
+    from ..analysis import report
+    directory.mkdir(parents=True, exist_ok=True)
+    plots = (('cart', report.plot_cart), ('angles', report.plot_angles),
+             ('force', report.plot_force), ('phase', report.plot_phase))
+    for e in campaign.episodes:
+        for path in e.files:
+            item = report.analyse(path)
+            for name, plot in plots:
+                plot(item, directory / f'{item["name"]}_{name}.png')
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_all(campaign, out=None, junit=None, json_file=None, save_baseline=None,
+              figures=False):
+    """Write every output asked for; their paths go into ``campaign.files``."""
+    started = time.perf_counter()
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if figures:
+            begun = time.perf_counter()
+            draw_figures(campaign, out / 'figures')
+            campaign.timings['figures_s'] = time.perf_counter() - begun
+        path = out / 'summary.md'
+        path.write_text(summary_md(campaign, figures), encoding='utf-8')
+        campaign.files['summary'] = path
+    if junit is not None:
+        junit_xml.write(campaign, junit)
+        campaign.files['junit'] = Path(junit)
+    if save_baseline is not None:
+        verdict.save_baseline(save_baseline, campaign.episodes, campaign.source)
+        campaign.files['baseline'] = Path(save_baseline)
+    campaign.timings['outputs_s'] = time.perf_counter() - started
+    if json_file is not None:
+        campaign.files['json'] = Path(json_file)
+        Path(json_file).write_text(json.dumps(_clean(campaign.to_dict()), indent=1,
+                                              allow_nan=False), encoding='utf-8')

@@ -1,0 +1,534 @@
+"""
+``run_campaign``: play a scenario or campaign against a controller, judge every episode.
+
+The controller is a command (started with the plant's address, see
+:mod:`.controller_process`) served over a door (``tcp``, ``udp``: a
+:class:`~..server.plant_server.PlantServer` in this process, no DDS;
+``ros``: :mod:`.ros_door`), or a Python callable ``controller(measured,
+t) -> force`` stepped through the plant host directly (no sockets: fast
+enough for a unit test).  The plant plays the campaign ``repeat`` times
+(:class:`~..conditions.scenario.ScenarioPlayer`), then answers FINISHED.
+
+Each episode is started by the controller (a RESET, a UDP ``seq`` of 1;
+``ros``: by the runner) and ends when its scenario's duration is over, the
+plant halts, or the runner fails it: no start within ``timeout`` s, no
+control for ``timeout`` s, still running ``duration + timeout`` s after its
+start, an early exit or a crash, a non-finite command.  Its metrics
+(:func:`~..analysis.metrics.episode_metrics` on the ground truth, plus the
+response times of :mod:`.timing`) are judged by the scenario's criteria
+and, given a baseline, by the regression gate (:mod:`.verdict`).
+"""
+
+from dataclasses import asdict, dataclass, field
+import math
+from pathlib import Path
+import threading
+import time
+
+from . import verdict
+from .controller_process import check_command, CommandError, ControllerProcess, expand
+from .episodes import EpisodeCollector
+from .timing import ResponseTimer, TimedBackend
+from ..analysis.metrics import episode_metrics
+from ..conditions.scenario import load as load_scenarios, ScenarioError, ScenarioPlayer
+from ..physics.state import InvalidStateError
+from ..runtime.schedule import PlantFinished, PlantHalted
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_FALL_ANGLE = 0.6
+POLL = 0.05               # s between looks at the controller process while waiting
+
+
+class SetupError(Exception):
+    """The run cannot start: a bad file, a port in use, a command not found (one line why)."""
+
+
+@dataclass
+class EpisodeResult:
+    """The verdict on one episode, with what it is based on."""
+
+    index: int                     # 1.. in play order
+    scenario: str
+    seed: int
+    play: int                      # which play of the campaign (1.. repeat)
+    key: str                       # its name in a baseline
+    name: str                      # its test case name
+    passed: bool = False
+    failures: list = field(default_factory=list)   # every reason, in words
+    reason: str = None             # why the runner or the plant failed it, if so
+    checks: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    trace: dict = field(default_factory=dict)
+    ended: str = ''
+    files: list = field(default_factory=list)
+    stderr: list = field(default_factory=list)
+    controller_exit: str = None
+    wall_time: float = 0.0
+    plant_episode: int = None
+
+    def to_dict(self):
+        """Return a JSON-ready dict (no trace)."""
+        out = asdict(self)
+        out.pop('trace')
+        out['files'] = [str(f) for f in self.files]
+        return out
+
+
+@dataclass
+class CampaignResult:
+    """Every episode's result; ``passed`` when every criterion of every episode held."""
+
+    source: str
+    door: str
+    mode: str
+    episodes: list = field(default_factory=list)
+    interrupted: bool = False
+    out: str = None
+    files: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def passed(self):
+        """Return True when at least one episode ran and every one passed, uninterrupted."""
+        return bool(self.episodes) and not self.interrupted and \
+            all(e.passed for e in self.episodes)
+
+    @property
+    def failed(self):
+        """Return the episodes that failed."""
+        return [e for e in self.episodes if not e.passed]
+
+    def __bool__(self):
+        return self.passed
+
+    def __repr__(self):
+        # What pytest prints for ``assert result.passed``: the reasons, not the fields.
+        verdict = 'PASS' if self.passed else 'FAIL'
+        # One line: pytest shows a repr with its newlines escaped.
+        return (f'<CampaignResult {verdict} '
+                f'{len(self.episodes) - len(self.failed)}/{len(self.episodes)} passed | '
+                + self.explain().replace('\n', ' | ') + '>')
+
+    def to_dict(self):
+        """Return a JSON-ready dict of the run."""
+        return {'source': self.source, 'door': self.door, 'mode': self.mode,
+                'passed': self.passed, 'interrupted': self.interrupted,
+                'episodes': [e.to_dict() for e in self.episodes],
+                'files': {k: str(v) for k, v in self.files.items()}, 'timings': self.timings}
+
+    def explain(self):
+        """Return the failures, one line each (what pytest shows)."""
+        lines = []
+        if self.interrupted:
+            lines.append('the run was interrupted')
+        for e in self.failed:
+            lines.append(f'{e.name}: ' + '; '.join(e.failures))
+        return '\n'.join(lines) if lines else 'every criterion of every episode held'
+
+
+# -- the plan ---------------------------------------------------------------
+
+def load_plan(source, dt=0.01, repeat=1):
+    """Return the scenarios of ``source`` in play order, criteria validated (SetupError)."""
+    try:
+        scenarios = load_scenarios(source, dt)
+    except ScenarioError as exc:
+        raise SetupError(str(exc)) from None
+    for scenario in scenarios:
+        try:
+            verdict.validate(scenario)
+        except verdict.CriteriaError as exc:
+            raise SetupError(str(exc)) from None
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise SetupError(f'repeat must be an integer >= 1, got {repeat!r}')
+    return scenarios
+
+
+def _slots(scenarios, repeat):
+    """Return ``(scenario, play, key, name)`` for each episode, in play order."""
+    seen = {}
+    slots = []
+    for play in range(1, repeat + 1):
+        for scenario in scenarios:
+            seed = scenario.seed
+            label = f'{scenario.name}[seed={seed}]' if seed is not None else scenario.name
+            seen[label] = seen.get(label, 0) + 1
+            key = f'{label}#{seen[label]}'
+            index = len(slots) + 1
+            name = f'{index:02d}_{label}' + (f'_play{play}' if repeat > 1 else '')
+            slots.append((scenario, play, key, name))
+    return slots
+
+
+# -- judging one episode ---------------------------------------------------------
+
+def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseline=None):
+    """Fill ``result`` from the episode's record ``data`` (EpisodeData or None)."""
+    failures = [reason] if reason else []
+    metrics = {}
+    if data is not None and data.t:
+        t, x, u = data.record()
+        safety = scenario.safety or {}
+        fall = safety.get('fall_angle', DEFAULT_FALL_ANGLE)
+        force_limit = (scenario.actuator or {}).get('max_force', max_force)
+        ended = data.ended or result.ended or 'stopped'
+        metrics = episode_metrics(t, x, u, max_force=force_limit, ended=ended, fall_angle=fall)
+        result.trace = verdict.decimate(t, x)
+        result.ended = ended
+        result.plant_episode = data.number
+        if data.ended_kind in ('halt', 'estop') and not reason:
+            failures.append(f'plant {"halted" if data.ended_kind == "halt" else "e-stopped"}: '
+                            f'{data.ended.split(": ", 1)[1]}')
+        elif metrics['fell'] and not reason:
+            # No safety limit halted it (the scenario sets no fall_angle): still a fall.
+            worst = max(metrics['max_abs_th1'], metrics['max_abs_th2'])
+            failures.append(f'pendulum fell: max |theta| {worst:.4g} rad > {fall:g} rad')
+    else:
+        metrics = {'duration': 0.0, 'steps': 0, 'balanced': False, 'fell': False,
+                   'halted': False, 'ended': result.ended or 'not started'}
+    metrics.update(timing or {})
+    if data is None or not data.t:
+        # Nothing ran: the reason is the verdict, there is nothing to check criteria on.
+        passed, checks, messages = False, [], failures
+    else:
+        passed, checks, messages = verdict.judge(metrics, scenario.criteria, failures)
+    if baseline is not None:
+        old = baseline.get(result.key)
+        if old is None:
+            messages.append(f'regression: {result.key} is not in the baseline')
+        else:
+            messages += verdict.regressions(old, metrics, result.trace, scenario.regression)
+    result.metrics, result.checks, result.failures = metrics, checks, messages
+    result.reason = reason
+    result.passed = passed and not messages
+    return result
+
+
+# -- the entry point ---------------------------------------------------------------
+
+def run_campaign(source, command=None, controller=None, *, door='tcp', mode='lockstep',
+                 out=None, repeat=1, per_episode=False, timeout=DEFAULT_TIMEOUT,
+                 baseline=None, save_baseline=None, junit=None, json_file=None,
+                 figures=False, seed=1, settings=None, grace=2.0, port=0, udp_port=0,
+                 on_episode=None, cwd=None):
+    """
+    Play ``source`` (a scenario or campaign file) against a controller; a CampaignResult.
+
+    Exactly one of ``command`` (a list of arguments, placeholders allowed)
+    and ``controller`` (a callable ``(measured state, t) -> force``) is
+    given.  ``out``: a directory for the recordings, ``summary.md`` and
+    figures (``figures=True``); None records nothing.  ``junit``,
+    ``json_file``, ``save_baseline``: files to write; ``baseline``: a file
+    to compare against.  ``on_episode(result)`` hears each verdict as it
+    comes.  Raises SetupError when the run cannot start.
+    """
+    from . import outputs
+    if (command is None) == (controller is None):
+        raise SetupError('give a controller command or a Python controller, not both or none')
+    if door not in ('tcp', 'udp', 'ros'):
+        raise SetupError(f'door must be tcp, udp or ros, got {door!r}')
+    if mode not in ('lockstep', 'realtime'):
+        raise SetupError(f'mode must be lockstep or realtime, got {mode!r}')
+    if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
+        raise SetupError(f'timeout must be a number > 0 s, got {timeout!r}')
+    values = dict(settings or {})
+    dt = values.get('dt', 0.01)
+    scenarios = load_plan(source, dt, repeat)
+    old = None
+    if baseline is not None:
+        try:
+            old = verdict.load_baseline(baseline)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from None
+    out = Path(out) if out is not None else None
+    record = None
+    if out is not None:
+        record = out / 'episodes'
+        try:
+            record.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SetupError(f'cannot write {record}: {exc.strerror}') from None
+    campaign = CampaignResult(str(source), 'python' if controller else door, mode,
+                              out=None if out is None else str(out))
+    slots = _slots(scenarios, repeat)
+    values.update(mode=mode, seed=seed)
+    if record is not None:
+        values['record'] = str(record)
+    started = time.perf_counter()
+    if controller is not None:
+        play = _InProcess(scenarios, slots, values, controller, repeat)
+    elif door == 'ros':
+        from .ros_door import RosCampaign
+        play = RosCampaign(scenarios, slots, values, command, repeat, timeout, per_episode,
+                           grace, cwd)
+    else:
+        play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
+                               per_episode, grace, door, port, udp_port, cwd)
+    try:
+        play.run(campaign, old, on_episode)
+    except KeyboardInterrupt:
+        campaign.interrupted = True
+    finally:
+        play.close()
+    campaign.timings['run_s'] = time.perf_counter() - started
+    _attach_files(campaign, play.recorded_files())
+    outputs.write_all(campaign, out=out, junit=junit, json_file=json_file,
+                      save_baseline=save_baseline, figures=figures)
+    return campaign
+
+
+def _attach_files(campaign, files):
+    by_number = {}
+    for path in files:
+        try:
+            by_number.setdefault(int(Path(path).name.split('_')[1]), []).append(str(path))
+        except (IndexError, ValueError):
+            continue
+    for result in campaign.episodes:
+        if result.plant_episode is not None:
+            result.files = by_number.get(result.plant_episode, [])
+
+
+# -- a Python controller, no sockets ---------------------------------------------------
+
+class _InProcess:
+    """Step the host directly: reset, then ``controller(measured, t)`` per period."""
+
+    def __init__(self, scenarios, slots, values, controller, repeat):
+        from ..runtime.host import PlantHost
+        self.slots = slots
+        self.controller = controller
+        self.timer = ResponseTimer(values.get('dt', 0.01))
+        player = ScenarioPlayer(scenarios, repeat=repeat)
+        try:
+            self.host = PlantHost(values, scenario=player)
+        except (ValueError, InvalidStateError) as exc:
+            raise SetupError(str(exc)) from None
+        self.collector = EpisodeCollector(self.host.plant, self.timer)
+        self.host.add_observer(self.collector)
+        self.host.start()
+
+    def run(self, campaign, baseline, on_episode):
+        host, timer = self.host, self.timer
+        max_force = host.values['max_force']
+        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+            began = time.perf_counter()
+            reason = None
+            try:
+                sample = host.reset().result(1.0)
+            except PlantFinished as exc:
+                reason = f'plant finished early: {exc}'
+                sample = None
+            data = self.collector.current
+            while sample is not None and host.halted is None:
+                try:
+                    u = float(self.controller(sample.measured, sample.t))
+                except Exception as exc:  # noqa: B902 - the controller's failure is a verdict
+                    reason = f'controller raised {type(exc).__name__}: {exc}'
+                    host.estop(f'dip_test: {reason}')
+                    break
+                timer.received()
+                if not math.isfinite(u):
+                    reason = (f'controller returned a non-finite command ({u}) at '
+                              f't={sample.t:.3f} s')
+                    host.estop(f'dip_test: {reason}')
+                    break
+                try:
+                    sample = host.control(u).result(1.0)
+                except PlantHalted:
+                    break
+            result.wall_time = time.perf_counter() - began
+            evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
+            campaign.episodes.append(result)
+            if on_episode is not None:
+                on_episode(result)
+
+    def recorded_files(self):
+        recorder = self.host.recorder
+        return [] if recorder is None else list(recorder.files)
+
+    def close(self):
+        self.host.stop()
+
+
+# -- a command over the legacy doors --------------------------------------------------
+
+class _SocketCampaign:
+    """A PlantServer in this process (TCP and UDP), the command as its client."""
+
+    def __init__(self, scenarios, slots, values, command, repeat, timeout, per_episode, grace,
+                 door, port, udp_port, cwd):
+        from ..server.config import ConfigError
+        from ..server.plant_server import PlantServer
+        self.slots, self.command, self.timeout = slots, command, timeout
+        self.per_episode, self.grace, self.door, self.cwd = per_episode, grace, door, cwd
+        self.player = ScenarioPlayer(scenarios, repeat=repeat)
+        self.timer = ResponseTimer(values.get('dt', 0.01))
+        self.proc = None
+        # The collector's episodes this campaign has used; the first one is the
+        # plant's start-up episode, which a controller's first RESET replaces.
+        self._next = 1
+        self._ready = threading.Event()
+        kwargs = {k: v for k, v in values.items() if k not in ('mode', 'seed', 'record')}
+        try:
+            self.server = PlantServer(bind_addr=('127.0.0.1', port), mode=values['mode'],
+                                      seed=values['seed'], record=values.get('record'),
+                                      udp_addr=('127.0.0.1', udp_port), scenario=self.player,
+                                      server_ready_event=self._ready, **kwargs)
+        except OSError as exc:
+            raise SetupError(f'cannot listen on {exc.filename}: {exc.strerror}') from None
+        except (ConfigError, ValueError, TypeError) as exc:
+            raise SetupError(str(exc)) from None
+        self.host = self.server.host
+        self.address = {'host': '127.0.0.1', 'port': self.server.port,
+                        'udp_port': self.server.udp_port, 'namespace': None,
+                        'dt': self.host.dt}
+        self.collector = EpisodeCollector(self.host.plant, self.timer)
+        self.host.add_observer(self.collector)
+        self.server.sessions.backend = TimedBackend(self.server.sessions.backend, self.timer)
+        self._thread = threading.Thread(target=self.server.start, daemon=True,
+                                        name='dip_test-plant')
+        self._thread.start()
+        if not self._ready.wait(10.0):
+            self.close()
+            raise SetupError('the plant server did not come up within 10 s')
+        try:
+            check_command(expand(command, dict(self.address, duration='')))
+        except CommandError as exc:
+            self.close()
+            raise SetupError(str(exc)) from None
+
+    # -- what the plant was told ---------------------------------------------
+    def _non_finite(self):
+        count = self.server.sessions.errors.get('NOT_FINITE', 0)
+        udp = self.server._udp
+        if udp is not None:
+            count += udp.counters.get('not_finite', 0)
+        return count
+
+    def _start(self, scenario):
+        address = dict(self.address, duration=scenario.duration or '')
+        self.proc = ControllerProcess(self.command, address, cwd=self.cwd)
+
+    def _end(self, grace=None):
+        if self.proc is not None:
+            self.proc.end(self.grace if grace is None else grace)
+
+    def run(self, campaign, baseline, on_episode):
+        max_force = self.host.values['max_force']
+        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+            began = time.perf_counter()
+            data, reason = self._episode(scenario)
+            result.wall_time = time.perf_counter() - began
+            if self.proc is not None:
+                result.stderr = self.proc.tail()
+                result.controller_exit = self.proc.describe_exit()
+            evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
+            campaign.episodes.append(result)
+            if on_episode is not None:
+                on_episode(result)
+        # The campaign is over: a controller that resets now is answered FINISHED,
+        # and should exit by itself; what it said then belongs to the last episode.
+        if self.proc is not None and campaign.episodes:
+            if self.proc.alive:
+                self.proc.wait(self.grace)
+            self._end()
+            last = campaign.episodes[-1]
+            last.stderr, last.controller_exit = self.proc.tail(), self.proc.describe_exit()
+
+    def _episode(self, scenario):
+        """Run one episode; ``(EpisodeData or None, reason or None)``."""
+        collector = self.collector
+        seen = self._next            # this episode's place in collector.episodes
+        if self.per_episode or self.proc is None or not self.proc.alive:
+            if self.proc is not None:
+                # A controller that ran its episode exits by itself: let it, briefly.
+                self.proc.wait(min(self.grace, 1.0))
+                self._end()
+            self._start(scenario)
+        proc = self.proc
+        # 1. The controller starts the episode (a RESET, a UDP seq of 1).
+        deadline = time.monotonic() + self.timeout
+        while len(collector.episodes) <= seen:
+            # (A controller quick to reset may have started it already.)
+            if not proc.alive:
+                self._skip()
+                return None, (f'controller exited before starting the episode '
+                              f'({proc.describe_exit()})')
+            if time.monotonic() > deadline:
+                self._end()
+                self._skip()
+                return None, (f'controller never started the episode within '
+                              f'{self.timeout:g} s (no connection, or no RESET)')
+            collector.wait(POLL)
+        data = collector.episodes[seen]
+        self._next += 1
+        # 2. It drives the episode to its end.
+        start = time.monotonic()
+        end_by = None if scenario.duration is None else \
+            start + scenario.duration + self.timeout
+        nan_before = self._non_finite()
+        while True:
+            if data.ended is not None:
+                return data, None
+            if len(collector.episodes) > seen + 1:
+                data.ended = data.ended or 'reset'      # the controller moved on: cut short
+                return data, None
+            now = time.monotonic()
+            if self._non_finite() > nan_before:
+                reason = f'controller sent a non-finite command at t={_last_t(data):.3f} s'
+                self._halt(reason)
+                return data, reason
+            if not proc.alive:
+                if data.ended is not None:
+                    return data, None
+                reason = (f'controller {"crashed" if (proc.returncode or 0) < 0 else "exited"}'
+                          f' during the episode at t={_last_t(data):.3f} s '
+                          f'({proc.describe_exit()})')
+                self._halt(reason)
+                return data, reason
+            last = self.timer.last_control
+            quiet_since = max(start, last if last is not None else start)
+            if now - quiet_since > self.timeout:
+                reason = (f'controller stopped answering: no control for {self.timeout:g} s '
+                          f'at t={_last_t(data):.3f} s')
+                self._end()
+                self._halt(reason)
+                return data, reason
+            if end_by is not None and now > end_by:
+                reason = (f'controller hung: the episode still ran {self.timeout:g} s past '
+                          f'its {scenario.duration:g} s')
+                self._end()
+                self._halt(reason)
+                return data, reason
+            collector.wait(POLL)
+        # (never reached)
+
+    def _halt(self, reason):
+        """End the plant's episode where the runner failed it (the recording says why)."""
+        self.host.estop(f'dip_test: {reason}')
+
+    def _skip(self):
+        """Move the campaign past an episode that never started."""
+        with self.host.lock:
+            if not self.player.exhausted:
+                self.player.advance()
+
+    def recorded_files(self):
+        recorder = self.host.recorder
+        return [] if recorder is None else list(recorder.files)
+
+    def close(self):
+        if self.proc is not None:
+            if self.proc.alive and not self.per_episode:
+                self.proc.wait(0.5)
+            self._end()
+        self.server.stop()
+        self._thread.join(10.0)
+        self.server.close()
+
+
+def _last_t(data):
+    return data.t[-1] if data is not None and data.t else 0.0

@@ -1,0 +1,195 @@
+"""
+An episode's verdict: its scenario's criteria, its failures, and the regression gate.
+
+Criteria names and limits are checked when the campaign is loaded (an
+unknown criterion is refused by name before anything runs), with the
+vocabulary of :data:`~..analysis.metrics.CRITERIA`.  A baseline file
+(``--save-baseline``) holds each episode's metrics and a decimated trace;
+``--baseline`` compares a run against it with the tolerances of the
+scenario's ``regression:`` section (or :data:`DEFAULT_REGRESSION`)::
+
+    regression:
+      relative: {ise_th1: 0.05, ise_th2: 0.05}   # may worsen by at most 5 %
+      absolute: {max_abs_th1: 0.01}              # by at most 0.01 (its unit)
+      trace: 0.02                                # |x|, |th1|, |th2| may deviate by <= 0.02
+
+Every metric compared is one where less is better; a regression is a value
+above the old one plus its tolerance, named with metric, old and new.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.metrics import check_criteria, CRITERIA
+
+BASELINE_VERSION = 1
+TRACE_POINTS = 200          # samples of the decimated trace kept per episode
+DEFAULT_REGRESSION = {'relative': {'ise_th1': 0.05, 'ise_th2': 0.05, 'rms_force': 0.05},
+                      'absolute': {'max_abs_th1': 0.01, 'max_abs_th2': 0.01, 'max_abs_x': 0.01}}
+_REGRESSION_KEYS = ('relative', 'absolute', 'trace')
+_SLACK = 1e-12
+
+
+class CriteriaError(ValueError):
+    """A scenario's criteria or regression section the runner cannot judge with."""
+
+
+def validate(scenario):
+    """Raise CriteriaError naming the scenario and the key of a bad criterion or tolerance."""
+    where = f'scenario {scenario.source or scenario.name}'
+    try:
+        check_criteria(_PROBE, scenario.criteria)
+    except ValueError as exc:
+        raise CriteriaError(f'{where}: {exc}') from None
+    section = scenario.regression or {}
+    for key, value in section.items():
+        if key not in _REGRESSION_KEYS:
+            raise CriteriaError(f'{where}: regression.{key} is not a regression key (one of '
+                                f'{list(_REGRESSION_KEYS)})')
+        if key == 'trace':
+            _limit(where, 'regression.trace', value)
+            continue
+        if not isinstance(value, dict):
+            raise CriteriaError(f'{where}: regression.{key} must be a mapping metric: tolerance')
+        for metric, tolerance in value.items():
+            if metric not in _PROBE:
+                raise CriteriaError(f'{where}: regression.{key}.{metric} is not a metric')
+            _limit(where, f'regression.{key}.{metric}', tolerance)
+
+
+def _limit(where, key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < 0:
+        raise CriteriaError(f'{where}: {key} must be a number >= 0, got {value!r}')
+
+
+# Metrics of every key, for validating names without an episode.
+_PROBE = dict.fromkeys(
+    ('duration', 'steps', 'settling_time', 'overshoot_th1', 'overshoot_th2', 'iae_th1',
+     'ise_th1', 'itae_th1', 'iae_th2', 'ise_th2', 'itae_th2', 'rms_force', 'peak_force',
+     'time_in_saturation', 'saturation_fraction', 'mean_abs_du', 'sign_changes_per_s',
+     'control_energy', 'control_work', 'max_abs_x', 'max_abs_th1', 'max_abs_th2',
+     'response_p50_ms', 'response_p99_ms', 'response_max_ms', 'deadline_misses'), 0.0)
+_PROBE.update(halted=False, fell=False, balanced=True)
+
+
+def judge(metrics, criteria, failures=()):
+    """Return ``(passed, checks, messages)``: the criteria checks and every failure in words."""
+    verdict = check_criteria(metrics, criteria)
+    messages = list(failures)
+    for check in verdict['checks']:
+        if not check['passed']:
+            messages.append(describe_check(check))
+    return verdict['passed'] and not failures, verdict['checks'], messages
+
+
+def describe_check(check):
+    """Return a failed check as ``name: measured 0.45 > limit 0.3``."""
+    name, value, limit = check['criterion'], check['value'], check['limit']
+    if value is None:
+        return f'{name}: not measured (limit {limit})'
+    if name == 'balanced':
+        return f'{name}: measured {value}, required {limit}'
+    sign = '<' if name in ('min_survived',) else '>'
+    return f'{name}: measured {_fmt(value)} {sign} limit {_fmt(limit)}'
+
+
+def _fmt(value):
+    return f'{value:.6g}' if isinstance(value, float) else str(value)
+
+
+# -- baselines --------------------------------------------------------------
+
+def decimate(t, x, points=TRACE_POINTS):
+    """Return ``{t, x, th1, th2}`` lists at about ``points`` evenly spaced samples."""
+    t = np.asarray(t, dtype=float)
+    x = np.asarray(x, dtype=float).reshape(-1, 6)
+    if t.size == 0:
+        return {'t': [], 'x': [], 'th1': [], 'th2': []}
+    step = max(1, int(math.ceil(t.size / points)))
+    pick = np.arange(0, t.size, step)
+    return {'t': t[pick].tolist(), 'x': x[pick, 0].tolist(), 'th1': x[pick, 1].tolist(),
+            'th2': x[pick, 2].tolist()}
+
+
+def save_baseline(path, episodes, source):
+    """Write each episode's metrics and trace (``episodes``: EpisodeResult) to ``path``."""
+    data = {'version': BASELINE_VERSION, 'campaign': str(source),
+            'episodes': {e.key: {'metrics': e.metrics, 'trace': e.trace} for e in episodes}}
+    Path(path).write_text(json.dumps(data, indent=1, allow_nan=False, default=_plain))
+
+
+def load_baseline(path):
+    """Return the ``{episode key: {metrics, trace}}`` of a baseline file; ValueError if bad."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f'cannot read baseline {path}: {exc.strerror}') from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'baseline {path} is not JSON: {exc}') from None
+    if not isinstance(data, dict) or data.get('version') != BASELINE_VERSION or \
+            not isinstance(data.get('episodes'), dict):
+        raise ValueError(f'baseline {path} is not a dip_test baseline (version '
+                         f'{BASELINE_VERSION})')
+    return data['episodes']
+
+
+def _plain(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f'{type(value).__name__} is not JSON')
+
+
+def regressions(old, metrics, trace, section=None):
+    """
+    Return the regressions of an episode against its baseline entry ``old``, in words.
+
+    ``section``: the scenario's ``regression:`` mapping (empty: the defaults).
+    """
+    section = section or DEFAULT_REGRESSION
+    found = []
+    before = old.get('metrics', {})
+    for kind in ('relative', 'absolute'):
+        for metric, tolerance in (section.get(kind) or {}).items():
+            a, b = before.get(metric), metrics.get(metric)
+            if a is None or b is None:
+                if a is not None and b is None:
+                    found.append(f'regression {metric}: old {_fmt(a)}, new not measured')
+                continue
+            allowed = a * (1.0 + tolerance) if kind == 'relative' else a + tolerance
+            if b > allowed + _SLACK:
+                what = f'+{tolerance:.0%}' if kind == 'relative' else f'+{tolerance:g}'
+                found.append(f'regression {metric}: old {_fmt(a)}, new {_fmt(b)} '
+                             f'(allowed {what})')
+    limit = section.get('trace')
+    if limit is not None and old.get('trace'):
+        deviation = trace_deviation(old['trace'], trace)
+        if deviation is None:
+            found.append('regression trace: the traces do not overlap')
+        elif deviation > limit + _SLACK:
+            found.append(f'regression trace: deviates by {deviation:.6g} > {limit:g}')
+    return found
+
+
+def trace_deviation(old, new):
+    """Return max |new - old| over x, th1, th2 at the old trace's times (None: no overlap)."""
+    t_old, t_new = np.asarray(old['t'], float), np.asarray(new['t'], float)
+    if t_old.size == 0 or t_new.size == 0:
+        return None
+    inside = t_old <= t_new[-1] + 1e-9
+    if not np.any(inside):
+        return None
+    worst = 0.0
+    for key in ('x', 'th1', 'th2'):
+        resampled = np.interp(t_old[inside], t_new, np.asarray(new[key], float))
+        worst = max(worst, float(np.max(np.abs(resampled - np.asarray(old[key], float)[inside]))))
+    if t_new[-1] + 1e-9 < t_old[-1]:
+        return math.inf            # the new run ended before the old one: it did not survive
+    return worst
+
+
+__all__ = ['CRITERIA', 'CriteriaError', 'DEFAULT_REGRESSION', 'decimate', 'judge',
+           'load_baseline', 'regressions', 'save_baseline', 'validate']
