@@ -342,3 +342,26 @@ def test_shipped_campaign_passes_with_the_c_client(tmp_path):
         result = run_campaign('campaign.yaml', [str(binary), *args, '--seconds', '{duration}'],
                               door=door, per_episode=True)
         assert result.passed, (door, result.explain())
+
+
+@pytest.mark.slow
+def test_shipped_campaign_passes_a_ros_controller_under_the_ros_door(tmp_path, capsys):
+    pytest.importorskip('rclpy')
+    junit = tmp_path / 'junit.xml'
+    code = cli.main(['campaign.yaml', '--door', 'ros', '--out', str(tmp_path / 'out'),
+                     '--junit', str(junit), '--no-figures', '--timeout', '10', '--',
+                     PY, str(REPO / 'test' / '_ros_controller.py')])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '8/8 episodes passed: PASS' in out
+    assert len(ET.parse(junit).getroot().findall('testsuite/testcase')) == 8
+
+
+def test_the_docs_example_controller_passes(short, tmp_path):
+    # docs/test_your_controller.md starts from this script: it must work as shown.
+    text = (REPO / 'docs' / 'test_your_controller.md').read_text()
+    script = text.split('```python\n', 1)[1].split('```', 1)[0]
+    path = tmp_path / 'my_controller.py'
+    path.write_text(script)
+    result = run_campaign(short, [PY, str(path), '{port}'], per_episode=True)
+    assert result.passed, result.explain()

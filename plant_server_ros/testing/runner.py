@@ -65,6 +65,7 @@ class EpisodeResult:
     controller_exit: str = None
     wall_time: float = 0.0
     plant_episode: int = None
+    metrics_time: float = 0.0      # s spent computing metrics and the verdict
 
     def to_dict(self):
         """Return a JSON-ready dict (no trace)."""
@@ -164,6 +165,7 @@ def _slots(scenarios, repeat):
 
 def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseline=None):
     """Fill ``result`` from the episode's record ``data`` (EpisodeData or None)."""
+    began = time.perf_counter()
     failures = [reason] if reason else []
     metrics = {}
     if data is not None and data.t:
@@ -201,6 +203,7 @@ def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseli
     result.metrics, result.checks, result.failures = metrics, checks, messages
     result.reason = reason
     result.passed = passed and not messages
+    result.metrics_time = time.perf_counter() - began
     return result
 
 
@@ -260,7 +263,7 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
     elif door == 'ros':
         from .ros_door import RosCampaign
         play = RosCampaign(scenarios, slots, values, command, repeat, timeout, per_episode,
-                           grace, cwd)
+                           grace, cwd, source=source)
     else:
         play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
                                per_episode, grace, door, port, udp_port, cwd)
@@ -269,8 +272,11 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
     except KeyboardInterrupt:
         campaign.interrupted = True
     finally:
-        play.close()
+        closing = time.perf_counter()
+        play.close()                         # ends the command; flushes the recordings
+        campaign.timings['close_s'] = time.perf_counter() - closing
     campaign.timings['run_s'] = time.perf_counter() - started
+    campaign.timings['metrics_s'] = sum(e.metrics_time for e in campaign.episodes)
     _attach_files(campaign, play.recorded_files())
     outputs.write_all(campaign, out=out, junit=junit, json_file=json_file,
                       save_baseline=save_baseline, figures=figures)
@@ -408,6 +414,12 @@ class _SocketCampaign:
         return count
 
     def _start(self, scenario):
+        # The last process is gone; its UDP session would hold the seat for the
+        # idle timeout (a UDP peer never says goodbye): free it for the new one.
+        sessions = self.server.sessions
+        holder = sessions.holder
+        if holder is not None:
+            sessions.release(holder)
         address = dict(self.address, duration=scenario.duration or '')
         self.proc = ControllerProcess(self.command, address, cwd=self.cwd)
 
