@@ -13,7 +13,12 @@ started afresh for each episode (``--per-episode``), interleaved runs of:
 - *figures*: ``dip_report``'s four figures per episode, drawn from the
   recordings of the last dip_test run.
 
-Prints the medians and the overhead of dip_test over stepping.
+Prints the medians and the overhead of dip_test over stepping.  The
+command's start-up (Python, numpy, scipy: about a second per episode) is
+in both; so that the recording's own cost shows too, the same split is
+printed for the LQR as an in-process Python controller (no processes, no
+sockets): a bare host stepping loop against ``run_campaign(controller=...)``
+with and without recording.
 
     python bench/bench_dip_test.py [--runs 3] [--campaign campaign.yaml]
 
@@ -32,7 +37,9 @@ import time
 from _common import REPO  # also puts this checkout on sys.path
 
 from plant_server_ros import PlantServer
+from plant_server_ros.clients.controllers import lqr
 from plant_server_ros.conditions.scenario import load, ScenarioPlayer
+from plant_server_ros.runtime.host import PlantHost
 from plant_server_ros.testing import outputs, run_campaign
 
 COMMAND = [sys.executable, '-m', 'plant_server_ros.clients.cli', '--port', '{port}',
@@ -58,6 +65,30 @@ def stepping(campaign):
     thread.join(10)
     server.close()
     return elapsed
+
+
+def stepping_in_process(campaign, controller):
+    """Wall time of a bare host loop: reset, then control until the scenario ends."""
+    host = PlantHost({'mode': 'lockstep', 'seed': 1},
+                     scenario=ScenarioPlayer(load(campaign), repeat=1))
+    host.start()
+    began = time.perf_counter()
+    for _ in range(len(host.plant.scenarios.scenarios)):
+        sample = host.reset().result(1.0)
+        while host.halted is None:
+            sample = host.control(controller(sample.measured)).result(1.0)
+    elapsed = time.perf_counter() - began
+    host.stop()
+    return elapsed
+
+
+def in_process(campaign, controller, out):
+    """Wall time of run_campaign with a Python controller (``out`` None: no recording)."""
+    began = time.perf_counter()
+    result = run_campaign(campaign, controller=lambda m, t: controller(m), out=out)
+    elapsed = time.perf_counter() - began
+    assert result.passed, result.explain()
+    return elapsed, result.timings['metrics_s']
 
 
 def dip_test(campaign, out):
@@ -89,17 +120,31 @@ def main():
         began = time.perf_counter()
         outputs.draw_figures(result, Path(tmp) / 'figures')
         figures = time.perf_counter() - began
+        control = lqr(0.01, 20.0)
+        bare, plain, recorded, py_metrics = [], [], [], []
+        for k in range(args.runs):
+            bare.append(stepping_in_process(args.campaign, control))
+            plain.append(in_process(args.campaign, control, None)[0])
+            elapsed, spent = in_process(args.campaign, control, f'{tmp}/py{k}')
+            recorded.append(elapsed)
+            py_metrics.append(spent)
     step, test = statistics.median(steps), statistics.median(tests)
     episodes = len(result.episodes)
     print(f'\n{args.campaign}: {episodes} episodes, lock-step, TCP, dip_client per episode, '
           f'{args.runs} interleaved runs (medians)')
     print(f'stepping (bare server + command):  {step:7.2f} s')
     print(f'dip_test without figures:          {test:7.2f} s  '
-          f'(+{(test / step - 1) * 100:.1f} % over stepping; target <= +20 %)')
+          f'({(test / step - 1) * 100:+.1f} % over stepping; target <= +20 %)')
     print(f'  of which metrics + verdicts:     {statistics.median(metrics):7.3f} s')
     print(f'  of which closing (flush MCAP):   {statistics.median(closing):7.3f} s')
     print(f'  recording/metrics/outputs total: {test - step:7.2f} s (dip_test - stepping)')
     print(f'figures ({4 * episodes} PNG):              {figures:7.2f} s')
+    b, p, r = (statistics.median(v) for v in (bare, plain, recorded))
+    print(f'\nthe same LQR in process (no sockets, no processes), {args.runs} runs (medians)')
+    print(f'stepping (bare host loop):         {b:7.2f} s')
+    print(f'run_campaign, no recording:        {p:7.2f} s  ({(p / b - 1) * 100:+.1f} %)')
+    print(f'run_campaign, recording (MCAP):    {r:7.2f} s  ({(r / b - 1) * 100:+.1f} %)')
+    print(f'  of which metrics + verdicts:     {statistics.median(py_metrics):7.3f} s')
 
 
 if __name__ == '__main__':

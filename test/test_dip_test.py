@@ -365,3 +365,47 @@ def test_the_docs_example_controller_passes(short, tmp_path):
     path.write_text(script)
     result = run_campaign(short, [PY, str(path), '{port}'], per_episode=True)
     assert result.passed, result.explain()
+
+
+@pytest.mark.slow
+def test_realtime_mode_passes_and_measures_the_response_time(short, tmp_path):
+    result = run_campaign(short, DIP_CLIENT, mode='realtime', per_episode=True)
+    assert result.passed, result.explain()
+    for e in result.episodes:
+        # About one control per period of the 1 s episode, each answered well within dt.
+        assert 90 <= e.metrics['responses'] <= 101, e.metrics['responses']
+        assert e.metrics['response_p50_ms'] < 10.0
+        assert 0.95 <= e.metrics['duration'] <= 1.0 + 1e-9
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_everything_and_still_writes_what_was_measured(short, tmp_path):
+    long = tmp_path / 'long.yaml'
+    long.write_text('campaign:\n  - {scenario: calm.yaml}\n  - {scenario: calm.yaml, '
+                    'seeds: [7]}\n')
+    (tmp_path / 'calm.yaml').write_text('name: calm\nseed: 1\nduration: 60.0\n'
+                                        'criteria: {max_abs_theta: 0.3}\n')
+    out, results = tmp_path / 'out', tmp_path / 'results.json'
+    proc = subprocess.Popen([PY, '-m', 'plant_server_ros.testing.cli', str(long), '--mode',
+                             'realtime', '--out', str(out), '--json', str(results),
+                             '--no-figures', '--', PY, CONTROLLERS, 'loop', '{port}'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO)
+    deadline = time.monotonic() + 30
+    # Episode 1 is the plant's start-up one; 2 is the first the controller started.
+    while not list((out / 'episodes').glob('episode_0002_*.mcap')) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(2)                                   # Ctrl-C
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1, stderr
+    data = json.loads(results.read_text())
+    assert data['interrupted'] and not data['passed']
+    (episode,) = data['episodes']                 # the one that ran, as far as it went
+    assert episode['reason'] == 'interrupted (Ctrl-C)' and episode['metrics']['steps'] > 50
+    assert (out / 'summary.md').exists()
+    # The controller (its own session, so the Ctrl-C reached dip_test alone) was ended.
+    left = subprocess.run(['pgrep', '-f', f'{CONTROLLERS} loop'], capture_output=True,
+                          text=True).stdout.split()
+    assert left == [], left

@@ -432,7 +432,12 @@ class _SocketCampaign:
         for index, (scenario, play, key, name) in enumerate(self.slots, 1):
             result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
             began = time.perf_counter()
-            data, reason = self._episode(scenario)
+            self._current, interrupted = None, False
+            try:
+                data, reason = self._episode(scenario)
+            except KeyboardInterrupt:
+                # Ctrl-C: what this episode measured so far is still judged and written.
+                data, reason, interrupted = self._current, 'interrupted (Ctrl-C)', True
             result.wall_time = time.perf_counter() - began
             if self.proc is not None:
                 result.stderr = self.proc.tail()
@@ -441,6 +446,8 @@ class _SocketCampaign:
             campaign.episodes.append(result)
             if on_episode is not None:
                 on_episode(result)
+            if interrupted:
+                raise KeyboardInterrupt
         # The campaign is over: a controller that resets now is answered FINISHED,
         # and should exit by itself; what it said then belongs to the last episode.
         if self.proc is not None and campaign.episodes:
@@ -475,7 +482,7 @@ class _SocketCampaign:
                 return None, (f'controller never started the episode within '
                               f'{self.timeout:g} s (no connection, or no RESET)')
             collector.wait(POLL)
-        data = collector.episodes[seen]
+        data = self._current = collector.episodes[seen]
         self._next += 1
         # 2. It drives the episode to its end.
         start = time.monotonic()
