@@ -409,3 +409,12 @@ def test_ctrl_c_stops_everything_and_still_writes_what_was_measured(short, tmp_p
     left = subprocess.run(['pgrep', '-f', f'{CONTROLLERS} loop'], capture_output=True,
                           text=True).stdout.split()
     assert left == [], left
+
+
+def test_the_pytest_plugin_costs_a_suite_that_does_not_use_it_nothing():
+    code = ('import sys; import plant_server_ros.testing.pytest_plugin; '
+            'print(sorted(m for m in ("numpy", "plant_server_ros.testing.runner") '
+            'if m in sys.modules))')
+    out = subprocess.run([PY, '-c', code], capture_output=True, text=True, timeout=60,
+                         cwd=REPO).stdout
+    assert out.strip() == '[]'

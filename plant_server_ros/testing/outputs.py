@@ -73,7 +73,8 @@ def summary_md(campaign, figures):
              f'episodes passed{", interrupted" if campaign.interrupted else ""}).  '
              'Metrics on the ground truth; angles in rad from upright, forces in N, '
              'times in s (response times in ms).', '',
-             '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+             '| ' + ' | '.join(h.replace('|', '\\|') for h in header) + ' |',
+             '|' + ' --- |' * len(header)]
     lines += ['| ' + ' | '.join(c.replace('|', '\\|') for c in r) + ' |' for r in body]
     lines.append('')
     for e in campaign.episodes:

@@ -72,6 +72,16 @@ class RosCampaign:
             timer.received()
             return control(u)
         self.host.control = timed
+        # The node drops a non-finite control (and holds the force): count them.
+        self.non_finite = 0
+        finite = self.node._finite
+
+        def counted(msg):
+            ok = finite(msg)
+            if not ok:
+                self.non_finite += 1
+            return ok
+        self.node._finite = counted
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self._spin_loop, daemon=True, name='dip_test-ros')
@@ -139,8 +149,13 @@ class RosCampaign:
         start = time.monotonic()
         end_by = None if scenario.duration is None else \
             start + scenario.duration + self.timeout
+        nan_before = self.non_finite
         while data.ended is None:
             now = time.monotonic()
+            if self.non_finite > nan_before:
+                reason = f'controller sent a non-finite command at t={_last_t(data):.3f} s'
+                self.host.estop(f'dip_test: {reason}')
+                return data, reason
             if not proc.alive:
                 reason = (f'controller {"crashed" if (proc.returncode or 0) < 0 else "exited"}'
                           f' during the episode at t={_last_t(data):.3f} s '

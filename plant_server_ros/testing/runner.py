@@ -34,7 +34,7 @@ from ..conditions.scenario import load as load_scenarios, ScenarioError, Scenari
 from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
 
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 10.0      # s; a Python controller importing scipy on a busy machine needs a few
 DEFAULT_FALL_ANGLE = 0.6
 POLL = 0.05               # s between looks at the controller process while waiting
 
