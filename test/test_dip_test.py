@@ -293,6 +293,7 @@ def test_timing_criteria_judge_the_response_time(short, tmp_path):
     assert failed == {'max_response_ms', 'max_deadline_misses'}
 
 
+@pytest.mark.slow
 def test_pytest_plugin_fixture_reads_well(tmp_path, short):
     (tmp_path / 'test_user.py').write_text(
         'from plant_server_ros.clients import controllers\n'
