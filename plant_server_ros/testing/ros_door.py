@@ -143,6 +143,7 @@ class RosCampaign:
                 return None, (f'controller never connected within {self.timeout:g} s (no '
                               f'subscriber on state, or no publisher on control)')
             time.sleep(POLL)
+        self._drain()
         seen = len(self.collector.episodes)
         self.host.reset().result(1.0)          # what the plant's reset service does
         data = self.collector.episodes[seen]
@@ -177,6 +178,22 @@ class RosCampaign:
                 return data, reason
             self.collector.wait(POLL)
         return data, None
+
+    def _drain(self, quiet=0.03, longest=1.0):
+        """
+        Wait until no control is in flight (none for ``quiet`` s, at most ``longest`` s).
+
+        The controller answers the last sample of an episode too; in lock-step
+        that late control, landing after the reset, would step the new episode
+        and leave the controller one sample behind for the whole episode.
+        """
+        end = time.monotonic() + longest
+        count = self.timer.controls
+        while time.monotonic() < end:
+            time.sleep(quiet)
+            if self.timer.controls == count:
+                return
+            count = self.timer.controls
 
     def _skip(self):
         with self.host.lock:

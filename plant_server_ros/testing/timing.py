@@ -28,6 +28,7 @@ class ResponseTimer:
         self._pending = None          # sent instant of the oldest unanswered sample
         self.responses = []           # [s], this episode
         self.last_control = None      # clock instant of the last control received
+        self.controls = 0             # controls received since the start
 
     def new_episode(self):
         """Forget the previous episode's responses (its t = 0 sample comes next)."""
@@ -47,6 +48,7 @@ class ResponseTimer:
         now = self.clock()
         with self._lock:
             self.last_control = now
+            self.controls += 1
             if self._pending is not None:
                 self.responses.append(now - self._pending)
                 self._pending = None
