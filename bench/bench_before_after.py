@@ -39,9 +39,12 @@ def figures(output):
     return found
 
 
-def run(tree, script, args):
-    result = subprocess.run([sys.executable, str(tree / 'bench' / script), *args],
-                            capture_output=True, text=True, cwd=tree, timeout=1800)
+def run(tree, script, args, this_script=False):
+    if this_script:          # this checkout's script, importing the package from ``tree``
+        command = [sys.executable, str(REPO / 'bench' / script), *args, '--tree', str(tree)]
+    else:
+        command = [sys.executable, str(tree / 'bench' / script), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tree, timeout=1800)
     if result.returncode:
         raise SystemExit(f'{tree}: {script} failed:\n{result.stdout}\n{result.stderr}')
     return figures(result.stdout)
@@ -52,6 +55,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--rev', default='HEAD~1', help='the commit to compare with')
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--this-script', action='store_true',
+                        help="run this checkout's script on both trees (it takes --tree DIR)")
     parser.add_argument('bench', nargs=argparse.REMAINDER,
                         help='-- SCRIPT [ARGS]: a script of bench/ and its arguments')
     args = parser.parse_args()
@@ -66,8 +71,8 @@ def main():
         try:
             runs = {'before': [], 'after': []}
             for _ in range(args.rounds):
-                runs['before'].append(run(before, script, bench_args))
-                runs['after'].append(run(REPO, script, bench_args))
+                runs['before'].append(run(before, script, bench_args, args.this_script))
+                runs['after'].append(run(REPO, script, bench_args, args.this_script))
         finally:
             subprocess.run(['git', '-C', str(REPO), 'worktree', 'remove', '--force',
                             str(before)], check=False)
