@@ -105,3 +105,20 @@ def test_plant_node_managed_starts_unconfigured_and_exits_cleanly():
         assert not any('plant up' in line for line in proc.lines)
     finally:
         assert proc.stop() == 0, proc.output
+
+
+def test_configure_again_after_cleanup_keeps_the_parameters_set_meanwhile(harness):
+    plant = harness.add(ManagedPlantNode(parameter_overrides=[
+        Parameter('sensor_noise_std', value=0.0)]))
+    probe = harness.add(Lifecycle())
+    assert transition(harness, probe, Transition.TRANSITION_CONFIGURE)
+    assert transition(harness, probe, Transition.TRANSITION_ACTIVATE)
+    assert plant.set_parameters([Parameter('max_force', value=5.0)])[0].successful
+    assert transition(harness, probe, Transition.TRANSITION_DEACTIVATE)
+    assert transition(harness, probe, Transition.TRANSITION_ACTIVATE)   # a host built anew
+    assert plant.plant.max_force == 5.0
+    assert transition(harness, probe, Transition.TRANSITION_DEACTIVATE)
+    assert transition(harness, probe, Transition.TRANSITION_CLEANUP)
+    assert transition(harness, probe, Transition.TRANSITION_CONFIGURE)  # declared once
+    assert plant.plant.max_force == 5.0
+    assert transition(harness, probe, Transition.TRANSITION_CLEANUP)

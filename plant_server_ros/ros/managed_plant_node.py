@@ -79,6 +79,7 @@ class ManagedPlantNode(PlantDoor, LifecycleNode):
         if self._active:
             self._active = False
             self._freeze()
+        self.host.stop()                 # never activated: its recorder's thread too
         self._release()
         self.host = None
 

@@ -91,7 +91,10 @@ def declare_setting(node, setting, default=None):
     if numeric:
         descriptor.dynamic_typing = True     # 5 for 5.0, [0, 0, ...] for a double array
     try:
-        value = node.declare_parameter(setting.name, default, descriptor).value
+        if node.has_parameter(setting.name):     # a managed node configured again
+            value = node.get_parameter(setting.name).value
+        else:
+            value = node.declare_parameter(setting.name, default, descriptor).value
     except ParameterException as exc:
         raise ParameterError(f'parameter {setting.name!r}: {exc}') from None
     label = f'parameter {setting.name!r}'

@@ -41,7 +41,7 @@ from ..runtime.schedule import PlantFinished, PlantHalted, PlantUnavailable
 from ..runtime.settings import of_node, SettingError
 from ..runtime.status import CpuMeter
 
-RESET_WAIT = 1.0        # s the reset service waits for the new episode's first sample
+RESET_WAIT = 1.0        # s, at least, the reset service waits for the new episode's start
 
 
 class PlantDoor:
@@ -206,8 +206,10 @@ class PlantDoor:
         for p in params:
             if p.name == 'busy_poll_us':
                 self._busy_poll = 1e-6 * p.value
-            else:
-                self.host.apply(p.name, self.host.check(p.name, p.value))
+            elif p.name in self.values:
+                value = self.host.check(p.name, p.value)
+                self.values[p.name] = value      # a host built anew takes it too
+                self.host.apply(p.name, value)
 
     # -- inputs --------------------------------------------------------------
     def _finite(self, msg):
@@ -291,8 +293,8 @@ class PlantDoor:
     def _reset(self, state, wait=False):
         try:
             ticket = self.host.reset(state)
-            if wait:
-                ticket.result(RESET_WAIT)
+            if wait:                           # real time: up to one period away
+                ticket.result(max(RESET_WAIT, 2.0 * self.plant.dt))
             return True, 'reset: a new episode at t = 0'
         except (InvalidStateError, PlantFinished, PlantUnavailable) as exc:
             return False, str(exc)

@@ -108,8 +108,12 @@ class PlantServer:
         self.plant = self.host.plant
         self.events = self.host.events
         self.backend = HostBackend(self.host)
-        if dynamics is not None:
-            self.host.use_dynamics(dynamics)
+        try:
+            if dynamics is not None:
+                self.host.use_dynamics(dynamics)
+        except BaseException:
+            self.host.stop()                   # a recorder's thread must not outlive it
+            raise
         # The seed's examples set these before start(): honoured there.
         self._dynamics = self.plant.nominal_dynamics
         self._own_dynamics = self._dynamics
