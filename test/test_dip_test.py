@@ -304,7 +304,10 @@ def test_pytest_plugin_fixture_reads_well(tmp_path, short):
         f'    assert dip_campaign({str(short)!r}, controller=lambda m, t: K(m)).passed\n'
         'def test_bad(dip_campaign):\n'
         f'    assert dip_campaign({str(short)!r}, controller=lambda m, t: BAD(m)).passed\n')
-    run = subprocess.run([PY, '-m', 'pytest', '-q', '-p', 'plant_server_ros.testing.pytest_plugin',
+    # This checkout's plugin, whether or not an installed copy's entry point (dip_test)
+    # would load it too: blocked by name, then given as a module.
+    run = subprocess.run([PY, '-m', 'pytest', '-q', '-p', 'no:dip_test',
+                          '-p', 'plant_server_ros.testing.pytest_plugin',
                           '-p', 'no:cacheprovider', str(tmp_path / 'test_user.py')],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert '1 failed, 1 passed' in run.stdout, run.stdout + run.stderr

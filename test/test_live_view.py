@@ -633,8 +633,8 @@ def test_bridge_web_port_serves_the_plant_and_its_buttons_act():
             ws.send(json.dumps({'cmd': 'reset', 'id': 2}))
             plant.wait_for('episode 2')                         # and its reset service
     finally:
-        assert bridge.stop() == 0
-        assert plant.stop() == 0
+        assert bridge.stop() == 0, bridge.output
+        assert plant.stop() == 0, plant.output
 
 
 def test_plant_server_web_argument_serves_the_page():
