@@ -28,7 +28,7 @@ setup(
     extras_require={'test': ['pytest', 'sympy', 'hypothesis'],
                     'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
-                    'web': ['websockets>=13.0'], 'gym': ['gymnasium>=1.0'],
+                    'web': ['websockets>=17.0'], 'gym': ['gymnasium>=1.0'],
                     'numba': ['numba']},
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,

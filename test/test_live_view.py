@@ -11,6 +11,7 @@ reads, closing) need only ``websockets``.
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -536,6 +537,19 @@ def http_get(url, host=None):
         return exc.code, exc.headers['Content-Type'], exc.read()
 
 
+@pytest.mark.parametrize('method', ['POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS'])
+def test_http_methods_other_than_get_are_answered_405(bare_view, method):
+    view = bare_view[0]
+    connection = http.client.HTTPConnection(HOST, view.port, timeout=WAIT)
+    try:
+        connection.request(method, '/', headers={'Host': f'{HOST}:{view.port}'})
+        response = connection.getresponse()
+        assert response.status == 405 and response.getheader('Allow') == 'GET'
+    finally:
+        connection.close()
+    assert http_get(f'http://{HOST}:{view.port}/')[0] == 200      # the view serves on
+
+
 def test_http_serves_the_page_and_nothing_else(bare_view):
     view = bare_view[0]
     base = f'http://{HOST}:{view.port}'
@@ -632,6 +646,42 @@ def test_bridge_web_port_serves_the_plant_and_its_buttons_act():
             plant.wait_for('plant stopped: emergency stop')    # the plant's estop service
             ws.send(json.dumps({'cmd': 'reset', 'id': 2}))
             plant.wait_for('episode 2')                         # and its reset service
+    finally:
+        assert bridge.stop() == 0, bridge.output
+        assert plant.stop() == 0, plant.output
+
+
+def test_bridge_web_token_and_view_only_parameters_guard_its_live_view():
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2 wheels or a sourced ROS) is needed',
+                        exc_type=ImportError)
+    from _ros_harness import bridge_port, NodeProcess, wait_until_served
+    from websockets.sync.client import connect
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    web = probe.getsockname()[1]
+    probe.close()
+    plant = NodeProcess('plant_node', '-r', '__ns:=/web_tok', '-p', 'sensor_noise_std:=0.0')
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/web_tok', '-p', 'port:=0',
+                         '-p', f'web_port:={web}', '-p', 'web_token:=s3cret',
+                         '-p', 'web_view_only:=true')
+    try:
+        wait_until_served(bridge_port(bridge))
+        assert bridge.wait_for(r'live view at \S+\?token=s3cret')   # the URL to open
+        for query in ('', '?token=wrong'):
+            with pytest.raises(Exception, match='403'):
+                connect(f'ws://127.0.0.1:{web}/ws{query}', open_timeout=WAIT)
+        with connect(f'ws://127.0.0.1:{web}/ws?token=s3cret') as ws:
+            hello = json.loads(ws.recv(timeout=WAIT))
+            assert hello['type'] == 'hello' and hello['commands'] == []
+            ws.send(json.dumps({'cmd': 'estop', 'id': 1}))
+            deadline = time.monotonic() + 10
+            while True:
+                frame = json.loads(ws.recv(timeout=5))
+                if frame.get('type') == 'reply' or 'error' in frame:
+                    break
+                assert time.monotonic() < deadline, 'no answer to the command'
+            assert 'view-only' in json.dumps(frame)
+        assert 'emergency stop' not in plant.output         # the button did nothing
     finally:
         assert bridge.stop() == 0, bridge.output
         assert plant.stop() == 0, plant.output

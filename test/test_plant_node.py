@@ -12,6 +12,7 @@ import pytest
 from rcl_interfaces.srv import SetParameters
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -92,6 +93,39 @@ def test_reset_service_returns_to_initial_state_at_t0(harness):
     assert future.result().success
     assert harness.spin_until(lambda: state_of(probe.truths[-1]) == plant.plant.initial_state)
     assert plant.plant.time == 0.0
+
+
+def test_lockstep_stamps_strictly_increase_across_resets(harness):
+    plant, probe = lockstep(harness, sensor_noise_std=0.0)
+    for _ in range(2):
+        drive(harness, probe, [1.0] * 5)
+        assert harness.spin_until(lambda: probe.reset.service_is_ready())
+        n = len(probe.states)
+        future = probe.reset.call_async(Trigger.Request())
+        assert harness.spin_until(future.done) and future.result().success
+        assert harness.spin_until(lambda: len(probe.states) > n)
+    drive(harness, probe, [1.0] * 3)
+    stamps = [stamp_ns(m.header.stamp) for m in probe.states]
+    assert len(stamps) >= 5 + 1 + 5 + 1 + 3     # the start sample may precede matching
+    assert all(b > a for a, b in zip(stamps, stamps[1:])), stamps
+
+
+def test_a_control_publisher_whose_qos_cannot_match_is_warned_of(harness, capfd):
+    plant = make_plant(harness, mode='lockstep')
+    talker = harness.add(Node('best_effort_talker'))
+    best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    talker.create_publisher(Float64, '/dip/control', best_effort)
+    seen = ''
+
+    def warned():
+        nonlocal seen
+        seen += capfd.readouterr().err
+        return 'incompatible' in seen
+    assert harness.spin_until(warned), seen
+    line = next(x for x in seen.splitlines() if 'incompatible' in x)
+    assert '[dip.plant]' in line and '/dip/control' in line and 'RELIABILITY' in line
+    assert 'publish reliable, volatile' in line
+    assert plant.state_pub is not None      # the plant runs on
 
 
 def run_lockstep_episode(forces, seed):

@@ -90,18 +90,22 @@ def test_lockstep_one_dt_per_control_and_returns_what_it_published():
     assert schedule.last_reply() == (rec.published[-1].measured, 5 * DT)
 
 
-def test_lockstep_reset_starts_an_episode_at_total_steps():
+def test_lockstep_reset_starts_an_episode_one_tick_after_the_last_sample():
     schedule, rec = lockstep()
     for _ in range(4):
         schedule.control(3.0)
     sample = schedule.reset()
-    assert (sample.index, sample.t, sample.force) == (4, 0.0, 0.0)
+    # One tick later than the last state: two states never share a stamp.
+    assert (sample.index, sample.t, sample.force) == (5, 0.0, 0.0)
     assert sample.true == schedule.plant.initial_state
-    assert rec.episodes == [0, 4] and rec.published[-1] is sample
+    assert rec.episodes == [0, 5] and rec.published[-1] is sample
     given = (0.1, 0.2, -0.1, 0.0, 0.0, 0.0)
-    assert schedule.reset(given).true == given and rec.episodes == [0, 4, 4]
+    assert schedule.reset(given).true == given and rec.episodes == [0, 5, 6]
     after = schedule.control(0.0)
-    assert (after.index, after.t) == (5, DT)     # the index never goes back, t does
+    assert (after.index, after.t) == (7, DT)     # the index never goes back, t does
+    indices = [s.index for s in rec.published]
+    assert all(b > a for a, b in zip(indices, indices[1:])), indices
+    assert schedule.plant.total_steps == 5       # periods stepped: resets are not steps
 
 
 def test_lockstep_off_the_track_halts_then_reset_recovers():

@@ -48,7 +48,8 @@ class BridgeNode(Node):
         if udp_port:
             self.udp = self._listen(UdpServer, 'UDP', v['udp_bind_address'], udp_port, idle)
         if web_port:
-            self.web = self._live_view(host, web_port)
+            self.web = self._live_view(host, web_port, v['web_token'] or None,
+                                       v['web_view_only'])
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
         self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
@@ -61,7 +62,7 @@ class BridgeNode(Node):
         web = '' if self.web is None else f'; live view at {self.web.url}'
         self.get_logger().info(f'legacy TCP protocol on {host}:{port}{udp}{web}')
 
-    def _live_view(self, host, port):
+    def _live_view(self, host, port, token, view_only):
         try:
             # Imported only when asked for: the live view needs ``websockets``.
             from .live_view_door import BridgeLiveView
@@ -69,7 +70,7 @@ class BridgeNode(Node):
             self.stop()
             raise ros_params.StartError(f'web_port needs the live view: {exc}') from None
         try:
-            return BridgeLiveView(self, host, port).start()
+            return BridgeLiveView(self, host, port, token, view_only).start()
         except OSError as exc:
             self.stop()
             reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror

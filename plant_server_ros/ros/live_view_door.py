@@ -46,12 +46,13 @@ def episode_view(description, last):
 class BridgeLiveView:
     """A LiveView fed by the bridge node's subscriptions; its buttons are ROS calls."""
 
-    def __init__(self, node, host, port):
+    def __init__(self, node, host, port, token=None, view_only=False):
         self.node = node
         self.plant = PlantView()
         self.episode_ns = None           # stamp of the current episode's t = 0
         self.view = LiveView(self.plant, self, host, port, log=node.get_logger(),
-                             allow=getattr(node, 'allow', None))
+                             allow=getattr(node, 'allow', None), token=token,
+                             view_only=view_only)
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
         self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)

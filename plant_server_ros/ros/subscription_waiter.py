@@ -14,13 +14,17 @@ executor spins, in the same namespace and context as ``node``.  The hidden
 node takes no command-line arguments (a launch file's ``-r __node:=plant``
 would otherwise rename it to ``plant`` too, giving two nodes of one name):
 the topic is resolved by ``node``, with every remap that applies to it, and
-subscribed by its absolute name.
+subscribed by its absolute name.  Its QoS events are handed to ``node``, so
+the executor that spins ``node`` warns, in ``node``'s name, of a publisher
+whose QoS can never match (which would otherwise be silent).
 """
 
 import time
 
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
+from rclpy.qos import qos_policy_name_from_kind
 
 
 class SubscriptionWaiter:
@@ -32,8 +36,22 @@ class SubscriptionWaiter:
                           enable_rosout=False, start_parameter_services=False)
         self._msg_type = msg_type
         self.topic = node.resolve_topic_name(topic)
+        topic_name = self.topic
+        logger = node.get_logger()
+
+        def incompatible(event):
+            policy = qos_policy_name_from_kind(event.last_policy_kind)
+            logger.warning(f'a publisher on {topic_name} offers a QoS incompatible with this '
+                           f'subscription ({policy}): none of its messages will arrive; '
+                           f'publish {qos_summary(qos)}')
+
         self._subscription = self._node.create_subscription(
-            msg_type, self.topic, lambda _: None, qos)
+            msg_type, self.topic, lambda _: None, qos,
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=incompatible))
+        self._owner = node
+        self._events = list(self._subscription.event_handlers)
+        for handler in self._events:
+            node.add_waitable(handler)
         self._guard = self._node.create_guard_condition(lambda: None)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, node.context.handle)
         self._closed = False
@@ -70,5 +88,15 @@ class SubscriptionWaiter:
         """Release the wait set and the hidden node (no wait may be running)."""
         if not self._closed:
             self._closed = True
+            for handler in self._events:
+                try:
+                    self._owner.remove_waitable(handler)
+                except ValueError:   # the owner was destroyed first
+                    pass
             self._wait_set.destroy_when_not_in_use()
             self._node.destroy_node()
+
+
+def qos_summary(qos):
+    """``reliable, volatile`` for a profile: what a publisher must offer to match it."""
+    return f'{qos.reliability.name.lower()}, {qos.durability.name.lower()}'

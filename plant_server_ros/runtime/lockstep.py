@@ -7,11 +7,16 @@ class LockstepSchedule(PlantSchedule):
     """
     Step the plant once per :meth:`control`; the sample it returns is the one it made.
 
-    Sample ``index`` is the plant's ``total_steps``: a simulated clock that a
-    reset does not turn back (the ROS node's ``/clock``).
+    Sample ``index`` is a simulated clock in periods (the ROS node's
+    ``/clock``): the plant's ``total_steps`` plus one tick per reset, so a
+    reset neither turns it back nor gives two states one stamp.
     """
 
     mode = 'lockstep'
+    _resets = 0
+
+    def _now(self):
+        return self.plant.total_steps + self._resets
 
     def start(self):
         """Publish the initial sample (t = 0)."""
@@ -32,7 +37,7 @@ class LockstepSchedule(PlantSchedule):
             if not self._advance():
                 raise PlantHalted(self.plant.fault, self.last_reply())
             plant = self.plant
-            sample = self._emit(self._sample(plant.total_steps, plant.time, plant.state,
+            sample = self._emit(self._sample(self._now(), plant.time, plant.state,
                                              plant.last_applied_force))
             self._check_max_steps()
             return sample
@@ -44,8 +49,9 @@ class LockstepSchedule(PlantSchedule):
                 raise PlantFinished('plant finished')
             plant = self.plant
             plant.reset(state)               # InvalidStateError for a bad target
-            self._begin_episode(plant.total_steps)
-            return self._emit(self._sample(plant.total_steps, 0.0, plant.state, 0.0))
+            self._resets += 1
+            self._begin_episode(self._now())
+            return self._emit(self._sample(self._now(), 0.0, plant.state, 0.0))
 
     def _check_open(self):
         if self.finished.is_set():

@@ -313,10 +313,10 @@ _BRIDGE = (
             flag='--allow'),
     Setting('web_token', 'str', '', "The live view's token (empty: a fresh one when bound "
             'beyond loopback, none on it); given in the URL printed at start.', 'bridge',
-            nodes=(), keyword='web_token', flag='--web-token'),
+            nodes=('bridge',), keyword='web_token', flag='--web-token'),
     Setting('web_view_only', 'bool', False, 'The live view without its buttons (no reset, '
-            'push or e-stop from a browser).', 'bridge', nodes=(), keyword='web_view_only',
-            flag='--web-view-only'),
+            'push or e-stop from a browser).', 'bridge', nodes=('bridge',),
+            keyword='web_view_only', flag='--web-view-only'),
     Setting('plant_node', 'str', 'plant', 'Name of the plant node in this namespace (for its '
             'parameters).', 'bridge', nodes=('bridge',)),
 )

@@ -432,6 +432,10 @@ class LiveView(PlantListener):
 
     # -- HTTP: the page ------------------------------------------------------
     def _process_request(self, connection, request):
+        if getattr(request, 'method', 'GET') != 'GET':     # websockets >= 17 hands them on
+            response = _response(http.HTTPStatus.METHOD_NOT_ALLOWED, b'GET only\n')
+            response.headers['Allow'] = 'GET'
+            return response
         path, _, query = request.path.partition('?')
         peer = connection.remote_address
         if not self.allow.permits(peer[0] if peer else ''):
