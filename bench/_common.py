@@ -14,10 +14,17 @@ from _node_processes import (NodeProcess, stop_gracefully,  # noqa: E402, F401, 
                              wait_until_served)
 
 
-def isolate_dds(default_domain):
-    """Keep DDS on loopback and on a domain of this bench's own."""
+def isolate_dds():
+    """Keep DDS on loopback, on a domain no other run here is on (held until exit)."""
+    global _domain_hold
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.setdefault('ROS_DOMAIN_ID', str(default_domain))
+    if 'ROS_DOMAIN_ID' not in os.environ:
+        from plant_server_ros.ros.dds_domain import claim_free_domain
+        domain, _domain_hold = claim_free_domain()
+        os.environ['ROS_DOMAIN_ID'] = str(domain)
+
+
+_domain_hold = None
 
 
 def cpu_seconds(pid):

@@ -98,7 +98,7 @@ def main():
     parser.add_argument('--one-process', action='store_true',
                         help='run dip_hil (both nodes in one process) instead of two processes')
     args = parser.parse_args()
-    isolate_dds(91)
+    isolate_dds()
     if not args.port:
         probe = socket.socket()
         probe.bind(('127.0.0.1', 0))

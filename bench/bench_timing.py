@@ -130,7 +130,7 @@ def main():
     parser.add_argument('--record', nargs='+', choices=('off', 'on'), default=['off'],
                         help='run without and/or with the MCAP recording of every episode')
     args = parser.parse_args()
-    isolate_dds(92)
+    isolate_dds()
     for executor in args.executor:
         for priority in args.priority:
             for record in args.record:

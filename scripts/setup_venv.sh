@@ -23,7 +23,7 @@ echo "== installing the ROS 2 wheels and plant_server_ros into $venv"
 if [ "$what" = test ]; then
     "${pip[@]}" install -r requirements/test.txt
 else
-    "${pip[@]}" install -r requirements/ros.txt -r requirements/record.txt 'websockets>=13.0'
+    "${pip[@]}" install -r requirements/ros.txt -r requirements/record.txt 'websockets>=17.0'
 fi
 # A regular (not editable) install: it puts dip_hil, dip_client, ... in
 # .venv/bin (an editable one would follow setup.cfg's colcon layout).

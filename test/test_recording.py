@@ -451,6 +451,37 @@ def test_ros2_bag_info_reads_a_recording(tmp_path):
     assert '/ground_truth' in result.stdout and 'sensor_msgs/msg/JointState' in result.stdout
 
 
+# -- the CDR encoders against mcap_ros2's --------------------------------------------
+def _reference(type_name):
+    from mcap_ros2._dynamic import serialize_dynamic
+    return serialize_dynamic(type_name, recording.schema_text(type_name))[type_name]
+
+
+def test_the_cdr_encoders_give_mcap_ros2s_bytes():
+    from plant_server_ros.observers import cdr
+    hypothesis = pytest.importorskip('hypothesis', reason='hypothesis is not installed')
+    st = hypothesis.strategies
+    joint_state, float64 = _reference(recording.JOINT_STATE), _reference(recording.FLOAT64)
+    array, string = _reference(recording.FLOAT64_MULTI_ARRAY), _reference(recording.STRING)
+    encoder = cdr.JointStateEncoder(recording.JOINT_NAMES)
+    numbers = st.floats(allow_nan=False)
+    triple = st.lists(numbers, min_size=3, max_size=3)
+
+    @hypothesis.given(st.integers(-2**31, 2**31 - 1), st.integers(0, 2**32 - 1),
+                      triple, triple, triple, numbers, st.lists(numbers, max_size=7),
+                      st.text(max_size=40))
+    def same_bytes(sec, nanosec, position, velocity, effort, value, values, text):
+        msg = {'header': {'stamp': {'sec': sec, 'nanosec': nanosec}, 'frame_id': ''},
+               'name': list(recording.JOINT_NAMES), 'position': position,
+               'velocity': velocity, 'effort': effort}
+        assert encoder.encode(sec, nanosec, position, velocity, effort) == joint_state(msg)
+        assert cdr.encode_float64(value) == float64({'data': value})
+        layout = {'dim': [], 'data_offset': 0}
+        assert cdr.encode_float64_array(values) == array({'layout': layout, 'data': values})
+        assert cdr.encode_string(text) == string({'data': text})
+    same_bytes()
+
+
 # -- through the doors ------------------------------------------------------------------
 def test_plant_server_records_each_episode_and_dip_export_reads_it(tmp_path):
     from plant_server_ros import PlantServer

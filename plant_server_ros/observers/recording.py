@@ -36,8 +36,9 @@ description, once per episode); a thread of the recorder's own serialises
 and writes.  When ``max_queue`` samples wait, a new one is dropped and counted
 (``dropped``) instead of blocking.  Episode boundaries are never dropped.
 
-The message definitions are embedded (comments stripped): recording
-needs ``mcap`` and ``mcap-ros2-support``, not a ROS installation.
+The message definitions are embedded (comments stripped) and the messages
+packed by :mod:`.cdr`: recording needs ``mcap``, not a ROS installation
+(reading a recording back needs ``mcap-ros2-support``).
 """
 
 import json
@@ -49,6 +50,7 @@ import re
 import sys
 import threading
 
+from . import cdr
 from ..runtime.schedule import PlantListener
 from ..runtime.views import view_of
 
@@ -121,11 +123,17 @@ def episode_file_name(episode, scenario):
 
 def _import_writer():
     try:
-        from mcap_ros2.writer import Writer
+        from mcap.writer import CompressionType, Writer
     except ImportError:
         raise ImportError('recording needs the mcap and mcap-ros2-support packages '
                           '(pip install mcap mcap-ros2-support)') from None
-    return Writer
+
+    def open_writer(stream, chunk_size):
+        writer = Writer(stream, chunk_size=chunk_size, compression=CompressionType.ZSTD,
+                        enable_crcs=True)
+        writer.start(profile='ros2', library='plant_server_ros recorder')
+        return writer
+    return open_writer
 
 
 class Recorder(PlantListener):
@@ -172,6 +180,8 @@ class Recorder(PlantListener):
         self._mcap = None
         self._file = None
         self._schemas = {}
+        self._channels = {}
+        self._joint_state = cdr.JointStateEncoder(JOINT_NAMES)
         self._episode_number = 0
         self._start_ns = 0
         self._disturbance = None
@@ -306,9 +316,11 @@ class Recorder(PlantListener):
         self._episode_number = episode
         self._start_ns = self.stamp_origin_ns + index * self.dt_ns
         self._disturbance = None
-        self._schemas = {t: self._mcap.register_msgdef(t, schema_text(t)) for t in DEPENDENCIES}
+        self._schemas = {t: self._mcap.register_schema(t, 'ros2msg', schema_text(t).encode())
+                         for t in DEPENDENCIES}
+        self._channels = {}
         text = json.dumps(description, default=str)
-        self._write(EPISODE_TOPIC, STRING, {'data': text}, self._start_ns)
+        self._write(EPISODE_TOPIC, STRING, cdr.encode_string(text), self._start_ns)
         meta = {'episode': str(episode), 'scenario': str(name), 'description': text,
                 'parameters': json.dumps(description.get('parameters', {}), default=str)}
         if isinstance(scenario, dict) and scenario.get('seed') is not None:
@@ -346,27 +358,32 @@ class Recorder(PlantListener):
             path = self.files.pop()
             path.unlink(missing_ok=True)
 
-    def _write(self, topic, type_name, message, ns, sequence=0):
-        self._mcap.write_message(topic, self._schemas[type_name], message, log_time=ns,
-                                 publish_time=ns, sequence=sequence)
+    def _channel(self, topic, type_name):
+        channel = self._channels.get(topic)
+        if channel is None:        # registered when first written, as rosbag2 does
+            channel = self._channels[topic] = self._mcap.register_channel(
+                topic, 'cdr', self._schemas[type_name])
+        return channel
+
+    def _write(self, topic, type_name, data, ns, sequence=0):
+        self._mcap.add_message(self._channel(topic, type_name), log_time=ns, data=data,
+                               publish_time=ns, sequence=sequence)
 
     def _write_sample(self, sample, disturbance):
         ns = self.stamp_origin_ns + sample.index * self.dt_ns
         sec, nanosec = divmod(ns, NS_PER_S)
         force = sample.force
-        header = {'stamp': {'sec': sec, 'nanosec': nanosec}, 'frame_id': ''}
-        effort = [force, 0.0, 0.0]
+        effort = (force, 0.0, 0.0)
         seq = sample.index & 0xFFFFFFFF
+        encode = self._joint_state.encode
         for topic, state in ((STATE_TOPIC, sample.measured), (GROUND_TRUTH_TOPIC, sample.true)):
-            self._write(topic, JOINT_STATE, {
-                'header': header, 'name': list(JOINT_NAMES),
-                'position': [state[0], state[1], state[2]],
-                'velocity': [state[3], state[4], state[5]], 'effort': effort}, ns, seq)
-        self._write(FORCE_TOPIC, FLOAT64, {'data': force}, ns, seq)
+            self._write(topic, JOINT_STATE, encode(sec, nanosec, state[:3], state[3:6], effort),
+                        ns, seq)
+        self._write(FORCE_TOPIC, FLOAT64, cdr.encode_float64(force), ns, seq)
         if disturbance != self._disturbance:
             self._disturbance = disturbance
-            self._write(DISTURBANCE_TOPIC, FLOAT64_MULTI_ARRAY, {
-                'layout': {'dim': [], 'data_offset': 0}, 'data': list(disturbance)}, ns, seq)
+            self._write(DISTURBANCE_TOPIC, FLOAT64_MULTI_ARRAY,
+                        cdr.encode_float64_array(disturbance), ns, seq)
 
     def _write_event(self, t, kind, detail):
         if self._mcap is None:
@@ -374,7 +391,7 @@ class Recorder(PlantListener):
         ns = self._start_ns + round(t * NS_PER_S)
         text = json.dumps({'t': t, 'kind': kind, 'detail': detail,
                            'episode': self._episode_number})
-        self._write(EVENTS_TOPIC, STRING, {'data': text}, ns)
+        self._write(EVENTS_TOPIC, STRING, cdr.encode_string(text), ns)
 
 
 def shipped_definition(type_name, prefixes=None):

@@ -4,7 +4,8 @@ The ROS door of ``dip_test``: the plant node in this process, the controller a R
 The plant node (:class:`~..ros.plant_node.PlantNode`, topics ``state`` ->
 ``control`` under the namespace ``dip_test``) runs on an rclpy context of
 the run's own, on a DDS domain of its own (``ROS_DOMAIN_ID``: the caller's
-``DIP_TEST_DOMAIN_ID``, else one from this process id) kept on loopback.
+``DIP_TEST_DOMAIN_ID``, else one no DDS participant on this machine is on)
+kept on loopback.
 The controller command gets the same domain and ``DIP_NAMESPACE``.  A ROS
 controller knows nothing of episodes, so the runner starts each one itself,
 as the plant's ``reset`` service does (``host.reset()``: the same call,
@@ -26,7 +27,11 @@ NAMESPACE = 'dip_test'
 
 
 def _domain():
-    return int(os.environ.get('DIP_TEST_DOMAIN_ID', 1 + os.getpid() % 100))
+    """``(domain, hold)``: the caller's ``DIP_TEST_DOMAIN_ID``, else a free one, claimed."""
+    if 'DIP_TEST_DOMAIN_ID' in os.environ:
+        return int(os.environ['DIP_TEST_DOMAIN_ID']), None
+    from ..ros.dds_domain import claim_free_domain
+    return claim_free_domain()
 
 
 class RosCampaign:
@@ -46,7 +51,7 @@ class RosCampaign:
         self.slots, self.command, self.timeout = slots, command, timeout
         self.per_episode, self.grace, self.cwd = per_episode, grace, cwd
         self.proc = None
-        self.domain = _domain()
+        self.domain, self._domain_hold = _domain()
         self.timer = ResponseTimer(values.get('dt', 0.01))
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain)
@@ -60,6 +65,7 @@ class RosCampaign:
                                   parameter_overrides=params)
         except Exception as exc:  # noqa: B902 - a parameter the node refuses: one line
             rclpy.try_shutdown(context=self.context)
+            self._release_domain()
             raise SetupError(f'the plant node did not start: {exc}') from None
         self.host = self.node.host
         self.host.plant.scenarios.repeat = repeat      # nothing played yet: FINISHED at the end
@@ -215,3 +221,9 @@ class RosCampaign:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+        self._release_domain()
+
+    def _release_domain(self):
+        if self._domain_hold is not None:
+            self._domain_hold.close()
+            self._domain_hold = None

@@ -496,11 +496,14 @@ class _SocketCampaign:
                 data.ended = data.ended or 'reset'      # the controller moved on: cut short
                 return data, None
             now = time.monotonic()
+            # Whether it exited is read first: one that sent a NaN and exited on
+            # the error reply is then judged by the NaN, counted before that reply.
+            exited = not proc.alive
             if self._non_finite() > nan_before:
                 reason = f'controller sent a non-finite command at t={_last_t(data):.3f} s'
                 self._halt(reason)
                 return data, reason
-            if not proc.alive:
+            if exited:
                 if data.ended is not None:
                     return data, None
                 reason = (f'controller {"crashed" if (proc.returncode or 0) < 0 else "exited"}'
