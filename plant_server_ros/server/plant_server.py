@@ -284,6 +284,13 @@ class PlantServer:
         status['client'] = None if holder is None else _client_name(holder)
         return status
 
+    def non_finite_commands(self):
+        """Return how many controls were refused as NaN or infinite, over TCP and UDP."""
+        count = self.sessions.errors.get('NOT_FINITE', 0)
+        if self._udp is not None:
+            count += self._udp.counters.get('not_finite', 0)
+        return count
+
     def _shutdown(self):
         self._tcp.close()
         if self._udp is not None:

@@ -407,11 +407,7 @@ class _SocketCampaign:
 
     # -- what the plant was told ---------------------------------------------
     def _non_finite(self):
-        count = self.server.sessions.errors.get('NOT_FINITE', 0)
-        udp = self.server._udp
-        if udp is not None:
-            count += udp.counters.get('not_finite', 0)
-        return count
+        return self.server.non_finite_commands()
 
     def _start(self, scenario):
         # The last process is gone; its UDP session would hold the seat for the
