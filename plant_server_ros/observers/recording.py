@@ -125,8 +125,7 @@ def _import_writer():
     try:
         from mcap.writer import CompressionType, Writer
     except ImportError:
-        raise ImportError('recording needs the mcap and mcap-ros2-support packages '
-                          '(pip install mcap mcap-ros2-support)') from None
+        raise ImportError('recording needs the mcap package (pip install mcap)') from None
 
     def open_writer(stream, chunk_size):
         writer = Writer(stream, chunk_size=chunk_size, compression=CompressionType.ZSTD,
