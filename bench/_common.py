@@ -17,11 +17,10 @@ from _node_processes import (NodeProcess, stop_gracefully,  # noqa: E402, F401, 
 def isolate_dds():
     """Keep DDS on loopback, on a domain no other run here is on (held until exit)."""
     global _domain_hold
+    from plant_server_ros.ros.dds_domain import domain_from_env
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    if 'ROS_DOMAIN_ID' not in os.environ:
-        from plant_server_ros.ros.dds_domain import claim_free_domain
-        domain, _domain_hold = claim_free_domain()
-        os.environ['ROS_DOMAIN_ID'] = str(domain)
+    domain, _domain_hold = domain_from_env()
+    os.environ['ROS_DOMAIN_ID'] = str(domain)
 
 
 _domain_hold = None

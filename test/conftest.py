@@ -12,14 +12,13 @@ PACKAGE = 'plant_server_ros'
 # Test this checkout, whatever copy of the package is installed.
 sys.path.insert(0, str(REPO))
 
-from plant_server_ros.ros.dds_domain import claim_free_domain  # noqa: E402, I100
+from plant_server_ros.ros.dds_domain import domain_from_env  # noqa: E402, I100
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 # A domain no other run on this machine is on, held for the whole run, unless
 # the caller chose one: two runs on one domain reset each other's plants.
-if 'ROS_DOMAIN_ID' not in os.environ:
-    _domain, _domain_hold = claim_free_domain()
-    os.environ['ROS_DOMAIN_ID'] = str(_domain)
+_domain, _domain_hold = domain_from_env()
+os.environ['ROS_DOMAIN_ID'] = str(_domain)
 
 
 def pytest_report_header(config):

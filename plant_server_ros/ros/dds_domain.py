@@ -10,6 +10,7 @@ first such ports all bind here is one that no Fast DDS participant on this
 host holds.  Nothing here needs rclpy: call it before ``rclpy.init``.
 """
 
+import os
 import random
 import socket
 
@@ -60,3 +61,10 @@ def claim_free_domain(domains=DOMAINS, rng=random):
                 return domain, hold
     raise RuntimeError(f'every ROS domain {min(order)}-{max(order)} has a DDS participant '
                        'on this machine: set ROS_DOMAIN_ID')
+
+
+def domain_from_env(name='ROS_DOMAIN_ID'):
+    """Return ``(domain, hold)``: ``$name`` if it is set (``hold`` None), else a claimed one."""
+    if name in os.environ:
+        return int(os.environ[name]), None
+    return claim_free_domain()

@@ -26,14 +26,6 @@ from ..conditions.scenario import find
 NAMESPACE = 'dip_test'
 
 
-def _domain():
-    """``(domain, hold)``: the caller's ``DIP_TEST_DOMAIN_ID``, else a free one, claimed."""
-    if 'DIP_TEST_DOMAIN_ID' in os.environ:
-        return int(os.environ['DIP_TEST_DOMAIN_ID']), None
-    from ..ros.dds_domain import claim_free_domain
-    return claim_free_domain()
-
-
 class RosCampaign:
     """Play the campaign on an in-process plant node; the command is a ROS controller."""
 
@@ -51,7 +43,8 @@ class RosCampaign:
         self.slots, self.command, self.timeout = slots, command, timeout
         self.per_episode, self.grace, self.cwd = per_episode, grace, cwd
         self.proc = None
-        self.domain, self._domain_hold = _domain()
+        from ..ros.dds_domain import domain_from_env
+        self.domain, self._domain_hold = domain_from_env('DIP_TEST_DOMAIN_ID')
         self.timer = ResponseTimer(values.get('dt', 0.01))
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=self.domain)
