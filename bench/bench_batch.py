@@ -6,15 +6,18 @@ For N in 1, 64, 1,024, 4,096, 16,384: lane-periods per second of
 off (no sensor noise, no uncertainty, no saturation limit), and with white
 sensor noise, the ``masses_10pct`` uncertainty and +/-20 N saturation on;
 the memory per lane (tracemalloc peak over construction and a step, / N).
-In the same run: the single plant's in-process lock-step period
-(``LockstepSchedule.control``), and the Gymnasium single env's ``step()``
-beside it (the env adds its adapter, the reward and the info dict).
-Medians of ``--rounds`` rounds.
+In the same run: the single plant's in-process lock-step period, bare
+(``LockstepSchedule.control``: the ``x single`` columns divide by it, the
+stricter of the two) and through the plant host (``PlantHost.control``, the
+host every door and the Gymnasium env use), and the Gymnasium single env's
+``step()`` beside the host's (the env adds its adapter, the reward and the
+info dict).  Medians of ``--rounds`` rounds.
 
     python bench/bench_batch.py [--rounds 3] [--lane-steps 1000000]
                                 [--kernel numpy|numba|numba-parallel]
 
-``--kernel numba``: the optional compiled kernel (physics/batch_numba.py).
+``--kernel numba``: the optional compiled kernel (physics/batch_numba.py),
+one thread; ``numba-parallel``: numba's threads (2 here).
 """
 
 import argparse
@@ -25,6 +28,7 @@ import _common  # noqa: F401 - makes this checkout importable
 import numpy as np
 from plant_server_ros.batch import PlantBatch
 from plant_server_ros.conditions.scenario import load
+from plant_server_ros.runtime.host import PlantHost
 from plant_server_ros.runtime.lockstep import LockstepSchedule
 from plant_server_ros.runtime.plant import Plant
 
@@ -71,6 +75,18 @@ def single_rate(periods):
     return periods / (time.perf_counter() - t)
 
 
+def host_rate(periods):
+    host = PlantHost({'mode': 'lockstep', 'sensor_noise_std': 0.0, 'seed': 1})
+    host.start()
+    try:
+        t = time.perf_counter()
+        for k in range(periods):
+            host.control(1.0 if k % 2 else -1.0)
+        return periods / (time.perf_counter() - t)
+    finally:
+        host.stop()
+
+
 def gym_rate(periods):
     try:
         from plant_server_ros.gym.env import DoubleInvertedPendulumEnv
@@ -96,21 +112,24 @@ def main():
     KERNEL = args.kernel
     batch_for(1, True).step(np.zeros(1))           # compile (numba) outside the timing
     rates = {(n, c): [] for n in SIZES for c in (False, True)}
-    singles, gyms = [], []
+    singles, hosts, gyms = [], [], []
     for _ in range(args.rounds):
         singles.append(single_rate(args.single_periods))
+        hosts.append(host_rate(args.single_periods))
         gyms.append(gym_rate(args.single_periods))
         for n in SIZES:
             for c in (False, True):
                 rates[n, c].append(batch_rate(n, c, args.lane_steps))
-    single = np.median(singles)
+    single, host = np.median(singles), np.median(hosts)
     print(f'rk6, dt 0.01, kernel {KERNEL}; medians of {args.rounds} rounds')
     print(f'single plant, in-process lock-step: {single:10,.0f} steps/s '
           f'({1e6 / single:.1f} us/step)')
+    print(f'the plant host, lock-step control(): {host:9,.0f} steps/s '
+          f'({1e6 / host:.1f} us/step)')
     if gyms[0] is not None:
         g = np.median(gyms)
         print(f'gymnasium single env step():        {g:10,.0f} steps/s ({1e6 / g:.1f} us/step, '
-              f'{single / g:.2f}x the step cost of the plant)')
+              f'{host / g:.2f}x the step cost of the plant host)')
     print(f'{"N":>6}  {"conditions off":>16}  {"x single":>8}  {"noise+unc+sat":>16}  '
           f'{"x single":>8}  {"bytes/lane":>10}')
     for n in SIZES:

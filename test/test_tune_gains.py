@@ -1,4 +1,4 @@
-"""examples/tune_gains.py, run small: it tunes on a batch and proves the gain on a PlantServer."""
+"""examples/tune_gains.py, run small: it tunes on a batch and proves the gain with dip_test."""
 
 import importlib.util
 from pathlib import Path
@@ -21,12 +21,14 @@ def test_the_tuning_example_runs_small_and_does_not_get_worse(capsys):
         ['--generations', '3', '--plants', '2', '--seconds', '1', '--popsize', '3',
          '--proof-seeds', '1'])
     out = capsys.readouterr().out
-    assert 'generation   3' in out and 'tuned in' in out and 'proof' in out
+    assert 'generation   3' in out and 'tuned in' in out and 'proof: dip_test' in out
     assert gain.shape == (6,) and np.all(np.isfinite(gain))
     assert history == sorted(history, reverse=True)          # the best only improves
-    assert len(summary['LQR']) == len(summary['tuned']) == 1
-    up, cost = summary['tuned'][0]
-    assert up == 1.0 and np.isfinite(cost)                    # stayed up on an unseen plant
+    assert len(summary['LQR'].episodes) == len(summary['tuned'].episodes) == 1
+    tuned = summary['tuned'].episodes[0]
+    assert tuned.seed == 101 and tuned.ended.startswith('scenario_done')   # all of its 10 s
+    assert summary['tuned'].passed, tuned.failures           # the shipped criteria held
+    assert 'tuned seed 101: PASS' in out
 
 
 def test_the_objective_gives_each_candidate_the_same_plants_and_noise():

@@ -17,7 +17,8 @@ env's while the plant, the dynamics and the conditions agree
 
 ``info``: ``state`` (the true states), ``force``, ``t``, ``episode_seed``
 and ``reason`` (why a lane ended this step, '' otherwise), each with one
-entry per lane.
+entry per lane.  ``kernel``: as PlantBatch (``'auto'``: the compiled one
+where numba is installed).
 """
 
 import gymnasium
@@ -42,7 +43,8 @@ class DIPVectorEnv(gymnasium.vector.VectorEnv):
 
     def __init__(self, num_envs=1, scenario=None, *, dt=0.01, max_force=20.0,
                  track_limit=2.0, sensor_noise_std=0.01, duration=DEFAULT_DURATION,
-                 integrator='rk6', reward_fn=None, render_mode=None, seed=None):
+                 integrator='rk6', reward_fn=None, render_mode=None, seed=None,
+                 kernel='numpy'):
         if render_mode not in (None, 'rgb_array'):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.num_envs = int(num_envs)
@@ -53,7 +55,7 @@ class DIPVectorEnv(gymnasium.vector.VectorEnv):
         self.metadata = dict(self.metadata, render_fps=int(round(1.0 / dt)))
         self.batch = PlantBatch(self.num_envs, self.scenario, dt=dt, max_force=max_force,
                                 track_limit=track_limit, sensor_noise_std=sensor_noise_std,
-                                integrator=integrator, seed=seed)
+                                integrator=integrator, seed=seed, kernel=kernel)
         self.single_observation_space = spaces.Box(-np.inf, np.inf, (6,), np.float64)
         self.single_action_space = spaces.Box(-self.max_force, self.max_force, (1,),
                                               np.float64)

@@ -24,7 +24,7 @@ from .equations import make_accel, model_constants
 from .integrators import SecondOrderStepper, TABLEAUX
 
 PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
-KERNELS = ('numpy', 'numba', 'numba-parallel')
+KERNELS = ('numpy', 'numba', 'numba-parallel', 'auto')
 
 
 class LaneParams:
@@ -59,6 +59,9 @@ class BatchDynamics:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
         if kernel not in KERNELS:
             raise ValueError(f'kernel must be one of {KERNELS}, got {kernel!r}')
+        if kernel == 'auto':
+            from . import batch_numba
+            kernel = 'numba' if batch_numba.available() else 'numpy'
         self.integrator = integrator
         self.substeps = int(substeps)
         self.kernel = kernel
@@ -100,11 +103,11 @@ class BatchDynamics:
         Returns a new tuple of six columns.
         """
         if self._compiled is not None and isinstance(dt, float):
-            zero = np.zeros_like(self._constant_rows[0])
-            u = np.broadcast_to(np.asarray(u, dtype=float), zero.shape)
-            out = self._compiled(*(np.ascontiguousarray(c) for c in columns), u,
-                                 zero if q1 is None else np.broadcast_to(q1, zero.shape),
-                                 zero if q2 is None else np.broadcast_to(q2, zero.shape),
+            n = self._constant_rows.shape[1]
+            zero = np.zeros(n)
+            out = self._compiled(*(_lane_array(c, n) for c in columns), _lane_array(u, n),
+                                 zero if q1 is None else _lane_array(q1, n),
+                                 zero if q2 is None else _lane_array(q2, n),
                                  self._constant_rows, self._stepper._coefficients(
                                      dt / self.substeps), self.substeps)
             return tuple(out)
@@ -119,3 +122,16 @@ class BatchDynamics:
                                        self._accel)
         return self._stepper_q._step(tuple(columns), u, coefficients, self.substeps,
                                      self._accel_q, q1, q2)
+
+
+def _lane_array(value, n):
+    """
+    Return ``value`` as a writable C-contiguous ``(n,)`` float array (copied if need be).
+
+    One array type for the compiled kernel: numba compiles a new version
+    (seconds) for every other layout, a read-only or broadcast view among them.
+    """
+    a = np.asarray(value, dtype=float)
+    if a.shape != (n,) or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(np.broadcast_to(a, (n,)))
+    return a

@@ -49,7 +49,7 @@ RK6_BUTCHER = ButcherTableau(
 TABLEAUX = {t.name: t for t in (RK4, RK6_BUTCHER)}
 
 
-def _straight_line(tableau, extra=()):
+def _straight_line(tableau, extra=(), accel=None):
     """
     Compile ``tableau`` into one straight-line step function (no inner loops).
 
@@ -58,16 +58,30 @@ def _straight_line(tableau, extra=()):
     (``bench/bench_dynamics.py``).  Operations keep the order of the textbook
     loop (each stage sum accumulated left to right), so results are the
     same to the bit.  The coefficients come in already scaled by ``h``.
+    ``accel``: bound into the step instead of passed, and one substep
+    without a loop: ``step(state, u, coefficients, *extra)``.  A compiler
+    vectorising a loop over lanes (:mod:`.batch_numba`) needs a body free of
+    loops and of calls through arguments.
     """
+    namespace = {'accel': accel}
+    exec(compile(straight_line_source(tableau, extra, accel is not None),
+                 f'<{tableau.name} step>', 'exec'), namespace)
+    return namespace['step']
+
+
+def straight_line_source(tableau, extra=(), bound=False):
+    """Return the source of :func:`_straight_line`'s step (``bound``: ``accel`` a global)."""
     rows = [[j for j, a in enumerate(row) if a] for row in tableau.a]
     weights = [j for j, b in enumerate(tableau.b) if b]
     names = [f'a{i}_{j}' for i, row in enumerate(rows) for j in row] + \
         [f'b{j}' for j in weights]
     tail = ''.join(f', {name}' for name in extra)     # more held inputs after u
-    lines = [f'def step(state, u, coefficients, substeps, accel{tail}):',
+    lines = [f'def step(state, u, coefficients, substeps, accel{tail}):' if not bound
+             else f'def step(state, u, coefficients{tail}):',
              f'    ({", ".join(names)},) = coefficients',
              '    x, t1, t2, v, w1, w2 = state',
-             '    for _ in range(substeps):']
+             # ``if True:`` keeps the body's indentation; compilers drop it.
+             '    for _ in range(substeps):' if not bound else '    if True:']
     for i, row in enumerate(rows):
         sums = {}
         for var, part in (('t1', 'q1'), ('t2', 'q2'), ('v', 'p0'), ('w1', 'p1'),
@@ -82,9 +96,7 @@ def _straight_line(tableau, extra=()):
         terms = ''.join(f' + b{j} * {part}_{j}' for j in weights)
         lines.append(f'        {var} = {var}{terms}')
     lines.append('    return (x, t1, t2, v, w1, w2)')
-    namespace = {}
-    exec(compile('\n'.join(lines), f'<{tableau.name} step>', 'exec'), namespace)
-    return namespace['step']
+    return '\n'.join(lines) + '\n'
 
 
 class SecondOrderStepper:
