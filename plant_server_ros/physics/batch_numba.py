@@ -188,8 +188,8 @@ def kernel(integrator='rk6', parallel=False):
             numba.set_num_threads(1)
         try:
             out = vector(x, t1, t2, v, w1, w2, u, q1, q2, c, coefficients, substeps)
-            # The largest angle is NaN where any is: the comparison is then False too.
-            if not (max(np.abs(out[1:3]).max(), np.abs(t1).max(), np.abs(t2).max())
+            # np.max is NaN where any angle is: the comparison is then False too.
+            if not (np.max((np.abs(out[1:3]).max(), np.abs(t1).max(), np.abs(t2).max()))
                     <= lane_trig.LARGE):
                 out = libm(x, t1, t2, v, w1, w2, u, q1, q2, c, coefficients, substeps)
         finally:
