@@ -50,7 +50,8 @@ setup(
             f'dip_report = {PACKAGE}.analysis.report:main',
             f'dip_test = {PACKAGE}.testing.cli:main',
         ],
-        # Gymnasium loads this group when it is imported (gymnasium.envs.registration).
+        # For gymnasium < 1.0 and the tools that load plugins from this group; Gymnasium 1.x
+        # does not: it registers on `import plant_server_ros.gym` or the 'module:id' form.
         'gymnasium.envs': [f'{PACKAGE} = {PACKAGE}.gym:register'],
         # The dip_campaign fixture; inert for suites that do not ask for it.
         'pytest11': [f'dip_test = {PACKAGE}.testing.pytest_plugin'],
