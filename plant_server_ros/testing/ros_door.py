@@ -126,13 +126,21 @@ class RosCampaign:
                 on_episode(result)
 
     def _episode(self, scenario):
-        if self.per_episode or self.proc is None or not self.proc.alive:
+        fresh = self.per_episode or self.proc is None or not self.proc.alive
+        if fresh:
             if self.proc is not None:
                 self.proc.end(self.grace)
             self._start(scenario)
         proc = self.proc
         deadline = time.monotonic() + self.timeout
         while not self._listening():
+            if not proc.alive and not fresh:
+                # The last episode's process was on its way out: a new one.
+                proc.end(self.grace)
+                self._start(scenario)
+                proc, fresh = self.proc, True
+                deadline = time.monotonic() + self.timeout
+                continue
             if not proc.alive:
                 self._skip()
                 return None, f'controller exited before it listened ({proc.describe_exit()})'
@@ -144,12 +152,12 @@ class RosCampaign:
             time.sleep(POLL)
         self._drain()
         seen = len(self.collector.episodes)
+        nan_before = self.non_finite           # before the reset lets the controller run
         self.host.reset().result(1.0)          # what the plant's reset service does
         data = self.collector.episodes[seen]
         start = time.monotonic()
         end_by = None if scenario.duration is None else \
             start + scenario.duration + self.timeout
-        nan_before = self.non_finite
         while data.ended is None:
             now = time.monotonic()
             if self.non_finite > nan_before:

@@ -457,7 +457,11 @@ class _SocketCampaign:
         """Run one episode; ``(EpisodeData or None, reason or None)``."""
         collector = self.collector
         seen = self._next            # this episode's place in collector.episodes
-        if self.per_episode or self.proc is None or not self.proc.alive:
+        # Counted before the controller can start the episode: a quick one may
+        # reset, run and send its NaN within one poll of the wait below.
+        nan_before = self._non_finite()
+        fresh = self.per_episode or self.proc is None or not self.proc.alive
+        if fresh:
             if self.proc is not None:
                 # A controller that ran its episode exits by itself: let it, briefly.
                 self.proc.wait(min(self.grace, 1.0))
@@ -466,9 +470,21 @@ class _SocketCampaign:
         proc = self.proc
         # 1. The controller starts the episode (a RESET, a UDP seq of 1).
         deadline = time.monotonic() + self.timeout
-        while len(collector.episodes) <= seen:
-            # (A controller quick to reset may have started it already.)
-            if not proc.alive:
+        while True:
+            # Whether it exited is read first: a quick one may reset, run and
+            # exit between the two reads, and has then started its episode.
+            exited = not proc.alive
+            if len(collector.episodes) > seen:
+                break
+            if exited and not fresh:
+                # The last episode's process was still on its way out (as one
+                # is after an error reply): this episode gets a new one.
+                self._end()
+                self._start(scenario)
+                proc, fresh = self.proc, True
+                deadline = time.monotonic() + self.timeout
+                continue
+            if exited:
                 self._skip()
                 return None, (f'controller exited before starting the episode '
                               f'({proc.describe_exit()})')
@@ -484,7 +500,6 @@ class _SocketCampaign:
         start = time.monotonic()
         end_by = None if scenario.duration is None else \
             start + scenario.duration + self.timeout
-        nan_before = self._non_finite()
         while True:
             if data.ended is not None:
                 return data, None
