@@ -2,13 +2,14 @@
 
 from dataclasses import replace
 import math
-import random
+from pathlib import Path
 
+from _replay_draws import ReplayDraws
 import numpy as np
 from plant_server_ros.batch import PlantBatch, REASONS
 from plant_server_ros.batch.draws import episode_seed
 from plant_server_ros.clients.controllers import lqr_gain
-from plant_server_ros.conditions.scenario import Scenario, ScenarioPlayer
+from plant_server_ros.conditions.scenario import load, Scenario, ScenarioPlayer
 from plant_server_ros.physics.batch import BatchDynamics, LaneParams
 from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
 from plant_server_ros.runtime.lockstep import LockstepSchedule
@@ -17,24 +18,9 @@ from plant_server_ros.runtime.schedule import PlantHalted
 import pytest
 
 SEED = 11
+SCENARIOS = Path(__file__).resolve().parents[1] / 'config' / 'scenarios'
 N = 3
 LANE = 1
-
-
-class ReplayDraws:
-    """The standard normals a single plant of episode seed ``seed`` draws, in its order."""
-
-    def __init__(self, n, seed, lane):
-        self.n, self.lane = n, lane
-        self.rngs = {'sensor': random.Random(seed),
-                     'disturbance': random.Random(f'{seed}:disturbances')}
-
-    def normals(self, stream, count, lanes):
-        out = np.zeros((count, self.n))
-        if lanes[self.lane]:
-            for k in range(count):
-                out[k, self.lane] = self.rngs[stream].gauss(0.0, 1.0)
-        return out
 
 
 GAIN = lqr_gain(0.01)
@@ -43,11 +29,18 @@ GAIN = lqr_gain(0.01)
 def forces(k, measured, closed_loop):
     """Excitation, with LQR feedback on the measurement so that 1,000 periods stay up."""
     u = 1.0 * math.sin(k / 9.0) + 0.5 * math.cos(k / 2.3)
-    if closed_loop:
-        u -= float(GAIN @ np.asarray(measured))
+    if closed_loop:      # a non-finite reading (a nonfinite fault) is read as 0
+        u -= float(GAIN @ np.nan_to_num(np.asarray(measured), nan=0.0, posinf=0.0,
+                                        neginf=0.0))
     else:
         u *= 12.0
     return u
+
+
+def gap(a, b):
+    """Return the largest difference of two readings (the same non-finite value: 0)."""
+    return max(0.0 if (x == y or (math.isnan(x) and math.isnan(y))) else abs(x - y)
+               for x, y in zip(a, b))
 
 
 def run_both(values, steps=1000, noise=0.0, closed_loop=True, **batch_args):
@@ -63,7 +56,7 @@ def run_both(values, steps=1000, noise=0.0, closed_loop=True, **batch_args):
     assert batch.params.lane(LANE) == plant.dynamics.params
     worst_true = worst_measured = 0.0
     first = schedule.last_sample
-    worst_measured = max(abs(a - b) for a, b in zip(first.measured, batch.measured[LANE]))
+    worst_measured = gap(first.measured, batch.measured[LANE])
     measured = first.measured
     for k in range(steps):
         u = forces(k, measured, closed_loop)
@@ -75,8 +68,7 @@ def run_both(values, steps=1000, noise=0.0, closed_loop=True, **batch_args):
         measured = batch.step(np.full(N, u))[LANE]
         worst_true = max(worst_true, max(abs(a - b) for a, b in
                                          zip(sample.true, batch.lane_state(LANE))))
-        worst_measured = max(worst_measured, max(abs(a - b) for a, b in
-                                                 zip(sample.measured, measured)))
+        worst_measured = max(worst_measured, gap(sample.measured, measured))
         assert abs(sample.force - batch.last_force[LANE]) <= 1e-12
         assert bool(batch.halted[LANE]) == (plant.fault is not None), k
     assert k == steps - 1 or batch.halted[LANE]
@@ -88,6 +80,8 @@ CONDITIONS = {
     'sensor_noise': {'sensor': {'noise_std': [0.001, 0.01, 0.01, 0.02, 0.05, 0.05]}},
     'sensor_bias_quantum': {'sensor': {'noise_std': 0.002, 'bias': [0.01, 0, 0.002, 0, 0, 0],
                                        'quantum': [0.0005, 0.001, 0.001, 0, 0, 0]}},
+    'sensor_drift': {'sensor': {'noise_std': [0.001, 0, 0.002, 0, 0.01, 0],
+                                'drift_std': [0.001, 0.0005, 0, 0, 0, 0.01]}},
     'uncertainty': {'uncertainty': {'masses': 0.1, 'lengths': 0.05, 'coms': 0.05,
                                     'inertias': 0.05, 'frictions': 0.1}},
     'deadband': {'actuator': {'max_force': 15.0, 'deadband': 0.5}},
@@ -151,6 +145,108 @@ def test_all_conditions_at_once_agree_too():
     assert worst_true <= 1e-12 and worst_measured <= 1e-12
     assert batch.reason_code[LANE] == REASONS.index('scenario_done')
     assert batch.reason(LANE) == plant.fault
+
+
+def motor(kind, **keys):
+    return {'kind': kind, 'target': 'motor', **keys}
+
+
+# Every fault kind of docs/faults.md, each pattern at least once, and the
+# patterns' own draws (an intermittent [low, high]) beside a kind's (spikes, noise).
+FAULTS = {
+    'motor_bias_ramp': [motor('bias', value=2.0, start=1.0, duration=2.0, pattern='ramp',
+                              over=0.5)],
+    'motor_gain_sine': [motor('gain', value=0.5, pattern='sine', frequency=0.7, phase=0.3)],
+    'motor_stuck_intermittent': [motor('stuck', start=0.5, duration=6.0,
+                                       pattern='intermittent', on=[0.02, 0.08],
+                                       off=[0.1, 0.4])],
+    'motor_loss_intermittent': [motor('loss', start=1.0, pattern='intermittent', on=0.03,
+                                      off=0.3)],
+    'motor_reversed': [motor('reversed', start=2.0, duration=0.03)],
+    'motor_overload': [motor('overload', limit=2.5, hold=0.03, cooldown=0.02)],
+    'motor_gain_then_bias': [motor('gain', value=0.5, start=1.0),
+                             motor('bias', value=0.3, start=1.5, duration=1.0)],
+    'sensor_gain_ramp': [{'kind': 'gain', 'target': 'theta1', 'value': 1.1, 'pattern': 'ramp',
+                          'over': 2.0}],
+    'sensor_jump': [{'kind': 'jump', 'target': 'x', 'value': 0.01, 'start': 1.0},
+                    {'kind': 'jump', 'target': 'theta2', 'value': -0.002, 'start': 2.0}],
+    'sensor_spikes': [{'kind': 'spikes', 'target': 'theta2', 'rate': 30.0, 'size': 0.01,
+                       'start': 0.5, 'pattern': 'intermittent', 'on': [0.2, 0.5],
+                       'off': [0.1, 0.3]}],
+    'sensor_noise': [{'kind': 'noise', 'target': 'theta1_dot', 'std': 0.05,
+                      'pattern': 'intermittent', 'on': [0.1, 0.3], 'off': [0.05, 0.2]},
+                     {'kind': 'noise', 'target': 'x', 'std': 0.002, 'pattern': 'sine',
+                      'frequency': 0.5}],
+    'sensor_nonfinite': [{'kind': 'nonfinite', 'target': 'x_dot', 'start': 2.0,
+                          'duration': 0.05},
+                         {'kind': 'nonfinite', 'target': 'theta2', 'value': 'inf',
+                          'start': 3.0, 'duration': 0.02}],
+    'sensor_freeze': [{'kind': 'freeze', 'target': 'theta1', 'pattern': 'intermittent',
+                       'on': 0.03, 'off': 0.05, 'start': 0.2}],
+    'parameter_drift': [{'kind': 'drift', 'target': 'cart_friction', 'value': 1.0,
+                         'pattern': 'ramp', 'over': 5.0},
+                        {'kind': 'drift', 'target': 'cart_friction', 'value': 0.5,
+                         'start': 2.0, 'duration': 1.0},
+                        {'kind': 'drift', 'target': 'link2_mass', 'value': 0.2,
+                         'pattern': 'sine', 'frequency': 0.3}],
+}
+
+
+def test_every_fault_kind_is_tested_in_lanes():
+    from plant_server_ros.conditions.faults import KINDS
+    kinds = {f['kind'] for faults in FAULTS.values() for f in faults}
+    assert kinds == set(KINDS)
+
+
+@pytest.mark.parametrize('name', sorted(FAULTS))
+def test_a_lane_with_faults_agrees_with_the_single_plant(name):
+    values = {'faults': FAULTS[name], 'sensor': {'noise_std': 0.001}}
+    if name == 'motor_stuck_intermittent':
+        values['disturbances'] = CONDITIONS['disturbance_steps_pulses']['disturbances']
+    worst_true, worst_measured, batch, plant = run_both(values)
+    assert batch.steps[LANE] == 1000, batch.reason(LANE)
+    assert worst_true <= 1e-12, name
+    assert worst_measured <= 1e-12, name
+
+
+def test_faults_change_the_lanes_as_they_change_the_plant():
+    # The issue's case: a motor at half torque is not the healthy motor.
+    healthy = Scenario.from_dict({'name': 'healthy'})
+    weak = Scenario.from_dict({'name': 'weak', 'faults': [motor('gain', value=0.5)]})
+    ends = []
+    for scene in (healthy, weak):
+        batch = PlantBatch(2, scene, seed=1, sensor_noise_std=0.0)
+        for _ in range(20):
+            batch.step(np.full(2, 4.0))
+        ends.append(batch.state)
+    assert not np.array_equal(ends[0], ends[1])
+    assert ends[1][0, 3] == pytest.approx(ends[0][0, 3] / 2, rel=0.05)
+
+
+SHIPPED = sorted(str(p.relative_to(SCENARIOS)) for p in SCENARIOS.rglob('*.yaml')
+                 if p.name not in ('campaign.yaml', 'faults.yaml'))
+
+
+def test_the_shipped_scenarios_are_all_checked():
+    assert {'nominal.yaml', 'jittery_network.yaml', 'faults/fault_half_torque.yaml'} <= \
+        set(SHIPPED)
+    assert len(SHIPPED) >= 10
+
+
+@pytest.mark.parametrize('path', SHIPPED)
+def test_a_shipped_scenario_plays_the_same_in_a_lane_or_is_refused_by_name(path):
+    scene = load(SCENARIOS / path)[0]
+    refused = PlantBatch.refusal(scene)
+    if refused:
+        with pytest.raises(ValueError, match=r'PlantBatch does not model network .* refused'):
+            PlantBatch(N, scene, seed=SEED)
+        assert path == 'jittery_network.yaml'
+        return
+    values = {k: v for k, v in scene.describe().items()
+              if k not in ('name', 'seed', 'criteria')}
+    worst_true, worst_measured, batch, plant = run_both(values, steps=600, noise=0.01)
+    assert worst_true <= 1e-12, path
+    assert worst_measured <= 1e-12, path
 
 
 def test_a_halt_is_flagged_with_the_plants_reason_and_the_lane_frozen():
@@ -239,8 +335,12 @@ def test_a_diverging_lane_halts_as_the_plant_does():
     ({'n': 0}, 'n'), ({'n': -3}, 'n'), ({'n': 2.5}, 'n'),
     ({'n': 2, 'max_force': [1.0, 2.0, 3.0]}, 'max_force'),
     ({'n': 2, 'params': LaneParams(3)}, 'params'),
-    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'drift_std': 0.1}}}, 'drift_std'),
-    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'delay': 1}}}, 'delay'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'dropout': 0.1}}}, 'sensor.dropout'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'delay': 1}}}, 'sensor.delay'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'stuck_from': 1.0}}}, 'sensor.stuck_from'),
+    ({'n': 2, 'scenario': {'name': 'd', 'sensor': {'velocities': 'derived'}}},
+     'sensor.velocities'),
+    ({'n': 2, 'scenario': {'name': 'd', 'network': {'loss': 0.1}}}, 'network'),
 ])
 def test_bad_construction_is_refused_clearly(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -143,3 +143,29 @@ def test_the_vector_env_renders_lane_zero():
     envs = DIPVectorEnv(2, render_mode='rgb_array')
     envs.reset(seed=0)
     assert envs.render().shape == (300, 600, 3)
+
+
+@pytest.mark.parametrize('scenario', ['faults/fault_intermittent_motor.yaml',
+                                      'faults/fault_rising_friction.yaml', 'push_recovery.yaml'])
+def test_lane_i_of_the_vector_env_is_the_single_env_with_its_seed_and_draws(scenario):
+    from _replay_draws import ReplayDraws
+    from plant_server_ros.clients.controllers import lqr_gain
+    gain = lqr_gain(0.01)
+    lane, seed = 1, 40
+    envs = DIPVectorEnv(3, scenario)
+    envs.reset(seed=seed)
+    # The single plant's draws for lane 1 (reset(seed) makes the batch's own).
+    envs.batch.draws = ReplayDraws(3, seed + lane, lane)
+    obs = envs.batch.reset(seeds=seed + np.arange(3))
+    single = DoubleInvertedPendulumEnv(scenario)
+    one, _ = single.reset(seed=seed + lane)
+    assert np.array_equal(obs[lane], one)
+    for k in range(400):
+        u = float(np.clip(-gain @ one, -20.0, 20.0)) + np.sin(k / 7.0)
+        one, r1, term1, trunc1, info1 = single.step([u])
+        obs, r, term, trunc, info = envs.step(np.full((3, 1), u))
+        assert np.max(np.abs(obs[lane] - one)) <= 1e-12, k
+        assert np.max(np.abs(info['state'][lane] - info1['state'])) <= 1e-12, k
+        assert abs(r[lane] - r1) <= 1e-12 and term[lane] == term1 and trunc[lane] == trunc1
+        if term1 or trunc1:
+            break

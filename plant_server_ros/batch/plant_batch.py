@@ -11,9 +11,16 @@ limit, a non-finite state, a non-finite force, or the scenario's duration
 over) is flagged with its reason and frozen; the others go on.  Chosen
 lanes are reset without touching the rest.
 
+Each test condition is its own module's lanes form (``SensorLanes``,
+``ActuatorLanes``, ``DisturbanceLanes``, ``SafetyLanes``, ``FaultLanes``,
+``ParameterUncertainty.draw_lanes``): this class only orchestrates them in
+the plant's order.  What a condition has no lanes form for is refused by
+name when the batch is built (:data:`REFUSED` says why); nothing is
+accepted and ignored.
+
 Lock-step only: a control per period, so the plant's control time-out
-never fires and no control arrives inside a period.  Live pushes are not
-modelled (scheduled disturbances are).
+never fires and no control arrives inside a period.  Live pushes and live
+faults are not modelled (scheduled disturbances and faults are).
 
 Why numpy columns, not a loop over plants: one period of the single plant
 costs about 20 us of Python; the batch's cost is per *operation*, shared by
@@ -25,17 +32,24 @@ import math
 import numpy as np
 
 from .draws import episode_seed, NumpyDraws
-from .lanes import _EPSILON, LaneActuator, LaneDisturbances, LaneSafety, LaneSensors
+from ..conditions.actuator import ActuatorLanes
+from ..conditions.disturbances import DisturbanceLanes
+from ..conditions.faults import FaultLanes
+from ..conditions.network import lanes_refusal as network_refusal
+from ..conditions.safety import LIMITS, SafetyLanes
 from ..conditions.scenario import load, Scenario
+from ..conditions.sensors import SensorLanes
 from ..conditions.uncertainty import ParameterUncertainty
 from ..physics.batch import BatchDynamics, LaneParams, PARAMETER_NAMES
 from ..physics.dynamics import DIPDynamics, DIPParams
-from ..physics.state import check_state, DEFAULT_INITIAL_STATE
+from ..physics.state import check_state
+from ..runtime.settings import defaults
 
 # Why a lane halted (``PlantBatch.reason_code``); 0: it runs.
-REASONS = ('', 'track', 'fall', 'cart_speed', 'joint_rate', 'nonfinite_state',
-           'nonfinite_force', 'scenario_done')
-TRACK, FALL, SPEED, RATE, NONFINITE_STATE, NONFINITE_FORCE, DONE = range(1, 8)
+REASONS = ('',) + LIMITS + ('nonfinite_state', 'nonfinite_force', 'scenario_done')
+NONFINITE_STATE, NONFINITE_FORCE, DONE = range(len(LIMITS) + 1, len(REASONS))
+_TABLE = defaults()           # the settings table's defaults: declared there, once
+_EPSILON = 1e-9               # s; as runtime/plant.py: this close to a period's end is in it
 
 
 def _scenario(scenario, dt):
@@ -65,9 +79,11 @@ class PlantBatch:
     compiled kernel of :mod:`~..physics.batch_numba`, the same source).
     """
 
-    def __init__(self, n, scenario=None, *, dt=0.01, params=None, integrator='rk6',
-                 substeps=1, max_force=20.0, track_limit=2.0, sensor_noise_std=0.01,
-                 seed=None, draws=None, initial_state=DEFAULT_INITIAL_STATE, kernel='numpy'):
+    def __init__(self, n, scenario=None, *, dt=_TABLE['dt'], params=None,
+                 integrator=_TABLE['integrator'], substeps=_TABLE['substeps'],
+                 max_force=_TABLE['max_force'], track_limit=_TABLE['track_limit'],
+                 sensor_noise_std=_TABLE['sensor_noise_std'], seed=None, draws=None,
+                 initial_state=_TABLE['initial_state'], kernel='numpy'):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f'n (the number of lanes) must be an int >= 1, got {n!r}')
         if not (math.isfinite(dt) and dt > 0.0):
@@ -86,19 +102,26 @@ class PlantBatch:
                              f'for a batch of {n}')
         self._uncertainty = None if self._given_params or not scenario.uncertainty \
             else ParameterUncertainty(scenario.uncertainty)
+        refused = self.refusal(scenario, self.dt, sensor_noise_std)
+        if refused:
+            raise ValueError(f'PlantBatch does not model {refused} yet: scenario '
+                             f'{scenario.name} is refused rather than played without it')
+        self._params = lane_params             # the episodes' own; a drift changes a period's
         self.dynamics = BatchDynamics(lane_params, integrator, substeps, kernel)
         self._lane_models = {}
         self.max_force = self._per_lane('max_force', max_force)
-        safety = scenario.safety_limits(2.0)
-        track = safety.track_limit if scenario.safety and 'track_limit' in scenario.safety \
-            else track_limit
-        self.safety = LaneSafety(safety, self._per_lane('track_limit', track))
-        self.sensors = LaneSensors(scenario.sensor_model(self.dt, None, sensor_noise_std))
-        actuator = scenario.actuator_model(self.dt, 20.0)
         if scenario.actuator and 'max_force' in scenario.actuator:
             self.max_force = self._per_lane('max_force', scenario.actuator['max_force'])
-        self.actuator = LaneActuator(actuator, n, self.max_force)
-        self.disturbances = LaneDisturbances(scenario.disturbances, self.dt, n)
+        track = scenario.safety['track_limit'] if scenario.safety and \
+            'track_limit' in scenario.safety else track_limit
+        self.safety = SafetyLanes(scenario.safety_limits(math.inf),
+                                  self._per_lane('track_limit', track))
+        self.sensors = SensorLanes(scenario.sensor_model(self.dt, None, sensor_noise_std), n)
+        actuator = scenario.actuator_model(self.dt, float(self.max_force.min()))
+        self.actuator = ActuatorLanes(actuator, n, self.max_force)
+        self.disturbances = DisturbanceLanes(scenario.disturbances, self.dt, n)
+        self.faults = FaultLanes(scenario.faults, self.dt, n) if scenario.faults else None
+        self._drifting = False
         self.duration = scenario.duration
         self.initial_state = check_state(scenario.initial_state or initial_state)
         # Per lane: state columns, steps, episode, halt reason, last measurement.
@@ -110,6 +133,12 @@ class PlantBatch:
         self.last_force = np.zeros(n)
         self._measured = tuple(np.zeros(n) for _ in range(6))
         self.reset()
+
+    @staticmethod
+    def refusal(scenario, dt=_TABLE['dt'], sensor_noise_std=_TABLE['sensor_noise_std']):
+        """Return what of ``scenario`` a batch has no lanes form for ('' when it has them all)."""
+        return SensorLanes.refusal(scenario.sensor_model(dt, None, sensor_noise_std)) or \
+            network_refusal(scenario.network)
 
     def _per_lane(self, name, value):
         value = np.asarray(value, dtype=float)
@@ -143,21 +172,16 @@ class PlantBatch:
 
     @property
     def params(self):
-        """Return the lanes' physical parameters (:class:`~..physics.batch.LaneParams`)."""
-        return self.dynamics.params
+        """Return the parameters each lane's episode began with (a LaneParams)."""
+        return self._params
 
     def reason(self, i):
         """Return why lane ``i`` halted, in the single plant's words ('' while it runs)."""
         code = int(self.reason_code[i])
         t = float(self.steps[i] * self.dt)
         state = tuple(float(c[i]) for c in self._columns)
-        if code in (TRACK, FALL, SPEED, RATE):
-            limits = self.safety.limits
-            track = float(self.safety.track_limit[i])
-            if track != limits.track_limit:
-                limits = type(limits)(track, limits.fall_angle, limits.max_cart_speed,
-                                      limits.max_joint_rate)
-            return limits.check(state, t) or REASONS[code]
+        if 1 <= code <= len(LIMITS):
+            return self.safety.reason(i, state, t) or REASONS[code]
         if code == NONFINITE_STATE:
             return f'state became non-finite at t={t:.3f} s'
         if code == NONFINITE_FORCE:
@@ -229,25 +253,28 @@ class PlantBatch:
         self.steps[mask] = 0
         self.reason_code[mask] = 0
         self.last_force[mask] = 0.0
+        self.sensors.reset(mask)
         self.actuator.reset(mask)
         self.disturbances.reset(mask)
+        if self.faults is not None:
+            self.faults.reset(mask, self.episode_seeds)
         self._sample(mask)
         return self.measured
 
     def _draw_parameters(self, index):
         """Draw each lane's plant as Plant does for a scenario seeded with its episode seed."""
-        import random
-        params = self.dynamics.params
-        for i in index:
-            drawn = self._uncertainty.draw(
-                self.nominal, random.Random(f'{int(self.episode_seeds[i])}:uncertainty'))
-            for name in PARAMETER_NAMES:
-                getattr(params, name)[i] = getattr(drawn, name)
-            self._lane_models.pop(int(i), None)
+        self._uncertainty.draw_lanes(self.nominal, self._params, index, self.episode_seeds)
+        self._set_params(self._params)
+
+    def _set_params(self, params):
+        self._lane_models.clear()
         self.dynamics.set_params(params)
 
     def _sample(self, mask, every=False):
         measured = self.sensors.measure(self._columns, mask, self.draws)
+        if self.faults is not None:
+            measured = self.faults.measure(measured, self.steps * self.dt, mask,
+                                           self._measured, self.steps == 0)
         self._measured = tuple(measured) if every else tuple(
             np.where(mask, m, old) for m, old in zip(measured, self._measured))
 
@@ -277,6 +304,8 @@ class PlantBatch:
             u = np.where(live, u, 0.0)
         force = self.actuator.apply(u, live)
         t0 = self.steps * self.dt
+        if self.faults is not None:
+            force = self._faulty(t0, force, live)
         with np.errstate(all='ignore'):
             if self.disturbances.empty:
                 new = self.dynamics.step(self._columns, force, self.dt)
@@ -296,6 +325,8 @@ class PlantBatch:
         self._columns = tuple(new) if every else tuple(
             np.where(moved, a, b) for a, b in zip(new, self._columns))
         self.last_force = np.where(live, force, self.last_force)
+        if self.faults is not None:
+            self.faults.commit((self.steps + 1) * self.dt, live)
         self.steps += live
         code = self.safety.check(self._columns)
         if not every:
@@ -306,6 +337,21 @@ class PlantBatch:
         self.reason_code = np.where(code != 0, code, self.reason_code).astype(np.int8)
         self._sample(moved, every)
         return self.measured
+
+    def _faulty(self, t0, force, live):
+        """Return the force on the cart after the motor's faults; take the period's drifts."""
+        force, drifted = self.faults.period(t0, force, self.last_force, live, self._params)
+        if drifted is not None:
+            period = LaneParams(self.n, **{name: getattr(self._params, name)
+                                           for name in PARAMETER_NAMES})
+            for name, values in drifted.items():
+                setattr(period, name, values)
+            self._set_params(period)
+            self._drifting = True
+        elif self._drifting:
+            self._set_params(self._params)
+            self._drifting = False
+        return force
 
     def _integrate_cut(self, new, force, cut, live):
         """Integrate the lanes whose period an edge cuts, piece by piece (the plant's way)."""

@@ -26,6 +26,8 @@ Plain floats only: this runs once per period on the hot path.
 import math
 from numbers import Integral
 
+import numpy as np
+
 # The longest delay line [periods] (the plant node's actuator.delay range).
 MAX_DELAY = 1000
 
@@ -68,10 +70,10 @@ class ActuatorModel:
             raise ValueError(f'delay must be an int in [0, {MAX_DELAY}] (whole periods), '
                              f'got {delay!r}')
         self.delay = int(delay)
-        # Per-period constants.
-        self._alpha = (-math.expm1(-dt / self.time_constant)
-                       if self.time_constant > 0.0 else None)
-        self._max_change = slew_rate * dt if math.isfinite(slew_rate) else None
+        # Per-period constants: the lag's factor and the largest change (None: off).
+        self.alpha = (-math.expm1(-dt / self.time_constant)
+                      if self.time_constant > 0.0 else None)
+        self.max_change = slew_rate * dt if math.isfinite(slew_rate) else None
         self.reset()
 
     @property
@@ -83,7 +85,7 @@ class ActuatorModel:
         :meth:`step`); a static one is just :meth:`shape` and may be applied
         whenever a command arrives.
         """
-        return self._alpha is not None or self._max_change is not None or self.delay > 0
+        return self.alpha is not None or self.max_change is not None or self.delay > 0
 
     def shape(self, u):
         """Return ``u`` saturated at +/-max_force, then through the deadband."""
@@ -118,9 +120,9 @@ class ActuatorModel:
         if abs(target) < self.deadband:
             target = 0.0
         force = self.output
-        alpha = self._alpha
+        alpha = self.alpha
         new = target if alpha is None else force + alpha * (target - force)
-        max_change = self._max_change
+        max_change = self.max_change
         if max_change is not None:
             change = new - force
             if change > max_change:
@@ -128,4 +130,56 @@ class ActuatorModel:
             elif change < -max_change:
                 new = force - max_change
         self.output = new
+        return new
+
+
+class ActuatorLanes:
+    """
+    An ActuatorModel in N lanes: saturation (a limit per lane), deadband, lag, slew, delay.
+
+    As Plant.set_control then ActuatorModel.step, per lane: the command is
+    shaped on arrival, and a motor with memory takes the shaped command at
+    the period boundary.
+    """
+
+    def __init__(self, model, n, max_force):
+        self.deadband = model.deadband
+        self.alpha = model.alpha
+        self.max_change = model.max_change
+        self.delay = model.delay
+        self.dynamic = model.dynamic
+        self.max_force = max_force            # (N,)
+        self.output = np.zeros(n)
+        self._line = np.zeros((self.delay, n))
+        self._head = 0
+
+    def reset(self, lanes):
+        """Output 0 and the delay line emptied, in ``lanes`` (a boolean mask)."""
+        self.output[lanes] = 0.0
+        self._line[:, lanes] = 0.0
+
+    def _shape(self, u):
+        limit = self.max_force
+        u = np.minimum(np.maximum(u, -limit), limit)
+        if self.deadband:
+            u = np.where(np.abs(u) < self.deadband, 0.0, u)
+        return u
+
+    def apply(self, u, lanes):
+        """Return the force each lane feels over this period for command ``u``."""
+        u = self._shape(u)
+        if not self.dynamic:
+            return u
+        if self.delay:
+            line = self._line
+            u, line[self._head] = line[self._head].copy(), u
+            self._head = (self._head + 1) % self.delay
+        target = self._shape(u)
+        force = self.output
+        new = target if self.alpha is None else force + self.alpha * (target - force)
+        if self.max_change is not None:
+            change = new - force
+            new = np.where(change > self.max_change, force + self.max_change,
+                           np.where(change < -self.max_change, force - self.max_change, new))
+        self.output = np.where(lanes, new, force)
         return new

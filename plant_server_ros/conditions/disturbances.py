@@ -25,29 +25,19 @@ a period cuts it, so integrating the plant piecewise over
 :meth:`DisturbanceSchedule.period` is exact for steps and pulses, whatever
 their times.  Overlapping disturbances add up.
 
-Plain floats and a stdlib ``random.Random`` only: this runs once per period
-on the hot path.
+The single plant's path is plain floats and a stdlib ``random.Random`` (it
+runs once per period on the hot path); each shape's ``lanes_value`` is the
+same arithmetic over a batch's ``(N,)`` episode times (:class:`DisturbanceLanes`).
 """
 
 from dataclasses import dataclass, fields
 import math
 from numbers import Real
 
-KINDS = ('step', 'pulse', 'sine', 'noise')
+import numpy as np
+
 CHANNELS = ('force', 'tau1', 'tau2')
-
-# The fields each kind uses besides kind, channel, start and end; a field
-# another kind uses must keep its default (it would be silently ignored).
-_USES = {
-    'step': ('amplitude',),
-    'pulse': ('amplitude', 'duration'),
-    'sine': ('amplitude', 'frequency', 'phase'),
-    'noise': ('std', 'bandwidth'),
-}
 _SHAPE_FIELDS = ('amplitude', 'duration', 'frequency', 'phase', 'std', 'bandwidth')
-
-# Internal shape codes of the per-period loop.
-_CONSTANT, _SINE, _WHITE, _LOWPASS = range(4)
 
 
 def _number(name, value, optional=False):
@@ -77,8 +67,8 @@ class Disturbance:
     bandwidth: float = None     # noise [Hz]; None: white
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f'kind must be one of {", ".join(KINDS)}; got {self.kind!r}')
+        if self.kind not in SHAPES:
+            raise ValueError(f'kind must be one of {", ".join(SHAPES)}; got {self.kind!r}')
         if self.channel not in CHANNELS:
             raise ValueError(
                 f'channel must be one of {", ".join(CHANNELS)}; got {self.channel!r}')
@@ -98,7 +88,7 @@ class Disturbance:
             raise ValueError(f'bandwidth must be > 0 (None: white), got {self.bandwidth!r}')
         defaults = {f.name: f.default for f in fields(self)}
         for name in _SHAPE_FIELDS:
-            if name not in _USES[self.kind] and getattr(self, name) != defaults[name]:
+            if name not in SHAPES[self.kind].uses and getattr(self, name) != defaults[name]:
                 raise ValueError(f'{name} does not apply to a {self.kind} disturbance '
                                  f'(got {getattr(self, name)!r})')
 
@@ -154,30 +144,7 @@ class DisturbanceSchedule:
         if rng is None and any(d.kind == 'noise' for d in self.disturbances):
             raise ValueError('rng is required for noise disturbances')
         self._rng = rng
-        items = []
-        n_filters = 0
-        for d in self.disturbances:
-            lo = d.start
-            hi = math.inf if d.end is None else d.end
-            if d.kind == 'pulse':
-                hi = min(hi, d.start + d.duration)
-            if not hi > lo:
-                continue                  # an empty window: never acts
-            slot = CHANNELS.index(d.channel)
-            if d.kind in ('step', 'pulse'):
-                items.append((slot, _CONSTANT, lo, hi, d.amplitude, 0.0, 0.0, 0))
-            elif d.kind == 'sine':
-                items.append((slot, _SINE, lo, hi, d.amplitude, 2.0 * math.pi * d.frequency,
-                              d.phase, 0))
-            elif d.bandwidth is None:
-                items.append((slot, _WHITE, lo, hi, d.std, 0.0, 0.0, 0))
-            else:
-                a = math.exp(-2.0 * math.pi * d.bandwidth * dt)
-                b = d.std * math.sqrt(-math.expm1(-4.0 * math.pi * d.bandwidth * dt))
-                items.append((slot, _LOWPASS, lo, hi, b, a, 0.0, n_filters))
-                n_filters += 1
-        self._items = tuple(items)
-        self._filters = [0.0] * n_filters
+        self._items = tuple(_items(self.disturbances, dt))
         self._gauss = None if rng is None else rng.gauss
 
     @property
@@ -187,8 +154,8 @@ class DisturbanceSchedule:
 
     def reset(self):
         """Start a new episode: the noise filter states back to 0."""
-        for i in range(len(self._filters)):
-            self._filters[i] = 0.0
+        for _, _, _, shape in self._items:
+            shape.reset()
 
     def period(self, t0):
         """
@@ -203,23 +170,15 @@ class DisturbanceSchedule:
         dt = self.dt
         base = [0.0, 0.0, 0.0]
         partial = None
-        for slot, code, lo, hi, amp, w, phase, k in self._items:
+        gauss = self._gauss
+        for slot, lo, hi, shape in self._items:
             lo_off = lo - t0
             if lo_off >= dt:
                 continue                  # not yet
             hi_off = hi - t0
             if hi_off <= 0.0:
                 continue                  # over
-            if code == _CONSTANT:
-                value = amp
-            elif code == _SINE:
-                elapsed = t0 - lo
-                value = amp * math.sin(w * elapsed + phase if elapsed > 0.0 else phase)
-            elif code == _WHITE:
-                value = amp * self._gauss(0.0, 1.0)
-            else:
-                value = w * self._filters[k] + amp * self._gauss(0.0, 1.0)
-                self._filters[k] = value
+            value = shape.value(t0 - lo, gauss)
             if lo_off > 0.0 or hi_off < dt:
                 if partial is None:
                     partial = []
@@ -229,6 +188,178 @@ class DisturbanceSchedule:
         if partial is None:
             return [(0.0, (base[0], base[1], base[2]))]
         return cut_period(base, partial, dt)
+
+
+# -- the shapes: each a value per period, for one plant and for N lanes -----------------------
+class Held:
+    """``step`` and ``pulse``: the amplitude over the whole window."""
+
+    uses = ('amplitude',)
+
+    def __init__(self, d, dt):
+        self.amplitude = d.amplitude
+
+    @staticmethod
+    def window(d):
+        """Return ``(lo, hi)``: the episode times the disturbance acts over."""
+        return d.start, math.inf if d.end is None else d.end
+
+    def reset(self, lanes=None):
+        """Start a new episode (one plant; or the lanes of a mask: nothing kept)."""
+
+    def value(self, elapsed, gauss):
+        """Return the value over a period starting ``elapsed`` s after the window's start."""
+        return self.amplitude
+
+    def lanes(self, n):
+        """Return the shape's form for N lanes: itself, it keeps nothing."""
+        return self
+
+    def lanes_value(self, elapsed, active, normals):
+        """Return the value over the lanes' periods (``elapsed``: an ``(N,)`` array)."""
+        return self.amplitude
+
+
+class Pulse(Held):
+    """``pulse``: the amplitude for ``duration`` s from the start."""
+
+    uses = ('amplitude', 'duration')
+
+    @staticmethod
+    def window(d):
+        lo, hi = Held.window(d)
+        return lo, min(hi, d.start + d.duration)
+
+
+class Sine(Held):
+    """``amplitude * sin(2 pi frequency (t - start) + phase)``, sampled at each period's start."""
+
+    uses = ('amplitude', 'frequency', 'phase')
+
+    def __init__(self, d, dt):
+        self.amplitude = d.amplitude
+        self.omega = 2.0 * math.pi * d.frequency
+        self.phase = d.phase
+
+    def value(self, elapsed, gauss):
+        return self.amplitude * math.sin(self.omega * elapsed + self.phase if elapsed > 0.0
+                                         else self.phase)
+
+    def lanes_value(self, elapsed, active, normals):
+        return self.amplitude * np.sin(np.where(elapsed > 0.0, self.omega * elapsed + self.phase,
+                                                self.phase))
+
+
+class Noise(Held):
+    """Gaussian noise, one draw per period; with a bandwidth, through an exact low-pass."""
+
+    uses = ('std', 'bandwidth')
+
+    def __init__(self, d, dt):
+        if d.bandwidth is None:
+            self.a, self.b = None, d.std
+        else:
+            self.a = math.exp(-2.0 * math.pi * d.bandwidth * dt)
+            self.b = d.std * math.sqrt(-math.expm1(-4.0 * math.pi * d.bandwidth * dt))
+        self.filter = 0.0
+
+    def reset(self):
+        self.filter = 0.0
+
+    def value(self, elapsed, gauss):
+        if self.a is None:
+            return self.b * gauss(0.0, 1.0)
+        self.filter = self.a * self.filter + self.b * gauss(0.0, 1.0)
+        return self.filter
+
+    def lanes(self, n):
+        return _NoiseLanes(self, n)
+
+
+class _NoiseLanes:
+    """A noise shape in ``n`` lanes: one draw per active lane and period, a filter per lane."""
+
+    def __init__(self, shape, n):
+        self.a, self.b = shape.a, shape.b
+        self.filter = np.zeros(n)
+
+    def reset(self, lanes):
+        self.filter[lanes] = 0.0
+
+    def lanes_value(self, elapsed, active, normals):
+        z = normals('disturbance', 1, active)[0]
+        if self.a is None:
+            return self.b * z
+        value = self.a * self.filter + self.b * z
+        self.filter = np.where(active, value, self.filter)
+        return value
+
+
+SHAPES = {'step': Held, 'pulse': Pulse, 'sine': Sine, 'noise': Noise}
+KINDS = tuple(SHAPES)
+
+
+def _items(disturbances, dt):
+    """Yield ``(slot, lo, hi, shape)`` of each disturbance that ever acts."""
+    for d in disturbances:
+        shape = SHAPES[d.kind]
+        lo, hi = shape.window(d)
+        if hi > lo:                       # an empty window never acts
+            yield CHANNELS.index(d.channel), lo, hi, shape(d, dt)
+
+
+class DisturbanceLanes:
+    """
+    A scenario's disturbances in ``n`` lanes, each at its own episode time.
+
+    A period that a window edge cuts inside (rare: at most two periods per
+    disturbance and episode) is reported per lane, with its pieces as
+    :meth:`DisturbanceSchedule.period` gives them, for the batch to
+    integrate piece by piece; every other period holds one ``(F, tau1, tau2)``.
+    Noise draws come from the batch's ``draws`` (``normals('disturbance',
+    1, active)``, one per noise disturbance and period, in list order).
+    """
+
+    def __init__(self, disturbances, dt, n):
+        self.dt = float(dt)
+        self._items = tuple((slot, lo, hi, shape.lanes(n))
+                            for slot, lo, hi, shape in _items(disturbances, self.dt))
+        self.empty = not self._items
+        self.torques = any(slot > 0 for slot, _, _, _ in self._items)
+
+    def reset(self, lanes):
+        """Start a new episode in the mask ``lanes`` (noise filters back to 0)."""
+        for _, _, _, shape in self._items:
+            shape.reset(lanes)
+
+    def period(self, t0, lanes, draws):
+        """
+        Return ``(F, tau1, tau2, cut)`` for the periods starting at ``t0`` (an ``(N,)`` array).
+
+        ``cut``: None, or ``{lane: pieces}`` of the lanes whose period an edge
+        cuts (pieces as DisturbanceSchedule.period returns them).
+        """
+        dt = self.dt
+        base = [0.0, 0.0, 0.0]
+        cut = None
+        for slot, lo, hi, shape in self._items:
+            lo_off = lo - t0
+            hi_off = hi - t0
+            active = (lo_off < dt) & (hi_off > 0.0) & lanes
+            value = shape.lanes_value(t0 - lo, active, draws.normals)
+            partial = active & ((lo_off > 0.0) | (hi_off < dt))
+            full = active & ~partial
+            base[slot] = base[slot] + np.where(full, value, 0.0)
+            if partial.any():
+                cut = cut if cut is not None else {}
+                value = np.broadcast_to(value, t0.shape)
+                for i in np.flatnonzero(partial):
+                    cut.setdefault(int(i), []).append(
+                        (slot, float(value[i]), float(lo_off[i]), float(hi_off[i])))
+        if cut is not None:
+            cut = {i: cut_period([float(b[i]) if np.ndim(b) else float(b) for b in base],
+                                 items, dt) for i, items in cut.items()}
+        return base[0], base[1], base[2], cut
 
 
 def cut_period(base, partial, dt):

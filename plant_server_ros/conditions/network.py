@@ -85,3 +85,17 @@ def episode_network(section, seed, base):
     if section is None:
         return base
     return NetworkModel.from_dict(section, seed=None if seed is None else f'{seed}:network')
+
+
+def lanes_refusal(section):
+    """
+    Return why a batch of plants cannot play a ``network`` section ('' for none, or an ideal one).
+
+    The network shapes the replies of the legacy links (latency, jitter,
+    loss, corruption); a batch is stepped in process with no link, so the
+    section would change nothing there: refused, never ignored.
+    """
+    if section is None or NetworkModel.from_dict(section).ideal:
+        return ''
+    return ('network (it delays, drops and corrupts the replies of the legacy links; '
+            'a batch is stepped in process, with no link)')

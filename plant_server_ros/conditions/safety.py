@@ -9,6 +9,11 @@ the rail has an end.
 from dataclasses import dataclass, fields
 import math
 
+import numpy as np
+
+# What each limit is called where a halt is counted (SafetyLanes.check's codes 1..4).
+LIMITS = ('track', 'fall', 'cart_speed', 'joint_rate')
+
 
 @dataclass(frozen=True)
 class SafetyLimits:
@@ -52,3 +57,36 @@ class SafetyLimits:
             return (f'joint rate too high at t={t:.3f} s (theta1dot={w1:.3f}, '
                     f'theta2dot={w2:.3f} rad/s, limit {self.max_joint_rate:g} rad/s)')
         return None
+
+
+class SafetyLanes:
+    """The SafetyLimits of N lanes (a track limit per lane), checked in their order."""
+
+    def __init__(self, limits, track_limit):
+        self.limits = limits
+        self.track_limit = track_limit            # (N,)
+        self.track_only = math.isinf(limits.fall_angle) and \
+            math.isinf(limits.max_cart_speed) and math.isinf(limits.max_joint_rate)
+
+    def check(self, columns):
+        """Return per lane 0 (within) or 1 + the index in :data:`LIMITS` of the first crossed."""
+        x, t1, t2, v, w1, w2 = columns
+        code = np.where(np.abs(x) > self.track_limit, 1, 0)
+        if self.track_only:
+            return code
+        lim = self.limits
+        code = np.where((code == 0) & ((np.abs(t1) > lim.fall_angle)
+                                       | (np.abs(t2) > lim.fall_angle)), 2, code)
+        code = np.where((code == 0) & (np.abs(v) > lim.max_cart_speed), 3, code)
+        code = np.where((code == 0) & ((np.abs(w1) > lim.max_joint_rate)
+                                       | (np.abs(w2) > lim.max_joint_rate)), 4, code)
+        return code
+
+    def reason(self, i, state, t):
+        """Return lane ``i``'s halt reason for its ``state`` at ``t``, in the plant's words."""
+        limits = self.limits
+        track = float(self.track_limit[i])
+        if track != limits.track_limit:
+            limits = type(limits)(track, limits.fall_angle, limits.max_cart_speed,
+                                  limits.max_joint_rate)
+        return limits.check(state, t)

@@ -42,6 +42,8 @@ from dataclasses import dataclass, fields
 import math
 import operator
 
+import numpy as np
+
 CHANNELS = ('x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot')
 VELOCITIES = (3, 4, 5)
 VELOCITY_MODES = ('measured', 'derived')
@@ -297,6 +299,73 @@ class SensorModel:
             line.extend((result,) * self.delay)
         line.append(result)
         return line[0]
+
+
+class SensorLanes:
+    """
+    A SensorModel in N lanes: bias, drift, white noise and quantisation per channel, in its order.
+
+    The stages that hold a sample (dropout, stuck, delay) and derived
+    velocities have no lanes form yet: :meth:`refusal` names them, and the
+    batch refuses a scenario that sets one.  The normals come from the
+    batch's draws (``normals('sensor', k, lanes)``: one row per drift and
+    noise draw, channel by channel, drift before noise, as the SensorModel
+    draws them).
+    """
+
+    def __init__(self, model, n):
+        problem = self.refusal(model)
+        if problem:
+            raise ValueError(problem)
+        self.channels = model.channels
+        root_dt = math.sqrt(model.dt)
+        self._steps = tuple(s.drift_std * root_dt for s in model.channels)
+        self._rows = sum(bool(s.drift_std) + bool(s.noise_std) for s in model.channels)
+        self.ideal = not any(s.bias or s.noise_std or s.quantum or s.drift_std
+                             for s in model.channels)
+        self.drift = np.zeros((len(CHANNELS), n))
+
+    @staticmethod
+    def refusal(model):
+        """Return why ``model`` has no lanes form ('' when it has one)."""
+        if model.delay:
+            return 'sensor.delay'
+        if model.velocities != 'measured':
+            return 'sensor.velocities: derived'
+        for name, spec in zip(CHANNELS, model.channels):
+            if spec.dropout:
+                return f'sensor.dropout (channel {name})'
+            if spec.stuck_from is not None:
+                return f'sensor.stuck_from (channel {name})'
+        return ''
+
+    def reset(self, lanes):
+        """Start a new episode in the mask ``lanes``: drift back to 0."""
+        self.drift[:, lanes] = 0.0
+
+    def measure(self, columns, lanes, draws):
+        """Return the six measured ``(N,)`` columns (``lanes``: the lanes sampled now)."""
+        if self.ideal:
+            return columns
+        z = draws.normals('sensor', self._rows, lanes) if self._rows else None
+        out = list(columns)
+        k = 0
+        for i, spec in enumerate(self.channels):
+            v = out[i]
+            if spec.bias:
+                v = v + spec.bias
+            if spec.drift_std:
+                d = self.drift[i] + z[k] * self._steps[i]
+                k += 1
+                self.drift[i] = np.where(lanes, d, self.drift[i])
+                v = v + d
+            if spec.noise_std:
+                v = v + z[k] * spec.noise_std
+                k += 1
+            if spec.quantum:
+                v = np.round(v / spec.quantum) * spec.quantum
+            out[i] = v
+        return out
 
 
 class _Recorder:

@@ -11,6 +11,7 @@ The draws come from the episode's seeded generator, in the fixed order of
 
 from dataclasses import asdict, replace
 import math
+import random
 
 from ..physics.dynamics import DIPParams
 
@@ -57,6 +58,19 @@ class ParameterUncertainty:
             if fraction:
                 scaled[name] = getattr(nominal, name) * (1.0 + rng.uniform(-fraction, fraction))
         return replace(nominal, **scaled)
+
+    def draw_lanes(self, nominal, params, lanes, seeds):
+        """
+        Draw the parameters of ``lanes`` (indices) into ``params`` (a LaneParams), in place.
+
+        Lane ``i`` draws as a plant playing the scenario with seed
+        ``seeds[i]`` does (its ``f'{seed}:uncertainty'`` stream): the same
+        numbers to the bit, the same plant.
+        """
+        for i in lanes:
+            drawn = self.draw(nominal, random.Random(f'{int(seeds[i])}:uncertainty'))
+            for name in PARAMETERS:
+                getattr(params, name)[i] = getattr(drawn, name)
 
 
 def as_dict(params):
