@@ -132,7 +132,7 @@ def test_non_finite_command_refused(bad):
     ({'max_force': math.nan}, 'max_force'),
     ({'deadband': -0.1}, 'deadband'),
     ({'deadband': math.inf}, 'deadband'),
-    ({'deadband': 25.0}, 'deadband'),
+    ({'max_force': 20.0, 'deadband': 25.0}, 'deadband'),
     ({'slew_rate': 0.0}, 'slew_rate'),
     ({'slew_rate': -5.0}, 'slew_rate'),
     ({'slew_rate': math.nan}, 'slew_rate'),

@@ -10,6 +10,7 @@ import numpy as np
 from plant_server_ros.physics import geometry
 from plant_server_ros.physics.dynamics import DIPParams
 from plant_server_ros.ros import messages
+from plant_server_ros.runtime.settings import SETTINGS
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 import yaml
@@ -32,6 +33,7 @@ MarkerArray = getattr(visualization, 'MarkerArray', None)
 REPO = Path(__file__).resolve().parents[1]
 # Not the nominal plant: lengths and centres of mass all differ, so a swapped
 # or hard-coded one shows.
+TRACK = SETTINGS['track_limit'].default      # urdf/dip.urdf's rail
 PARAMS = DIPParams(link1_length=0.55, link2_length=0.35, link1_com=0.25, link2_com=0.2,
                    cart_mass=2.0, link1_mass=0.3, link2_mass=0.1,
                    link1_inertia=0.01, link2_inertia=0.002)
@@ -310,9 +312,9 @@ def test_urdf_parses_with_the_three_joints():
 
 
 def test_urdf_visuals_and_inertials_come_from_the_parameters():
-    root = ET.fromstring(geometry.urdf(PARAMS))
+    root = ET.fromstring(geometry.urdf(PARAMS, TRACK))
     links = {link.get('name'): link for link in root.findall('link')}
-    d = geometry.dimensions(PARAMS)
+    d = geometry.dimensions(PARAMS, TRACK)
     for name, length, mass, com, inertia in (
             ('link1', PARAMS.link1_length, PARAMS.link1_mass, PARAMS.link1_com,
              PARAMS.link1_inertia),
@@ -340,7 +342,7 @@ def test_urdf_visuals_and_inertials_come_from_the_parameters():
 
 def test_urdf_chain_kinematics_equal_the_core_kinematics():
     for params in (DIPParams(), PARAMS):
-        root = ET.fromstring(geometry.urdf(params))
+        root = ET.fromstring(geometry.urdf(params, TRACK))
         links = {link.get('name'): link for link in root.findall('link')}
         for state in random_states(25, seed=11):
             positions = dict(zip(messages.JOINT_NAMES, geometry.relative_angles(state)))
@@ -370,7 +372,7 @@ def test_urdf_chain_kinematics_equal_the_core_kinematics():
 def test_urdf_parser_reads_it():
     urdf_mod = pytest.importorskip('urdf_parser_py.urdf',
                                    reason='urdf_parser_py is not installed (optional)')
-    robot = urdf_mod.URDF.from_xml_string(geometry.urdf(PARAMS))
+    robot = urdf_mod.URDF.from_xml_string(geometry.urdf(PARAMS, TRACK))
     assert robot.get_root() == 'world'
     assert robot.get_chain('world', 'link2_tip', links=False) == [
         'cart_joint', 'link1_joint', 'link2_joint', 'link2_tip_joint']
@@ -462,5 +464,5 @@ def test_rviz_config_shows_the_markers():
 
 def test_the_installed_urdf_is_the_generated_one():
     installed = Path(__file__).resolve().parents[1] / 'urdf' / 'dip.urdf'
-    assert installed.read_text() == geometry.urdf(), \
-        'urdf/dip.urdf is stale: regenerate it with geometry.urdf()'
+    assert installed.read_text() == geometry.urdf(None, TRACK), \
+        'urdf/dip.urdf is stale: regenerate it with geometry.urdf(None, track_limit)'

@@ -15,7 +15,9 @@ import numpy as np
 from . import controllers
 from .tcp_client import LegacyClient
 from .udp_client import UdpClient
+from ..legacy.datagram import ORIGINAL_PORT
 from ..legacy.protocol import ProtocolError
+from ..runtime.settings import SETTINGS
 
 EXIT_OK, EXIT_FELL, EXIT_ERROR = 0, 1, 2
 
@@ -36,8 +38,8 @@ def build_parser():
     parser.add_argument('--host', default='127.0.0.1',
                         help='address of the plant server or bridge (default: %(default)s)')
     parser.add_argument('--port', type=int, default=None,
-                        help='its TCP port (default 5555), or with --udp its UDP port '
-                        '(default 9000)')
+                        help=f"its TCP port (default {SETTINGS['port'].default}), or with "
+                        f'--udp its UDP port (default {ORIGINAL_PORT})')
     parser.add_argument('--udp', action='store_true',
                         help="speak the original project's UDP datagrams instead of TCP")
     parser.add_argument('--controller', choices=('lqr', 'pd'), default='lqr')
@@ -45,7 +47,7 @@ def build_parser():
                         '(default: the LQR position gains)')
     parser.add_argument('--kd', type=_floats(3), help='PD gains on the rates '
                         '(default: the LQR rate gains)')
-    parser.add_argument('--dt', type=float, default=0.01,
+    parser.add_argument('--dt', type=float, default=SETTINGS['dt'].default,
                         help='control period the LQR is designed for [s]')
     parser.add_argument('--max-force', type=float, default=math.inf,
                         help='saturate the command here [N] (the plant saturates too)')
@@ -130,8 +132,8 @@ def _connect(args):
     if args.udp:
         if args.reset_state is not None:
             raise ValueError('--reset-state needs TCP: the UDP datagrams have no RESET')
-        return UdpClient(args.host, args.port or 9000, dt=args.dt)
-    return LegacyClient(args.host, args.port or 5555, args.timeout)
+        return UdpClient(args.host, args.port or ORIGINAL_PORT, dt=args.dt)
+    return LegacyClient(args.host, args.port or SETTINGS['port'].default, args.timeout)
 
 
 def print_summary(s, out):

@@ -9,6 +9,9 @@ import numpy as np
 import scipy.linalg
 
 from ..physics.dynamics import DIPDynamics
+from ..runtime.settings import SETTINGS
+
+DT = SETTINGS['dt'].default      # the plant's period the gains are designed for, by default
 
 DEFAULT_Q = (10.0, 100.0, 100.0, 1.0, 1.0, 1.0)
 DEFAULT_R = 0.1
@@ -24,7 +27,7 @@ def discretise(a, b, dt):
     return e[:n, :n], e[:n, n:]
 
 
-def lqr_gain(dt=0.01, q=DEFAULT_Q, r=DEFAULT_R, dynamics=None):
+def lqr_gain(dt=DT, q=DEFAULT_Q, r=DEFAULT_R, dynamics=None):
     """Return the 6-gain row ``K`` of the discrete LQR, ``u = -K x``."""
     dynamics = dynamics if dynamics is not None else DIPDynamics()
     ad, bd = discretise(*dynamics.linearize(), dt)
@@ -48,7 +51,7 @@ class StateFeedback:
         return min(max(u, -self.max_force), self.max_force)
 
 
-def lqr(dt=0.01, max_force=np.inf, **kwargs):
+def lqr(dt=DT, max_force=np.inf, **kwargs):
     """LQR designed from the package's linearisation."""
     return StateFeedback(lqr_gain(dt, **kwargs), max_force)
 

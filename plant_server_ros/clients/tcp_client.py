@@ -8,12 +8,13 @@ import socket
 import time
 
 from ..legacy.protocol import encode_control, encode_reset, FRAME_SIZE, parse_reply
+from ..runtime.settings import SETTINGS
 
 
 class LegacyClient:
     """One connection to a plant server; each call is one request and its reply."""
 
-    def __init__(self, host='127.0.0.1', port=5555, timeout=15.0):
+    def __init__(self, host='127.0.0.1', port=SETTINGS['port'].default, timeout=15.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.round_trips = []

@@ -10,13 +10,15 @@ the same ``seq`` (the server answers it without stepping).
 import socket
 import time
 
-from ..legacy.datagram import DatagramError, decode_state, encode_command
+from ..legacy.datagram import DatagramError, decode_state, encode_command, ORIGINAL_PORT
+from ..runtime.settings import SETTINGS
 
 
 class UdpClient:
     """One UDP session; each :meth:`control` is one command and its state."""
 
-    def __init__(self, host='127.0.0.1', port=9000, timeout=0.2, retries=5, dt=0.01):
+    def __init__(self, host='127.0.0.1', port=ORIGINAL_PORT, timeout=0.2, retries=5,
+                 dt=SETTINGS['dt'].default):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect((host, port))
         self.sock.settimeout(timeout)

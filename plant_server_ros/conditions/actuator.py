@@ -44,12 +44,13 @@ class ActuatorModel:
     """
     Commanded force in, force on the cart out, one call per control period.
 
-    ``max_force`` is a plain attribute that :meth:`shape` reads on every
-    call, so it may be changed between periods.  ``output`` is the force
+    ``max_force`` (no limit unless given: the plant passes its setting) is
+    a plain attribute that :meth:`shape` reads on every call, so it may be
+    changed between periods.  ``output`` is the force
     returned by the last :meth:`step` (0 after :meth:`reset`).
     """
 
-    def __init__(self, dt, max_force=20.0, deadband=0.0, slew_rate=math.inf,
+    def __init__(self, dt, max_force=math.inf, deadband=0.0, slew_rate=math.inf,
                  time_constant=0.0, delay=0):
         dt = float(dt)
         if not (math.isfinite(dt) and dt > 0.0):

@@ -2,8 +2,9 @@
 The safety supervisor: the limits that halt the plant, and the emergency stop.
 
 A halted plant stops stepping and waits for a reset (ERROR ``HALTED`` on the
-legacy doors).  Every limit is off (infinite) unless set, but the track:
-the rail has an end.
+legacy doors).  Every limit is off (infinite) unless set; the plant always
+sets the track (its ``track_limit`` setting, or the scenario's): the rail
+has an end.
 """
 
 from dataclasses import dataclass, fields
@@ -19,7 +20,7 @@ LIMITS = ('track', 'fall', 'cart_speed', 'joint_rate')
 class SafetyLimits:
     """Limits on the true state; beyond any of them the plant halts."""
 
-    track_limit: float = 2.0          # |x| [m]
+    track_limit: float = math.inf     # |x| [m]
     fall_angle: float = math.inf      # |theta1|, |theta2| [rad]
     max_cart_speed: float = math.inf  # |xdot| [m/s]
     max_joint_rate: float = math.inf  # |theta1dot|, |theta2dot| [rad/s]

@@ -61,6 +61,7 @@ MAX_DISTURBANCES = 1000
 MAX_CAMPAIGN_ENTRIES = 1000
 MAX_REPEATS = 10_000        # repeats of one entry, and seeds of one entry
 MAX_EPISODES = 100_000      # episodes of a whole campaign
+_ANY_PERIOD = 1.0           # s; what a check needs of a period (it depends on none)
 
 
 class ScenarioError(ValueError):
@@ -90,8 +91,12 @@ class Scenario:
     faults: tuple = ()           # conditions.faults.Fault, in the order they apply
 
     @classmethod
-    def from_dict(cls, values, source='', dt=0.01):
-        """Validate a scenario mapping; ScenarioError names the file and the key."""
+    def from_dict(cls, values, source='', dt=None):
+        """
+        Validate a scenario mapping; ScenarioError names the file and the key.
+
+        ``dt``: the plant's period, if known (the checks do not depend on it).
+        """
         where = f'scenario {source}: ' if source else 'scenario: '
         if not isinstance(values, dict):
             raise ScenarioError(f'{where}a scenario is a mapping, got {type(values).__name__}')
@@ -154,6 +159,7 @@ def _number(key, value, low=-math.inf, high=math.inf, integer=False):
 
 
 def _build(cls, values, source, dt):
+    dt = _ANY_PERIOD if dt is None else dt
     for key in values:
         if key not in SECTIONS:
             raise ValueError(f'{key} is not a scenario section (one of {list(SECTIONS)})')
@@ -203,7 +209,7 @@ def _build(cls, values, source, dt):
                                  f'(one of {list(ACTUATOR_KEYS)})')
         _numbers('actuator', section)
         try:
-            ActuatorModel(dt, **{'max_force': 20.0, **section})
+            ActuatorModel(dt, **section)
         except ValueError as exc:
             raise ValueError(f'actuator: {exc}') from None
         kwargs['actuator'] = section
@@ -213,7 +219,7 @@ def _build(cls, values, source, dt):
         kwargs['network'] = section
     if values.get('safety') is not None:
         section = _numbers('safety', _mapping('safety', values['safety']))
-        SafetyLimits.from_dict({'track_limit': 2.0, **section})
+        SafetyLimits.from_dict(section)
         kwargs['safety'] = section
     if values.get('criteria') is not None:
         # Judged after the episode; checked now, so a typo is not run silently.
@@ -287,7 +293,7 @@ def build_sensor(section, dt, rng, noise_std):
         raise ValueError(f'sensor: {exc}') from None
 
 
-def load(source, dt=0.01):
+def load(source, dt=None):
     """
     Return the scenarios a file (or mapping) holds, in play order.
 

@@ -33,9 +33,10 @@ from .reward import upright_reward
 from ..conditions.scenario import load, Scenario, ScenarioPlayer
 from ..runtime.host import PlantHost
 from ..runtime.schedule import PlantHalted, PlantListener
-from ..runtime.settings import SETTINGS
+from ..runtime.settings import defaults, SETTINGS
 
 DEFAULT_DURATION = 10.0      # s, where the scenario names no duration
+_TABLE = defaults()          # the settings table's defaults: declared there, once
 
 
 def scenario_of(scenario, dt, duration):
@@ -114,9 +115,10 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
 
     metadata = {'render_modes': ['rgb_array'], 'render_fps': 100}
 
-    def __init__(self, scenario=None, *, dt=0.01, max_force=20.0, track_limit=2.0,
-                 sensor_noise_std=0.01, duration=DEFAULT_DURATION, integrator='rk6',
-                 reward_fn=None, render_mode=None):
+    def __init__(self, scenario=None, *, dt=_TABLE['dt'], max_force=_TABLE['max_force'],
+                 track_limit=_TABLE['track_limit'], sensor_noise_std=_TABLE['sensor_noise_std'],
+                 duration=DEFAULT_DURATION, integrator=_TABLE['integrator'], reward_fn=None,
+                 render_mode=None):
         if render_mode not in (None, 'rgb_array'):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.scenario = scenario_of(scenario, dt, duration)

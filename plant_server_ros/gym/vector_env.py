@@ -33,6 +33,9 @@ from .reward import upright_reward
 from ..batch import PlantBatch
 from ..batch.draws import NumpyDraws
 from ..batch.plant_batch import DONE
+from ..runtime.settings import defaults
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
 
 
 class DIPVectorEnv(gymnasium.vector.VectorEnv):
@@ -41,9 +44,10 @@ class DIPVectorEnv(gymnasium.vector.VectorEnv):
     metadata = {'render_modes': ['rgb_array'], 'autoreset_mode': AutoresetMode.NEXT_STEP,
                 'render_fps': 100}
 
-    def __init__(self, num_envs=1, scenario=None, *, dt=0.01, max_force=20.0,
-                 track_limit=2.0, sensor_noise_std=0.01, duration=DEFAULT_DURATION,
-                 integrator='rk6', reward_fn=None, render_mode=None, seed=None,
+    def __init__(self, num_envs=1, scenario=None, *, dt=_TABLE['dt'],
+                 max_force=_TABLE['max_force'], track_limit=_TABLE['track_limit'],
+                 sensor_noise_std=_TABLE['sensor_noise_std'], duration=DEFAULT_DURATION,
+                 integrator=_TABLE['integrator'], reward_fn=None, render_mode=None, seed=None,
                  kernel='numpy'):
         if render_mode not in (None, 'rgb_array'):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")

@@ -10,6 +10,8 @@ import math
 import struct
 import zlib
 
+# The original project's port of its plant (config.yaml's hil.plant_port).
+ORIGINAL_PORT = 9000
 COMMAND = struct.Struct('!IdI')
 STATE = struct.Struct('!I6dI')
 assert COMMAND.size == 16 and STATE.size == 56

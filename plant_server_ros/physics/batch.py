@@ -21,7 +21,7 @@ import numpy as np
 
 from .dynamics import DIPParams
 from .equations import make_accel, model_constants
-from .integrators import SecondOrderStepper, TABLEAUX
+from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
 
 PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
 KERNELS = ('numpy', 'numba', 'numba-parallel', 'auto')
@@ -54,7 +54,8 @@ class LaneParams:
 class BatchDynamics:
     """The equations of motion and rk step of N lanes (``integrator`` as DIPDynamics)."""
 
-    def __init__(self, lane_params, integrator='rk6', substeps=1, kernel='numpy'):
+    def __init__(self, lane_params, integrator=DEFAULT_INTEGRATOR, substeps=DEFAULT_SUBSTEPS,
+                 kernel='numpy'):
         if integrator not in TABLEAUX:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
         if kernel not in KERNELS:

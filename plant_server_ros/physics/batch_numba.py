@@ -35,7 +35,7 @@ import types
 import numpy as np
 
 from . import equations, lane_trig
-from .integrators import straight_line_source, TABLEAUX
+from .integrators import DEFAULT_INTEGRATOR, straight_line_source, TABLEAUX
 
 CONSTANTS = ('mt', 'h1', 'h2', 'h3', 'j1', 'j2', 'g1', 'g2', 'b0', 'b1', 'b2')
 
@@ -169,7 +169,7 @@ def _build(integrator, trig):
     return module.advance
 
 
-def kernel(integrator='rk6', parallel=False):
+def kernel(integrator=DEFAULT_INTEGRATOR, parallel=False):
     """
     Return the compiled ``advance(x, t1, t2, v, w1, w2, u, q1, q2, c, coefficients, substeps)``.
 

@@ -31,7 +31,7 @@ from math import cos, sin
 import numpy as np
 
 from .equations import make_accel, model_constants
-from .integrators import SecondOrderStepper, TABLEAUX
+from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _check_mass_matrix(p):
 class DIPDynamics:
     """Equations of motion and a fixed-step integrator for one plant."""
 
-    def __init__(self, params=None, integrator='rk6', substeps=1):
+    def __init__(self, params=None, integrator=DEFAULT_INTEGRATOR, substeps=DEFAULT_SUBSTEPS):
         if integrator not in TABLEAUX:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
         self.params = params if params is not None else DIPParams()

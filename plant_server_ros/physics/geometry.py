@@ -90,9 +90,12 @@ def relative_rates(state):
     return (v, w1, w2 - w1)
 
 
-def dimensions(params=None, track_limit=2.0):
+def dimensions(params, track_limit):
     """
     Return the sizes [m] of the drawn parts, from the link lengths and the rail.
+
+    ``params``: a DIPParams (None: nominal); ``track_limit``: the rail's half
+    length [m], the plant's setting.
 
     ``cart``: box (length along x, width along y, height); its top face holds
     the pivot, so its centre is ``cart[2] / 2`` below it.  ``rail``: box
@@ -160,9 +163,12 @@ def _joint(name, kind, parent, child, xyz=(0.0, 0.0, 0.0), axis=None, limit=None
     return text + '  </joint>\n'
 
 
-def urdf(params=None, track_limit=2.0, name=ROBOT_NAME):
+def urdf(params, track_limit, name=ROBOT_NAME):
     """
-    Return the URDF (XML text) of the cart-pendulum for ``params``.
+    Return the URDF (XML text) of the cart-pendulum for ``params`` (None: nominal).
+
+    ``track_limit``: half the rail's length [m], the plant's setting
+    (``urdf/dip.urdf`` is made with the settings table's default).
 
     Tree: ``world`` -> ``rail`` (fixed, drawn under the cart), ``world`` ->
     ``cart`` (prismatic ``cart_joint`` along +x, limits +/-``track_limit``),

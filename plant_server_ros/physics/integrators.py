@@ -47,6 +47,10 @@ RK6_BUTCHER = ButcherTableau(
     c=(0, F(1, 3), F(2, 3), F(1, 3), F(1, 2), F(1, 2), 1))
 
 TABLEAUX = {t.name: t for t in (RK4, RK6_BUTCHER)}
+# The model's own choice: the settings table's defaults of ``integrator`` and
+# ``substeps`` are these (physics stands below the table, which reads them here).
+DEFAULT_INTEGRATOR = RK6_BUTCHER.name
+DEFAULT_SUBSTEPS = 1
 
 
 def _straight_line(tableau, extra=(), accel=None):
@@ -102,7 +106,7 @@ def straight_line_source(tableau, extra=(), bound=False):
 class SecondOrderStepper:
     """Fixed-step explicit RK for ``accel``, ``substeps`` steps per call."""
 
-    def __init__(self, accel, tableau=RK6_BUTCHER, substeps=1, extra=()):
+    def __init__(self, accel, tableau=RK6_BUTCHER, substeps=DEFAULT_SUBSTEPS, extra=()):
         if substeps < 1:
             raise ValueError('substeps must be >= 1')
         self.accel = accel

@@ -27,6 +27,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 from .messages import time_msg
 from ..physics import geometry
 from ..physics.dynamics import DIPParams
+from ..runtime.settings import defaults
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -59,7 +62,7 @@ def _marker(kind, name, header, ns, color):
 
 
 def markers(state, params=None, stamp=None, frame_id=geometry.WORLD_FRAME, ns='dip',
-            track_limit=2.0):
+            track_limit=_TABLE['track_limit']):
     """
     Return a ``visualization_msgs/MarkerArray`` drawing the pendulum at ``state``.
 

@@ -24,7 +24,7 @@ from .settings import condition_sections, defaults, SettingError, SETTINGS
 from .status import plant_status
 from ..conditions.faults import Fault, from_text
 from ..conditions.network import episode_network, NetworkModel
-from ..conditions.scenario import load as load_scenarios, Scenario, ScenarioPlayer
+from ..conditions.scenario import load as load_scenarios, Scenario, ScenarioError, ScenarioPlayer
 from ..physics.dynamics import DIPDynamics, DIPParams
 from ..physics.state import check_state, InvalidStateError
 
@@ -132,7 +132,7 @@ class PlantHost:
                          sensor_noise_std=v['sensor_noise_std'],
                          seed=None if seed is None or seed < 0 else seed,
                          scenarios=scenario, base=base)
-        except InvalidStateError as exc:          # a scenario that cannot start
+        except (InvalidStateError, ScenarioError) as exc:     # a scenario that cannot start
             raise SettingError(str(exc)) from None
 
     def add_observer(self, observer):

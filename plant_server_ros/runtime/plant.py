@@ -23,7 +23,7 @@ from .settings import defaults
 from .views import EpisodeView, PlantView
 from ..conditions.disturbances import DisturbanceSchedule
 from ..conditions.faults import fault_stream, FaultSet
-from ..conditions.scenario import CampaignFinished, Scenario
+from ..conditions.scenario import CampaignFinished, Scenario, ScenarioError
 from ..conditions.uncertainty import as_dict, ParameterUncertainty
 from ..physics.dynamics import DIPDynamics, DIPParams
 from ..physics.state import all_finite, check_state, DEFAULT_INITIAL_STATE, InvalidStateError
@@ -100,6 +100,10 @@ class Plant:
             except ValueError as exc:
                 raise InvalidStateError(f'scenario {scenario.name}: initial state: {exc}') \
                     from None
+            try:         # the scenario's actuator against this plant's limit (deadband <= it)
+                scenario.over(base).actuator_model(self.dt, self.max_force)
+            except ValueError as exc:
+                raise ScenarioError(f'scenario {scenario.name}: actuator: {exc}') from None
         # The plant starts in the first scenario of a campaign without moving
         # on: a client's first RESET (re)starts that one, each later RESET
         # plays the next.

@@ -9,6 +9,9 @@ and ``error`` taking one string.
 import time
 
 from .schedule import PlantListener
+from .settings import defaults
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
 
 LATE_REPORT_PERIOD = 10.0   # s between two reports of late ticks
 LOGGED_EVENTS = ('episode', 'disturbance', 'disturbance_start', 'disturbance_end', 'estop')
@@ -25,7 +28,7 @@ class PlantLog(PlantListener):
     reason (start-up costs a few periods and nobody is driving yet).
     """
 
-    def __init__(self, log, plant, max_steps=0):
+    def __init__(self, log, plant, max_steps=_TABLE['max_steps']):
         self.log = log
         self.plant = plant
         self.max_steps = max_steps

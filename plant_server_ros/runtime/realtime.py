@@ -16,9 +16,12 @@ import time
 from .plant import Event
 from .replies import Refused, ReplyRule, Ticket
 from .schedule import PlantFinished, PlantHalted, PlantSchedule, Sample
+from .settings import defaults
 from .status import TickStats
 from .ticker import Ticker
 from ..physics.state import all_finite, InvalidStateError
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
 
 # Periods published in one catch-up burst; older due periods are still
 # integrated (the plant keeps wall time) but not published.
@@ -30,8 +33,8 @@ class RealtimeSchedule(PlantSchedule):
 
     mode = 'realtime'
 
-    def __init__(self, plant, listener=None, max_steps=0, realtime_priority=0, name='plant',
-                 log=None):
+    def __init__(self, plant, listener=None, max_steps=_TABLE['max_steps'],
+                 realtime_priority=_TABLE['realtime_priority'], name='plant', log=None):
         super().__init__(plant, listener, max_steps)
         self.ticker = Ticker(plant.dt, self._on_tick, realtime_priority=realtime_priority,
                              name=f'{name}_ticker', log=log)

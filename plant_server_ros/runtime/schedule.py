@@ -10,6 +10,10 @@ get the same behaviour from one piece of code.
 import threading
 from typing import NamedTuple
 
+from .settings import defaults
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
+
 
 class Sample(NamedTuple):
     """One sample of the plant, as published."""
@@ -128,7 +132,7 @@ class PlantSchedule:
 
     mode = None
 
-    def __init__(self, plant, listener=None, max_steps=0):
+    def __init__(self, plant, listener=None, max_steps=_TABLE['max_steps']):
         self.plant = plant
         self.listener = listener if listener is not None else PlantListener()
         self.max_steps = int(max_steps or 0)

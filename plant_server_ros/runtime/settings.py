@@ -24,7 +24,7 @@ from ..conditions.sensors import CHANNELS
 from ..conditions.uncertainty import GROUPS
 from ..inputs import allowlist
 from ..physics.dynamics import DIPParams
-from ..physics.integrators import TABLEAUX
+from ..physics.integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, TABLEAUX
 from ..physics.state import check_state, DEFAULT_INITIAL_STATE, InvalidStateError
 
 MODES = ('realtime', 'lockstep')
@@ -246,9 +246,9 @@ _PLANT = (
             'from upright).', 'plant', 'SI', runtime=True, config='simulation.initial_state'),
     Setting('max_steps', 'int', 0, 'Stop cleanly after this many steps (0 = unlimited).',
             'plant', 'steps', 0, 2 ** 62, keyword='max_steps', flag='--max-steps'),
-    Setting('integrator', 'choice', 'rk6', 'Fixed-step Runge-Kutta method.', 'plant',
+    Setting('integrator', 'choice', DEFAULT_INTEGRATOR, 'Fixed-step Runge-Kutta method.', 'plant',
             choices=tuple(sorted(TABLEAUX)), keyword='integrator', flag='--integrator'),
-    Setting('substeps', 'int', 1, 'Integrator steps per dt.', 'plant', '', 1, 1000,
+    Setting('substeps', 'int', DEFAULT_SUBSTEPS, 'Integrator steps per dt.', 'plant', '', 1, 1000,
             keyword='substeps', flag='--substeps'),
     Setting('busy_poll_us', 'int', 150, 'Lock-step only: how long a waiting thread polls for '
             'the next request before it sleeps; trades CPU for round-trip latency '

@@ -16,6 +16,10 @@ import threading
 import time
 import traceback
 
+from .settings import defaults
+
+_TABLE = defaults()          # the settings table's defaults: declared there, once
+
 _log = logging.getLogger(__name__)
 
 
@@ -55,7 +59,8 @@ class Ticker:
     caller can catch up instead of drifting.
     """
 
-    def __init__(self, period, callback, busy_wait=150e-6, realtime_priority=0,
+    def __init__(self, period, callback, busy_wait=150e-6,
+                 realtime_priority=_TABLE['realtime_priority'],
                  name='ticker', log=None):
         if not period > 0.0:
             raise ValueError('period must be > 0')

@@ -10,19 +10,21 @@ the plant's topics.
 
 from typing import NamedTuple
 
+from .settings import defaults
 from ..physics.dynamics import DIPParams
 
 NO_PUSH = (0.0, 0.0, 0.0)
+_TABLE = defaults()
 
 
 class EpisodeView(NamedTuple):
     """One episode as it began: what it runs on."""
 
     number: int = 0
-    dt: float = 0.01
+    dt: float = _TABLE['dt']
     params: DIPParams = DIPParams()
-    track_limit: float = 2.0
-    max_force: float = 20.0
+    track_limit: float = _TABLE['track_limit']
+    max_force: float = _TABLE['max_force']
     scenario: str = None
     description: dict = {}          # the plant's describe_episode(): JSON-ready
 
