@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={f'{PACKAGE}.observers.web': ['static/*.html', 'static/*.js', 'static/*.css']},
+    package_data={f'{PACKAGE}.doors.web': ['static/*.html', 'static/*.js', 'static/*.css']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

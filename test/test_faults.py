@@ -27,10 +27,10 @@ DT = 0.01
 START = (0.0, 0.05, -0.03, 0.0, 0.0, 0.0)
 
 
-def host_with(faults, seed=1, noise=0.0, **values):
+def host_with(faults, seed=1, noise=0.0, recorder=None, **values):
     scenario = {'name': 'faulty', 'seed': seed, 'initial_state': list(START), 'faults': faults}
     host = PlantHost({'mode': 'lockstep', 'sensor_noise_std': noise, 'seed': seed, **values},
-                     scenario=scenario)
+                     scenario=scenario, recorder=recorder)
     host.start()
     return host
 
@@ -484,7 +484,7 @@ def test_ros_door_scenario_faults_and_the_faults_topic(faulty_file):
         assert probe.truth[-1].effort[0] == 0.0
         # The bridge's live view (what dip_fault reaches on the ROS side) sends to the topic.
         from plant_server_ros.ros.live_view_door import BridgeLiveView
-        door = BridgeLiveView(h.add(Node('faults_door', namespace='/dip')), '127.0.0.1', 0)
+        door = BridgeLiveView(h.add(Node('faults_door', namespace='/dip')))
         assert h.spin_until(lambda: door._faults.get_subscription_count() > 0)
         door.clear_faults()
         assert h.spin_until(lambda: any('(cleared)' in e['detail'] for e in probe.events))
@@ -503,7 +503,9 @@ def test_the_recording_keeps_scheduled_and_live_faults_and_the_faulted_force(tmp
     pytest.importorskip('mcap')
     pytest.importorskip('mcap_ros2')
     from plant_server_ros.analysis.export import load_episode
-    host = host_with([motor('gain', value=0.5, start=0.02)], record=str(tmp_path))
+    from plant_server_ros.observers.recording import Recorder
+    host = host_with([motor('gain', value=0.5, start=0.02)], record=str(tmp_path),
+                     recorder=Recorder)
     try:
         run(host, [2.0] * 3)
         host.inject('x jump 0.01 for 0.02s')

@@ -193,7 +193,7 @@ live_view = None
 @pytest.fixture
 def view_of():
     global live_view
-    live_view = pytest.importorskip('plant_server_ros.observers.web.live_view',
+    live_view = pytest.importorskip('plant_server_ros.doors.web.live_view',
                                     reason='websockets is not installed')
     views = []
 
@@ -273,7 +273,7 @@ def test_live_view_token(view_of):
 
 
 def test_live_view_beyond_loopback_makes_a_token_and_on_loopback_none():
-    lv = pytest.importorskip('plant_server_ros.observers.web.live_view')
+    lv = pytest.importorskip('plant_server_ros.doors.web.live_view')
     plant = Plant(dt=0.01)
     beyond = lv.LiveView(plant, None, '192.0.2.1', 8080)     # not started: nothing binds
     assert len(beyond.token) >= 20 and beyond.url.endswith(f'?token={beyond.token}')

@@ -1,5 +1,5 @@
 """
-The live view (``plant_server_ros.observers.web``): its page in a real browser, its WebSocket.
+The live view (``plant_server_ros.doors.web``): its page in a real browser, its WebSocket.
 
 Every plant is a real-time ``PlantServer`` in a thread of this process, the
 view on port 0 of loopback, attached to the plant's schedule as an observer.
@@ -27,7 +27,7 @@ from plant_server_ros.runtime.plant import Plant
 from plant_server_ros.runtime.schedule import Fanout, PlantListener, Sample
 import pytest
 
-live_view = pytest.importorskip('plant_server_ros.observers.web.live_view',
+live_view = pytest.importorskip('plant_server_ros.doors.web.live_view',
                                 reason='websockets is not installed (requirements/web.txt)')
 ws_client = pytest.importorskip('websockets.sync.client')
 ws_exceptions = pytest.importorskip('websockets.exceptions')

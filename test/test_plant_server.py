@@ -25,9 +25,9 @@ import numpy as np
 from plant_server_ros import PlantServer
 from plant_server_ros.clients import cli as client_cli, controllers
 from plant_server_ros.clients.tcp_client import LegacyClient
+from plant_server_ros.doors import assembly as doors_assembly
 from plant_server_ros.legacy.protocol import ErrorCode, ProtocolError
 from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
-from plant_server_ros.server import plant_server as plant_server_module
 from plant_server_ros.server.config import ConfigError
 import pytest
 import yaml
@@ -487,8 +487,9 @@ def nothing_may_listen(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError('a socket was opened for a configuration that is refused')
 
-    monkeypatch.setattr(plant_server_module, 'TcpServer', forbidden)
-    monkeypatch.setattr(plant_server_module, 'UdpServer', forbidden, raising=False)
+    # Every door of a PlantServer is opened by the one assembly of doors.
+    monkeypatch.setattr(doors_assembly, 'TcpServer', forbidden)
+    monkeypatch.setattr(doors_assembly, 'UdpServer', forbidden)
     return free_port()
 
 

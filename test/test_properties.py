@@ -172,7 +172,7 @@ messages = st.one_of(
 
 @pytest.fixture(scope='module')
 def live_view():
-    module = pytest.importorskip('plant_server_ros.observers.web.live_view',
+    module = pytest.importorskip('plant_server_ros.doors.web.live_view',
                                  reason='websockets is not installed')
     from plant_server_ros.runtime.plant import Plant
     view = module.LiveView(Plant(dt=0.01), _Actions())      # not started: no port

@@ -1,8 +1,9 @@
 """
 ROS 2 node ``bridge``: the legacy protocols in front of the plant.
 
-Thin glue: :mod:`plant_server_ros.legacy` speaks the protocols, :mod:`.plant_link`
-talks to the plant's topics; this node declares the parameters and wires them.
+Thin glue: :mod:`plant_server_ros.doors` opens the legacy doors and the
+live view (as for ``PlantServer``), :mod:`.plant_link` talks to the plant's
+topics; this node declares the parameters and wires them.
 """
 
 import errno
@@ -15,10 +16,12 @@ from std_msgs.msg import String
 from . import contract, diagnostics, params as ros_params
 from .plant_link import PlantLink
 from ..conditions.network import episode_network, NetworkModel
-from ..legacy.sessions import Sessions
-from ..legacy.tcp_server import TcpServer
-from ..legacy.udp_server import UdpServer
-from ..runtime.settings import of_node
+from ..doors.assembly import door_settings, DoorError, Doors
+from ..runtime.settings import of_node, RunTime, Setting
+
+# A status, not a setting (not in the table): what port:=0 picked.
+BOUND_PORT = Setting('bound_port', 'int', 0, 'TCP port actually listened on (what port:=0 '
+                     'picked).', 'bridge', '', 0, 65535, nodes=())
 
 
 class BridgeNode(Node):
@@ -26,13 +29,11 @@ class BridgeNode(Node):
 
     def __init__(self, node_name='bridge', namespace='dip', busy_poll_us=None, **kwargs):
         super().__init__(node_name, namespace=namespace, **kwargs)
-        self.link = self.server = self.udp = self.web = None
+        self.link = self.doors = None
         given = {'busy_poll_us': busy_poll_us} if busy_poll_us is not None else {}
         v = {s.name: ros_params.declare_setting(
             self, s, given.get(s.name, s.default_for('bridge'))) for s in of_node('bridge')}
-        host, port, udp_port, web_port = (v['bind_address'], v['port'], v['udp_port'],
-                                          v['web_port'])
-        idle, seed = v['idle_timeout'], v['network.seed']
+        seed = v['network.seed']
         self.allow = v['allow']          # client networks of every door (docs/lab_network.md)
         self.link = PlantLink(self, v['plant_node'], v['reply_timeout'],
                               v['busy_poll_us'] * 1e-6, v['startup_grace'])
@@ -40,67 +41,53 @@ class BridgeNode(Node):
         self._base_network = NetworkModel(
             v['extra_latency_ms'], v['network.jitter_ms'], v['network.jitter'],
             v['network.loss'], v['network.corruption'], seed=self._network_seed)
-        self.sessions = Sessions(self.link, network=self._base_network)
         # A scenario may name the network of its episodes: the plant tells.
         self.create_subscription(String, contract.EPISODE_INFO, self._on_episode_info,
                                  contract.LATCHED)
-        self.server = self._listen(TcpServer, 'TCP', host, port, idle)
-        if udp_port:
-            self.udp = self._listen(UdpServer, 'UDP', v['udp_bind_address'], udp_port, idle)
-        if web_port:
-            self.web = self._live_view(host, web_port, v['web_token'] or None,
-                                       v['web_view_only'])
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.doors = self._open(door_settings(v))
+        # Run-time parameters: the doors' and the link's.
+        self.runtime = RunTime({
+            **self.doors.runtime_setters(),
+            'reply_timeout': lambda s: setattr(self.link, 'reply_timeout', s),
+            'startup_grace': lambda s: setattr(self.link, 'startup_grace', s),
+            'busy_poll_us': lambda us: setattr(self.link, 'busy_poll', us * 1e-6),
+            'extra_latency_ms': lambda ms: setattr(self._base_network, 'latency', ms / 1000.0),
+        }, labels={s.name: f'parameter {s.name!r}' for s in of_node('bridge')})
+        ros_params.follow(self, self.runtime)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, diagnostics.TOPIC, 10)
         self.create_timer(diagnostics.PERIOD, self._publish_diagnostics)
         host, port = self.server.address[:2]
         self.port = port
-        ros_params.declare(self, 'bound_port', port, 'TCP port actually listened on (what '
-                           'port:=0 picked).', read_only=True)
-        udp = '' if self.udp is None else \
-            ' and UDP datagrams on %s:%d' % tuple(self.udp.address[:2])
-        web = '' if self.web is None else f'; live view at {self.web.url}'
+        ros_params.declare_setting(self, BOUND_PORT, port)
+        udp, web = self.doors.describe()
         self.get_logger().info(f'legacy TCP protocol on {host}:{port}{udp}{web}')
 
-    def _live_view(self, host, port, token, view_only):
+    def _open(self, options):
+        """Open the legacy doors and the live view (:class:`~..doors.assembly.Doors`)."""
+        from .live_view_door import BridgeLiveView
         try:
-            # Imported only when asked for: the live view needs ``websockets``.
-            from .live_view_door import BridgeLiveView
-        except ImportError as exc:
+            return Doors(self.link, **options, live=lambda: BridgeLiveView(self),
+                         network=self._base_network, log=self.get_logger()).start()
+        except ImportError as exc:           # the live view needs websockets
             self.stop()
             raise ros_params.StartError(f'web_port needs the live view: {exc}') from None
-        try:
-            return BridgeLiveView(self, host, port, token, view_only).start()
-        except OSError as exc:
+        except DoorError as exc:
             self.stop()
             reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise ros_params.StartError(f'cannot serve the live view on {host}:{port}: '
-                                        f'{reason}') from None
-
-    def _listen(self, server_class, what, host, port, idle):
-        try:
-            return server_class(self.sessions, host, port, idle, log=self.get_logger(),
-                                allow=self.allow).start()
-        except OSError as exc:
-            self.stop()
-            reason = 'port in use' if exc.errno == errno.EADDRINUSE else exc.strerror
+            where = '%s:%d' % exc.address
             raise ros_params.StartError(
-                f'cannot listen on {what} {host}:{port}: {reason}') from None
+                f'cannot serve the live view on {where}: {reason}' if exc.door == 'live view'
+                else f'cannot listen on {exc.door} {where}: {reason}') from None
 
-    def _apply_parameters(self, params):
-        for p in params:
-            if p.name == 'idle_timeout':
-                self.server.idle_timeout = float(p.value)
-                if self.udp is not None:
-                    self.udp.idle_timeout = float(p.value)
-            elif p.name == 'reply_timeout':
-                self.link.reply_timeout = float(p.value)
-            elif p.name == 'startup_grace':
-                self.link.startup_grace = float(p.value)
-            elif p.name == 'extra_latency_ms':
-                self._base_network.latency = p.value / 1000.0
-            elif p.name == 'busy_poll_us':
-                self.link.busy_poll = p.value * 1e-6
+    # The doors' parts, by the names they had.
+    sessions = property(lambda self: self.doors.sessions,
+                        doc='The legacy sessions every door shares (one controlling client).')
+    server = property(lambda self: None if self.doors is None else self.doors.tcp,
+                      doc='The legacy TCP door.')
+    udp = property(lambda self: None if self.doors is None else self.doors.udp,
+                   doc='The UDP datagram door, or None.')
+    web = property(lambda self: None if self.doors is None else self.doors.web,
+                   doc='The live view, or None.')
 
     def _publish_diagnostics(self):
         status = self.sessions.summary()
@@ -139,12 +126,8 @@ class BridgeNode(Node):
         """Close the listener; clients waiting for a reply get FINISHED (idempotent)."""
         if self.link is not None:
             self.link.close()
-        if self.server is not None:
-            self.server.close()
-        if self.udp is not None:
-            self.udp.close()
-        if self.web is not None:
-            self.web.close()
+        if self.doors is not None:
+            self.doors.close()
 
     def destroy_node(self):
         self.stop()

@@ -9,6 +9,8 @@ publishes the next state.  It reads no clock, so ``use_sim_time`` changes
 nothing.  The gains come from :mod:`..clients.controllers`, as ``dip_client``'s.
 """
 
+import math
+
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -18,31 +20,37 @@ from std_srvs.srv import Trigger
 from . import contract, params as ros_params
 from .messages import state_of
 from ..clients import controllers
+from ..runtime.settings import Setting
+
+# The controller's parameters (read-only), declared as the plant's are.
+LAW = Setting('law', 'choice', 'lqr', 'lqr: u = -K x, K the discrete LQR of the nominal '
+              'plant; pd: u = -kp . [x, th1, th2] - kd . [xdot, th1dot, th2dot].',
+              'controller', choices=('lqr', 'pd'), nodes=('controller',))
+DT = Setting('dt', 'float', 0.01, "Control period the LQR is designed for: the plant's dt.",
+             'controller', 's', 1e-4, 1.0, nodes=('controller',))
+MAX_FORCE = Setting('max_force', 'float', 20.0, 'Command limit: |u| is saturated here.',
+                    'controller', 'N', 0.0, 1e4, nodes=('controller',))
+Q = Setting('q', 'floats', list(controllers.DEFAULT_Q), 'LQR state weights, diagonal of Q '
+            '(x, th1, th2, xdot, th1dot, th2dot), each >= 0.', 'controller', '', 0.0, math.inf,
+            nodes=('controller',), length=6)
+R = Setting('r', 'float', controllers.DEFAULT_R, 'LQR force weight R.', 'controller', '',
+            1e-9, 1e9, nodes=('controller',))
+KP = Setting('kp', 'floats', None, 'PD position gains (cart, link 1, link 2) [N/m, N/rad, '
+             'N/rad]; default: the LQR gains.', 'controller', nodes=('controller',))
+KD = Setting('kd', 'floats', None, 'PD rate gains (cart, link 1, link 2) [N s/m, N s/rad, '
+             'N s/rad]; default: the LQR gains.', 'controller', nodes=('controller',))
 
 KICK_PERIOD = 1.0   # [s] of steady time between resets while a lock-step plant is silent
 
 
 def declare_law(node):
     """Declare the law's parameters; return the controller (state -> saturated force)."""
-    d = ros_params.declare
-    law = ros_params.choice(node, 'law', 'lqr', ('lqr', 'pd'),
-                            'lqr: u = -K x, K the discrete LQR of the nominal plant; pd: '
-                            'u = -kp . [x, th1, th2] - kd . [xdot, th1dot, th2dot].')
-    dt = d(node, 'dt', 0.01, "Control period the LQR is designed for: the plant's dt [s].",
-           1e-4, 1.0, read_only=True)
-    max_force = d(node, 'max_force', 20.0, 'Command limit: |u| is saturated here [N].',
-                  0.0, 1e4, read_only=True)
-    q = d(node, 'q', list(controllers.DEFAULT_Q), 'LQR state weights, diagonal of Q '
-          '(x, th1, th2, xdot, th1dot, th2dot), each >= 0.', read_only=True)
-    r = d(node, 'r', controllers.DEFAULT_R, 'LQR force weight R.', 1e-9, 1e9, read_only=True)
-    if len(q) != 6 or min(q) < 0.0:
-        raise ros_params.ParameterError(f"parameter 'q' must be 6 numbers >= 0, got {list(q)}")
+    law, dt, max_force, q, r = (ros_params.declare_setting(node, s)
+                                for s in (LAW, DT, MAX_FORCE, Q, R))
     gain = controllers.lqr_gain(dt, q=q, r=r)
     # PD defaults: the LQR's own gains, split (as dip_client --controller pd).
-    kp = d(node, 'kp', [float(k) for k in gain[:3]], 'PD position gains (cart, link 1, '
-           'link 2) [N/m, N/rad, N/rad].', read_only=True)
-    kd = d(node, 'kd', [float(k) for k in gain[3:]], 'PD rate gains (cart, link 1, link 2) '
-           '[N s/m, N s/rad, N s/rad].', read_only=True)
+    kp = ros_params.declare_setting(node, KP, [float(k) for k in gain[:3]])
+    kd = ros_params.declare_setting(node, KD, [float(k) for k in gain[3:]])
     try:
         if law == 'lqr':
             return law, controllers.StateFeedback(gain, max_force)

@@ -6,7 +6,8 @@ The bridge holds no plant of its own: it keeps the same
 episode, halt, push), filled from the plant's ``episode``, ``episode_info``,
 ``events`` and ``ground_truth`` topics; the
 page's buttons call the plant's ``reset`` and ``estop`` services and push
-through its ``disturbance`` topic, as any ROS user could.
+through its ``disturbance`` topic, as any ROS user could.  The page itself
+is opened with the other doors (:class:`~..doors.assembly.Doors`).
 """
 
 import json
@@ -18,10 +19,10 @@ from std_srvs.srv import Trigger
 
 from . import contract
 from .messages import stamp_ns, state_of
-from ..observers.web.live_view import LiveView, Pulse
+from ..doors.web.actions import Pulse
 from ..physics.dynamics import DIPParams
 from ..runtime.plant import Event
-from ..runtime.schedule import Sample
+from ..runtime.schedule import PlantListener, Sample
 from ..runtime.views import EpisodeView, NO_PUSH, PlantView
 
 SERVICE_WAIT = 2.0     # s a button waits for the plant's service to answer
@@ -44,15 +45,18 @@ def episode_view(description, last):
 
 
 class BridgeLiveView:
-    """A LiveView fed by the bridge node's subscriptions; its buttons are ROS calls."""
+    """
+    The live view's feed and buttons on the bridge node: its subscriptions, ROS calls.
 
-    def __init__(self, node, host, port, token=None, view_only=False):
+    ``plant``: what the page reads, kept from the plant's topics;
+    :meth:`attach` gives it the view to feed (until then, no one hears).
+    """
+
+    def __init__(self, node):
         self.node = node
         self.plant = PlantView()
         self.episode_ns = None           # stamp of the current episode's t = 0
-        self.view = LiveView(self.plant, self, host, port, log=node.get_logger(),
-                             allow=getattr(node, 'allow', None), token=token,
-                             view_only=view_only)
+        self.view = PlantListener()
         self._reset = node.create_client(Trigger, contract.RESET)
         self._estop = node.create_client(Trigger, contract.ESTOP)
         self._push = node.create_publisher(Float64MultiArray, contract.DISTURBANCE, 10)
@@ -64,19 +68,12 @@ class BridgeLiveView:
         node.create_subscription(JointState, contract.GROUND_TRUTH, self._on_state,
                                  contract.STATE_QOS)
 
-    def start(self):
-        """Bind and serve (OSError: port in use); return self."""
-        self.view.start()
-        return self
-
-    @property
-    def url(self):
-        """Return the page's address."""
-        return self.view.url
+    def attach(self, view):
+        """Feed ``view`` (a :class:`~..doors.web.live_view.LiveView`) from the plant's topics."""
+        self.view = view
 
     def close(self):
-        """Stop serving; clear a push still held (while ROS still runs)."""
-        self.view.close()
+        """Clear a push still held (while ROS still runs)."""
         try:
             self.pulse.cancel()
         except Exception:  # noqa: B902 - shutting down: the push dies with the plant's link

@@ -1,7 +1,7 @@
 """
 The plant as a managed (lifecycle) node: ``lifecycle:=true``, ``plant_node --managed``.
 
-The same wiring as the plain node (:class:`~.plant_node.PlantDoor`), moved
+The same wiring as the plain node (:class:`~.plant_door.PlantDoor`), moved
 through the standard states by ``ros2 lifecycle set`` or a launch system:
 
 - configure: read and check the parameters, build the plant, make its
@@ -21,7 +21,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from . import contract, diagnostics
 from .params import StartError
-from .plant_node import PlantDoor
+from .plant_door import PlantDoor
 
 INACTIVE = 'plant node deactivated'
 

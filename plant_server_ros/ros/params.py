@@ -1,18 +1,22 @@
 """
-Declaring ROS parameters with descriptors and ranges, in one line each.
+Declaring ROS parameters from settings (:class:`~..runtime.settings.Setting`), one way.
 
-A double parameter also takes an integer (``ros2 param set /dip/plant
-max_force 5``, ``max_force: 5`` in a params file): it is declared with
-dynamic typing, and a check of this module's own refuses anything but a
-number in range, naming the parameter and its range.
+Every parameter of every node is a setting: the plant's and the bridge's
+are the table's (:data:`~..runtime.settings.SETTINGS`), the controller's
+its own.  :func:`declare_setting` gives each its descriptor (doc, unit,
+range or choices, read-only unless it changes at run time); a double
+parameter also takes an integer (``ros2 param set /dip/plant max_force 5``,
+``max_force: 5`` in a params file): it is declared with dynamic typing, and
+the table's check refuses anything but a number in range, naming the
+parameter and its range.  :func:`follow` takes the run-time ones.
 """
-
-import math
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.exceptions import ParameterException
 from rclpy.parameter import Parameter
+
+from ..runtime.settings import SettingError
 
 
 class StartError(RuntimeError):
@@ -24,44 +28,6 @@ class ParameterError(StartError):
 
     def __str__(self):
         return f'invalid parameter: {super().__str__()}'
-
-
-def declare(node, name, default, description, low=None, high=None, read_only=False,
-            additional_constraints=''):
-    """
-    Declare ``name`` with a descriptor (and a range when ``low``/``high`` are given).
-
-    Returns the value in force (an override from a params file or ``-p`` wins
-    over ``default``).  A value out of range raises ParameterError naming the
-    parameter and the range.
-    """
-    descriptor = ParameterDescriptor(
-        description=description, read_only=read_only,
-        additional_constraints=additional_constraints)
-    if low is not None:
-        if isinstance(default, bool) or not isinstance(default, (int, float)):
-            raise TypeError(f'a range needs a numeric default for {name}')
-        if isinstance(default, int):
-            descriptor.integer_range = [
-                IntegerRange(from_value=int(low), to_value=int(high), step=1)]
-        else:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
-    numeric = isinstance(default, float)
-    if numeric:
-        descriptor.dynamic_typing = True
-    try:
-        value = node.declare_parameter(name, default, descriptor).value
-    except ParameterException as exc:
-        raise ParameterError(f'parameter {name!r}: {exc}') from None
-    if not numeric:
-        return value
-    bounds = (-math.inf, math.inf) if low is None else (float(low), float(high))
-    problem = _number_problem(name, value, bounds)
-    if problem:
-        raise ParameterError(problem)
-    _numbers(node)[name] = bounds
-    return float(value)
 
 
 def declare_setting(node, setting, default=None):
@@ -107,6 +73,38 @@ def declare_setting(node, setting, default=None):
     return value
 
 
+def follow(node, runtime):
+    """
+    Take the node's run-time parameters through ``runtime`` (:class:`~..runtime.settings.RunTime`).
+
+    ``runtime`` may be a callable that returns the one in force (None: the
+    node takes none now, e.g. a managed node not configured).  A value its
+    checks refuse is refused by name (the parameter keeps its value); one
+    they accept reaches its setters once it is set.
+    """
+    def current():
+        return runtime() if callable(runtime) else runtime
+
+    def check(params):
+        table = current()
+        for p in params:
+            if table is not None and p.name in table:
+                try:
+                    table.check(p.name, p.value)
+                except SettingError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def apply(params):
+        table = current()
+        for p in params:
+            if table is not None:
+                table.apply(p.name, p.value)
+
+    node.add_on_set_parameters_callback(check)
+    node.add_post_set_parameters_callback(apply)
+
+
 def _checked(node):
     """Return the node's table-checked parameters; install their run-time check once."""
     registry = getattr(node, '_plant_server_settings', None)
@@ -125,39 +123,3 @@ def _checked(node):
 
         node.add_on_set_parameters_callback(check)
     return registry
-
-
-def _numbers(node):
-    """Return the node's double parameters and ranges; install their check once."""
-    registry = getattr(node, '_plant_server_numbers', None)
-    if registry is None:
-        registry = node._plant_server_numbers = {}
-
-        def check(params):
-            for p in params:
-                if p.name in registry:
-                    problem = _number_problem(p.name, p.value, registry[p.name])
-                    if problem:
-                        return SetParametersResult(successful=False, reason=problem)
-            return SetParametersResult(successful=True)
-
-        node.add_on_set_parameters_callback(check)
-    return registry
-
-
-def _number_problem(name, value, bounds):
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f'parameter {name!r} must be a number, got {value!r}'
-    if not (low <= value <= high):
-        return f'parameter {name!r} must be in [{low:g}, {high:g}], got {value!r}'
-    return None
-
-
-def choice(node, name, default, choices, description, read_only=True):
-    """Declare a string parameter that must be one of ``choices``."""
-    value = declare(node, name, default, f'{description} One of: {", ".join(choices)}.',
-                    read_only=read_only, additional_constraints=f'one of {list(choices)}')
-    if value not in choices:
-        raise ParameterError(f'parameter {name!r} must be one of {list(choices)}, got {value!r}')
-    return value

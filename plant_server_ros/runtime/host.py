@@ -14,13 +14,14 @@ not need to know what a plant is made of.
 """
 
 import collections
+import functools
 import time
 
 from .lockstep import LockstepSchedule
 from .plant import Plant
 from .realtime import RealtimeSchedule
 from .schedule import Fanout, PlantListener
-from .settings import condition_sections, defaults, SettingError, SETTINGS
+from .settings import condition_sections, defaults, RunTime, SettingError
 from .status import plant_status
 from ..conditions.faults import Fault, from_text
 from ..conditions.network import episode_network, NetworkModel
@@ -32,7 +33,7 @@ _PLANT_STEP = Plant.step      # the plant's own step, whatever a hook installs o
 EVENTS_KEPT = 1000      # events a host remembers (status() shows the last few)
 STATUS_EVENTS = 20
 # What may change while the plant runs, and how the plant takes it.
-_APPLY = {
+_CHANGES = {
     'sensor_noise_std': lambda plant, v: setattr(plant, 'sensor_noise_std', v),
     'max_force': lambda plant, v: plant.set_max_force(v),
     'control_timeout': lambda plant, v: setattr(plant, 'control_timeout', v),
@@ -54,6 +55,10 @@ class PlantHost:
     ``labels`` maps a setting to the name the door's users know it by, for
     the one-line refusals (``{'dt': "parameter 'dt'"}``).  A value the
     plant cannot start with raises :class:`~.settings.SettingError`.
+    ``recorder(directory, view, dt)`` makes what records the episodes when
+    the ``record`` setting names a directory (the door passes
+    :class:`~..observers.recording.Recorder`; the host imports nothing above
+    ``runtime``).
 
     ``control``, ``reset``, ``estop``, ``set_disturbance`` are the
     schedule's own (the same calls in both modes); ``view`` is what
@@ -61,7 +66,8 @@ class PlantHost:
     """
 
     def __init__(self, values=None, *, scenario=None, listener=None, observers=(),
-                 network=None, on_network=None, labels=None, log=None, name='plant'):
+                 network=None, on_network=None, labels=None, log=None, name='plant',
+                 recorder=None):
         self.values = {**defaults(), **(values or {})}
         self.labels = labels or {}
         self.mode = self.values['mode']
@@ -78,12 +84,18 @@ class PlantHost:
         self._on_network = on_network
         self.plant = self._build_plant(scenario)
         self.view = self.plant.view
+        # The settings it takes while it runs (the table's ``runtime``), checked.
+        self.runtime = RunTime(
+            {name: functools.partial(self._change, name, change)
+             for name, change in _CHANGES.items()},
+            checks={'initial_state': self._check_initial_state}, labels=self.labels)
         self.recorder = None
         record = self.values.get('record')
         if record:
-            # Imported only when asked for: recording needs ``mcap``.
-            from ..observers.recording import Recorder
-            self.recorder = Recorder(record, self.view, self.plant.dt)
+            if recorder is None:
+                raise SettingError(f'{self._label("record")}: this door records nothing '
+                                   '(no recorder given)')
+            self.recorder = recorder(record, self.view, self.plant.dt)
             observers = (self.recorder, *observers)
         if callable(listener) and not isinstance(listener, PlantListener):
             listener = listener(self)        # a door's listener that needs the plant
@@ -248,29 +260,28 @@ class PlantHost:
         if self.recorder is not None:
             self.recorder.close()
 
-    # -- settings at run time --------------------------------------------------
+    # -- settings at run time (:attr:`runtime`) ----------------------------------
     def check(self, name, value):
-        """Raise SettingError if ``value`` is not one ``name`` may take now."""
-        setting = SETTINGS[name]
-        value = setting.check(value, self._label(name))
-        if name == 'initial_state':
-            try:
-                check_state(value, self.plant.track_limit)
-            except InvalidStateError as exc:
-                raise SettingError(f'{self._label(name)}: {exc}') from None
-        return value
+        """Return ``value`` as ``name`` takes it now; SettingError naming it if it cannot."""
+        return self.runtime.check(name, value)
 
     def apply(self, name, value):
-        """Take a run-time setting (checked with :meth:`check`); True if the plant uses it."""
-        change = _APPLY.get(name)
-        if change is None:
-            return False
+        """Take a run-time setting (checked); True if the plant uses it."""
+        return self.runtime.apply(name, value)
+
+    def _check_initial_state(self, value):
+        try:
+            check_state(value, self.plant.track_limit)
+        except InvalidStateError as exc:
+            raise SettingError(f'{self._label("initial_state")}: {exc}') from None
+        return value
+
+    def _change(self, name, change, value):
         with self.lock:
             change(self.plant, value)
             self.values[name] = value
             # The sample of the next tick was computed with the old value.
             self.schedule.refresh()
-        return True
 
     # -- faults, live --------------------------------------------------------
     def inject(self, spec):

@@ -54,7 +54,7 @@ class Setting:
     keyword: str = None         # PlantServer's keyword
     config: str = None          # the original config.yaml's dotted key
     flag: str = None            # dip_plant_server's flag
-    length: int = None          # floats: how many
+    length: int = None          # floats: how many (None: any number of them)
     door_defaults: tuple = ()   # ((door, default), ...) where a door's default differs
 
     # -- validation ------------------------------------------------------------
@@ -88,9 +88,10 @@ class Setting:
         if kind == 'choice':
             return None if value in self.choices else f'must be one of {list(self.choices)}'
         if kind == 'floats':
-            if not _is_list(value) or len(value) != self.length or \
-                    any(_number_problem(v, self.low, self.high) for v in value):
-                return f'must be a list of {self.length} numbers{self.shown_range(" in ")}'
+            if not _is_list(value) or self.length is not None and len(value) != self.length \
+                    or any(_number_problem(v, self.low, self.high) for v in value):
+                count = '' if self.length is None else f'{self.length} '
+                return f'must be a list of {count}numbers{self.shown_range(" in ")}'
             return None
         if kind == 'state':
             if not _is_list(value) or \
@@ -339,6 +340,59 @@ def config_keys():
 def defaults(door='plant'):
     """Return ``{name: default}`` of every setting, as ``door`` has them."""
     return {name: s.default_for(door) for name, s in SETTINGS.items()}
+
+
+class RunTime:
+    """
+    What takes each run-time setting at one door: the one way a change reaches a running plant.
+
+    ``setters``: ``{name: setter(value)}``, each name a setting the table
+    marks ``runtime``; a name may be given more than once (:meth:`add`):
+    every setter takes it.  ``checks``: ``{name: check(value)}``, the door's
+    own check past the table's (it returns the value or raises
+    SettingError).  ``labels``: the names the door's users know (for the
+    refusals).  The plant host takes its settings this way, and so do the
+    ROS nodes (:func:`~..ros.params.follow`) and the doors
+    (:meth:`~..doors.assembly.Doors.runtime_setters`).
+    """
+
+    def __init__(self, setters=None, checks=None, labels=None):
+        self.labels = labels or {}
+        self._setters = {}
+        self._checks = dict(checks or {})
+        self.add(setters or {})
+
+    def add(self, setters):
+        """Add ``{name: setter}``; return self."""
+        for name, setter in setters.items():
+            if not SETTINGS[name].runtime:
+                raise ValueError(f'{name} is not a run-time setting (settings table)')
+            self._setters.setdefault(name, []).append(setter)
+        return self
+
+    @property
+    def names(self):
+        """Return the names this door takes at run time."""
+        return tuple(self._setters)
+
+    def __contains__(self, name):
+        return name in self._setters
+
+    def check(self, name, value):
+        """Return ``value`` as ``name`` takes it, or raise SettingError naming it."""
+        value = SETTINGS[name].check(value, self.labels.get(name, name))
+        check = self._checks.get(name)
+        return value if check is None else check(value)
+
+    def apply(self, name, value):
+        """Check ``value`` and hand it to every setter of ``name``; False if none takes it."""
+        setters = self._setters.get(name)
+        if not setters:
+            return False
+        value = self.check(name, value)
+        for setter in setters:
+            setter(value)
+        return True
 
 
 def condition_sections(values):

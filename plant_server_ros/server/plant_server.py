@@ -12,16 +12,15 @@ threads of one process are independent plants.
         server.start()          # returns at max_steps or on stop()
 """
 
-import contextlib
 import logging
 import threading
 
 from . import config
 from .doors import door_options
+from ..doors.assembly import door_settings, Doors
+from ..doors.web.actions import HostActions
 from ..legacy.host_backend import HostBackend
-from ..legacy.sessions import Sessions
-from ..legacy.tcp_server import TcpServer
-from ..legacy.udp_server import UdpServer
+from ..observers.recording import Recorder
 from ..runtime.host import PlantHost
 from ..runtime.plant_log import PlantLog
 from ..runtime.settings import MODES, SETTINGS
@@ -96,15 +95,14 @@ class PlantServer:
         self._lock = threading.Lock()
         self._started = self._closed = False
         self._cpu = CpuMeter()
-        self.sessions = None
-        self.web = self._web_actions = self._tcp = self._udp = None
+        self.doors = None
         # Every door's client networks (docs/lab_network.md), checked before anything listens.
-        self._doors = door_options(values.get('allow'), values.get('web_token') or None,
-                                   values.get('web_view_only', False))
+        self._door_options = door_options(values.get('allow'), values.get('web_token') or None,
+                                          values.get('web_view_only', False))
         self.host = PlantHost(
             values, scenario=scenario, labels=labels, log=self.log,
             listener=lambda host: _ServerLog(self, host.plant, self.max_steps),
-            network=config.network(values), on_network=self._set_network)
+            network=config.network(values), on_network=self._set_network, recorder=Recorder)
         self.plant = self.host.plant
         self.events = self.host.events
         self.backend = HostBackend(self.host)
@@ -128,10 +126,18 @@ class PlantServer:
         except BaseException:
             self._release()
             raise
-        self.address = self._tcp.address[:2]
+        self.address = self.doors.tcp.address[:2]
         self.port = self.address[1]
         self.web_url = None if self.web is None else self.web.url
         self.udp_port = None if self._udp is None else self._udp.address[1]
+
+    # The doors' parts, by the names they had.
+    sessions = property(lambda self: None if self.doors is None else self.doors.sessions,
+                        doc='The legacy sessions every door shares (one controlling client).')
+    web = property(lambda self: None if self.doors is None else self.doors.web,
+                   doc='The live view (``web=``), or None.')
+    _tcp = property(lambda self: self.doors.tcp)
+    _udp = property(lambda self: self.doors.udp)
 
     @property
     def recorder(self):
@@ -140,8 +146,8 @@ class PlantServer:
 
     def _set_network(self, network):
         """Give the legacy links the network of the episode's scenario (or the server's own)."""
-        if self.sessions is not None:
-            self.sessions.network = network
+        if self.doors is not None:
+            self.doors.network = network
 
     def _open(self, web, bind_addr, udp_addr, values):
         idle_timeout = values.get('idle_timeout', SETTINGS['idle_timeout'].default)
@@ -149,34 +155,21 @@ class PlantServer:
         busy_poll = 1e-6 * values.get('busy_poll_us', SETTINGS['busy_poll_us'].default_for(
             'PlantServer lock-step' if self.mode == 'lockstep' else 'PlantServer'))
         if web is not None:
-            # Imported only when asked for: the live view needs ``websockets``.
-            from ..observers.web.live_view import LiveView, PlantServerActions
-            host, port = web if isinstance(web, tuple) else (bind_addr[0], web)
-            self._web_actions = PlantServerActions(self)
-            self.web = LiveView(self.host.view, self._web_actions, host, port, log=self.log,
-                                **self._doors['web'])
-            self.host.add_observer(self.web)
-        self.sessions = Sessions(self.backend, network=self.host.network)
+            web = web if isinstance(web, tuple) else (bind_addr[0], web)
         if udp_addr == 'config':
             udp_addr = ((values.get('udp_bind_address', '127.0.0.1'), values['udp_port'])
                         if 'udp_port' in values else None)
-        with _door('TCP', bind_addr):
-            self._tcp = TcpServer(self.sessions, bind_addr[0], bind_addr[1], idle_timeout,
-                                  log=self.log, busy_poll=busy_poll, **self._doors['legacy'])
-        if udp_addr is not None:
-            with _door('UDP', udp_addr):
-                self._udp = UdpServer(self.sessions, udp_addr[0], udp_addr[1], idle_timeout,
-                                      log=self.log, busy_poll=busy_poll,
-                                      **self._doors['legacy'])
-        if self.web is not None:
-            with _door('live view', (self.web.host, self.web.port)):
-                self.web.start()
+        self.doors = Doors(
+            self.backend, **door_settings(
+                values, tcp=bind_addr, udp=udp_addr, web=web, idle_timeout=idle_timeout,
+                busy_poll=busy_poll, **self._door_options),
+            live=lambda: HostActions(self.host, self.backend), network=self.host.network,
+            log=self.log)
 
     def _release(self):
         """Stop what the constructor started (a failure halfway)."""
-        for part in (self._tcp, self._udp, self.web, self._web_actions):
-            if part is not None:
-                part.close()
+        if self.doors is not None:
+            self.doors.close()
         self.host.stop()
 
     # -- the seed's API ------------------------------------------------------
@@ -189,9 +182,7 @@ class PlantServer:
         try:
             self._take_user_hooks()
             self.host.start()
-            self._tcp.start()
-            if self._udp is not None:
-                self._udp.start()
+            self.doors.start()
             self.log.info(self.describe())
             if self._ready is not None:
                 self._ready.set()
@@ -263,9 +254,7 @@ class PlantServer:
     def describe(self):
         """One line: what is served where, and how."""
         s = self.host.values
-        udp = '' if self._udp is None else \
-            f' and UDP datagrams on {self._udp.address[0]}:{self.udp_port}'
-        web = '' if self.web is None else f'; live view at {self.web_url}'
+        udp, web = self.doors.describe()
         scenarios = self.host.describe_scenarios()
         return (f'{self.mode} plant serving the legacy TCP protocol on '
                 f'{self.address[0]}:{self.port}{udp}: dt={s["dt"]:g} s, '
@@ -292,12 +281,7 @@ class PlantServer:
         return count
 
     def _shutdown(self):
-        self._tcp.close()
-        if self._udp is not None:
-            self._udp.close()
-        if self.web is not None:
-            self.web.close()
-            self._web_actions.close()
+        self.doors.close()
         self.host.stop()                   # flushes the episode being recorded
 
 
@@ -342,12 +326,3 @@ def start_server(cfg_path, max_steps=None, *, block=True, **kwargs):
 def _client_name(holder):
     address = getattr(holder, 'peer', None) or getattr(holder, 'address', None)
     return '%s:%d' % tuple(address[:2])
-
-
-@contextlib.contextmanager
-def _door(what, address):
-    """Name the door in a bind failure (``OSError.filename``: 'TCP 127.0.0.1:5555')."""
-    try:
-        yield
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, f'{what} {address[0]}:{address[1]}') from None

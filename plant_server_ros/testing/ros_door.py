@@ -19,7 +19,7 @@ import time
 
 from .controller_process import check_command, CommandError, ControllerProcess, expand
 from .episodes import EpisodeCollector
-from .runner import _last_t, EpisodeResult, evaluate, POLL, SetupError
+from .judge import EpisodeResult, evaluate, last_t, POLL, SetupError
 from .timing import ResponseTimer
 from ..conditions.scenario import find
 
@@ -161,19 +161,19 @@ class RosCampaign:
         while data.ended is None:
             now = time.monotonic()
             if self.non_finite > nan_before:
-                reason = f'controller sent a non-finite command at t={_last_t(data):.3f} s'
+                reason = f'controller sent a non-finite command at t={last_t(data):.3f} s'
                 self.host.estop(f'dip_test: {reason}')
                 return data, reason
             if not proc.alive:
                 reason = (f'controller {"crashed" if (proc.returncode or 0) < 0 else "exited"}'
-                          f' during the episode at t={_last_t(data):.3f} s '
+                          f' during the episode at t={last_t(data):.3f} s '
                           f'({proc.describe_exit()})')
                 self.host.estop(f'dip_test: {reason}')
                 return data, reason
             last = self.timer.last_control
             if now - max(start, last if last is not None else start) > self.timeout:
                 reason = (f'controller stopped answering: no control for {self.timeout:g} s '
-                          f'at t={_last_t(data):.3f} s')
+                          f'at t={last_t(data):.3f} s')
                 proc.end(self.grace)
                 self.host.estop(f'dip_test: {reason}')
                 return data, reason

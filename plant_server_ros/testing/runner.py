@@ -19,7 +19,7 @@ response times of :mod:`.timing`) are judged by the scenario's criteria
 and, given a baseline, by the regression gate (:mod:`.verdict`).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 import math
 from pathlib import Path
 import threading
@@ -28,51 +28,15 @@ import time
 from . import verdict
 from .controller_process import check_command, CommandError, ControllerProcess, expand
 from .episodes import EpisodeCollector
+# SetupError and EpisodeResult are imported from here too (cli, pytest_plugin, users).
+from .judge import (DEFAULT_FALL_ANGLE, EpisodeResult, evaluate, last_t,  # noqa: F401
+                    POLL, SetupError)
 from .timing import ResponseTimer, TimedBackend
-from ..analysis.metrics import episode_metrics
 from ..conditions.scenario import load as load_scenarios, ScenarioError, ScenarioPlayer
 from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
 
 DEFAULT_TIMEOUT = 10.0      # s; a Python controller importing scipy on a busy machine needs a few
-DEFAULT_FALL_ANGLE = 0.6
-POLL = 0.05               # s between looks at the controller process while waiting
-
-
-class SetupError(Exception):
-    """The run cannot start: a bad file, a port in use, a command not found (one line why)."""
-
-
-@dataclass
-class EpisodeResult:
-    """The verdict on one episode, with what it is based on."""
-
-    index: int                     # 1.. in play order
-    scenario: str
-    seed: int
-    play: int                      # which play of the campaign (1.. repeat)
-    key: str                       # its name in a baseline
-    name: str                      # its test case name
-    passed: bool = False
-    failures: list = field(default_factory=list)   # every reason, in words
-    reason: str = None             # why the runner or the plant failed it, if so
-    checks: list = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
-    trace: dict = field(default_factory=dict)
-    ended: str = ''
-    files: list = field(default_factory=list)
-    stderr: list = field(default_factory=list)
-    controller_exit: str = None
-    wall_time: float = 0.0
-    plant_episode: int = None
-    metrics_time: float = 0.0      # s spent computing metrics and the verdict
-
-    def to_dict(self):
-        """Return a JSON-ready dict (no trace)."""
-        out = asdict(self)
-        out.pop('trace')
-        out['files'] = [str(f) for f in self.files]
-        return out
 
 
 @dataclass
@@ -159,52 +123,6 @@ def _slots(scenarios, repeat):
             name = f'{index:02d}_{label}' + (f'_play{play}' if repeat > 1 else '')
             slots.append((scenario, play, key, name))
     return slots
-
-
-# -- judging one episode ---------------------------------------------------------
-
-def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseline=None):
-    """Fill ``result`` from the episode's record ``data`` (EpisodeData or None)."""
-    began = time.perf_counter()
-    failures = [reason] if reason else []
-    metrics = {}
-    if data is not None and data.t:
-        t, x, u = data.record()
-        safety = scenario.safety or {}
-        fall = safety.get('fall_angle', DEFAULT_FALL_ANGLE)
-        force_limit = (scenario.actuator or {}).get('max_force', max_force)
-        ended = data.ended or result.ended or 'stopped'
-        metrics = episode_metrics(t, x, u, max_force=force_limit, ended=ended, fall_angle=fall)
-        result.trace = verdict.decimate(t, x)
-        result.ended = ended
-        result.plant_episode = data.number
-        if data.ended_kind in ('halt', 'estop') and not reason:
-            failures.append(f'plant {"halted" if data.ended_kind == "halt" else "e-stopped"}: '
-                            f'{data.ended.split(": ", 1)[1]}')
-        elif metrics['fell'] and not reason:
-            # No safety limit halted it (the scenario sets no fall_angle): still a fall.
-            worst = max(metrics['max_abs_th1'], metrics['max_abs_th2'])
-            failures.append(f'pendulum fell: max |theta| {worst:.4g} rad > {fall:g} rad')
-    else:
-        metrics = {'duration': 0.0, 'steps': 0, 'balanced': False, 'fell': False,
-                   'halted': False, 'ended': result.ended or 'not started'}
-    metrics.update(timing or {})
-    if data is None or not data.t:
-        # Nothing ran: the reason is the verdict, there is nothing to check criteria on.
-        passed, checks, messages = False, [], failures
-    else:
-        passed, checks, messages = verdict.judge(metrics, scenario.criteria, failures)
-    if baseline is not None:
-        old = baseline.get(result.key)
-        if old is None:
-            messages.append(f'regression: {result.key} is not in the baseline')
-        else:
-            messages += verdict.regressions(old, metrics, result.trace, scenario.regression)
-    result.metrics, result.checks, result.failures = metrics, checks, messages
-    result.reason = reason
-    result.passed = passed and not messages
-    result.metrics_time = time.perf_counter() - began
-    return result
 
 
 # -- the entry point ---------------------------------------------------------------
@@ -301,13 +219,14 @@ class _InProcess:
     """Step the host directly: reset, then ``controller(measured, t)`` per period."""
 
     def __init__(self, scenarios, slots, values, controller, repeat):
+        from ..observers.recording import Recorder
         from ..runtime.host import PlantHost
         self.slots = slots
         self.controller = controller
         self.timer = ResponseTimer(values.get('dt', 0.01))
         player = ScenarioPlayer(scenarios, repeat=repeat)
         try:
-            self.host = PlantHost(values, scenario=player)
+            self.host = PlantHost(values, scenario=player, recorder=Recorder)
         except (ValueError, InvalidStateError) as exc:
             raise SetupError(str(exc)) from None
         self.collector = EpisodeCollector(self.host.plant, self.timer)
@@ -511,14 +430,14 @@ class _SocketCampaign:
             # the error reply is then judged by the NaN, counted before that reply.
             exited = not proc.alive
             if self._non_finite() > nan_before:
-                reason = f'controller sent a non-finite command at t={_last_t(data):.3f} s'
+                reason = f'controller sent a non-finite command at t={last_t(data):.3f} s'
                 self._halt(reason)
                 return data, reason
             if exited:
                 if data.ended is not None:
                     return data, None
                 reason = (f'controller {"crashed" if (proc.returncode or 0) < 0 else "exited"}'
-                          f' during the episode at t={_last_t(data):.3f} s '
+                          f' during the episode at t={last_t(data):.3f} s '
                           f'({proc.describe_exit()})')
                 self._halt(reason)
                 return data, reason
@@ -526,7 +445,7 @@ class _SocketCampaign:
             quiet_since = max(start, last if last is not None else start)
             if now - quiet_since > self.timeout:
                 reason = (f'controller stopped answering: no control for {self.timeout:g} s '
-                          f'at t={_last_t(data):.3f} s')
+                          f'at t={last_t(data):.3f} s')
                 self._end()
                 self._halt(reason)
                 return data, reason
@@ -561,7 +480,3 @@ class _SocketCampaign:
         self.server.stop()
         self._thread.join(10.0)
         self.server.close()
-
-
-def _last_t(data):
-    return data.t[-1] if data is not None and data.t else 0.0

@@ -56,13 +56,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from .actions import HostActions, PlantServerActions, Pulse  # noqa: F401 - here too
 from ...conditions.faults import Fault, from_text
 from ...inputs.allowlist import Allowlist, is_loopback
 from ...physics import geometry
 from ...runtime.schedule import PlantListener
 from ...runtime.views import view_of
 
-# package_data of plant_server_ros.observers.web
+# package_data of plant_server_ros.doors.web
 STATIC_DIR = resources.files(__package__) / 'static'
 CONTENT_TYPES = {'.html': 'text/html; charset=utf-8',
                  '.js': 'text/javascript; charset=utf-8',
@@ -84,86 +85,6 @@ PUSH_LIMITS = {'force': 200.0, 'tau1': 20.0, 'tau2': 20.0}     # |value| [N, N m
 MAX_PUSH_DURATION = 5.0  # s
 COMMANDS = ('reset', 'push', 'estop', 'fault', 'clear_faults')
 _log = logging.getLogger('plant_server_ros.live_view')
-
-
-class Pulse:
-    """
-    A disturbance held for ``duration`` seconds, then cleared, from a timer thread.
-
-    ``set_disturbance(force, tau1, tau2)`` is the door's own (a
-    ``PlantServer``'s, a schedule's).  A new pulse replaces one still held;
-    :meth:`cancel` clears a held pulse at once.
-    """
-
-    def __init__(self, set_disturbance):
-        self._set = set_disturbance
-        self._lock = threading.Lock()
-        self._timer = None
-        self._held = 0              # number of the pulse held now (0: none)
-        self._count = 0
-
-    def __call__(self, force, tau1=0.0, tau2=0.0, duration=0.1):
-        """Hold ``(force, tau1, tau2)`` from now for ``duration`` s; return what the door says."""
-        with self._lock:
-            values = self._set(force, tau1, tau2)      # raises: the held push stays timed
-            if self._timer is not None:
-                self._timer.cancel()
-            self._count += 1
-            self._held = self._count
-            self._timer = threading.Timer(duration, self._clear, (self._count,))
-            self._timer.daemon = True
-            self._timer.start()
-            return values
-
-    def _clear(self, number):
-        with self._lock:
-            if self._held == number:
-                self._held = 0
-                self._timer = None
-                self._set(0.0, 0.0, 0.0)
-
-    def cancel(self):
-        """Clear a pulse still held, now (idempotent)."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._held:
-                self._held = 0
-                self._set(0.0, 0.0, 0.0)
-
-
-class PlantServerActions:
-    """The live view's buttons on a :class:`~..server.plant_server.PlantServer`."""
-
-    def __init__(self, server):
-        self.server = server
-        self.pulse = Pulse(server.set_disturbance)
-
-    def reset(self):
-        """Start a new episode (real time: at the next tick); the t = 0 ``(state, t)``."""
-        return self.server.backend.reset(None)
-
-    def push(self, force, tau1=0.0, tau2=0.0, duration=0.1):
-        """Push the plant for ``duration`` s."""
-        return self.pulse(force, tau1, tau2, duration)
-
-    def estop(self):
-        """Emergency stop; the halt reason."""
-        return self.server.estop('live view e-stop')
-
-    def fault(self, fault):
-        """Inject a checked :class:`~...conditions.faults.Fault`; the fault as it runs."""
-        return self.server.inject(fault).describe()
-
-    def clear_faults(self):
-        """Remove every fault of the episode."""
-        self.server.clear_faults()
-        return 'faults cleared'
-
-    def close(self):
-        """Clear a push still held."""
-        self.pulse.cancel()
 
 
 class _Client:
@@ -189,9 +110,10 @@ class LiveView(PlantListener):
     ``plant``: a :class:`~...runtime.views.PlantView` (or a plant, for its
     view): its episode, halt and live push are read, never changed.
     ``actions``: ``reset()``, ``push(force, tau1, tau2, duration)`` and
-    ``estop()`` of the door (:class:`PlantServerActions` for a
-    ``PlantServer``).  Attach the view to the plant's schedule as an
-    observer (:class:`~..runtime.schedule.Fanout`) and :meth:`start` it.
+    ``estop()`` of the door (:class:`~.actions.HostActions` on a plant
+    host).  Attach the view to the plant's schedule as an observer
+    (:class:`~...runtime.schedule.Fanout`; ``actions.attach(view)`` does)
+    and :meth:`start` it; :class:`~..assembly.Doors` does both.
     """
 
     def __init__(self, plant, actions, host='127.0.0.1', port=0, log=None, *,
