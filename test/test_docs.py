@@ -224,3 +224,34 @@ def test_sensor_arrays_are_documented_per_channel():
     rows = {row[0].strip('`'): row for row in settings_tables()['conditions']}
     for name in ('bias', 'drift_std', 'quantum', 'dropout'):
         assert str(len(CHANNELS)) in rows[f'sensor.{name}'][3]
+
+
+def _layout_rows():
+    """Return ``{path cell: holds cell}`` of docs/layout.md's table."""
+    rows = {}
+    for line in (DOCS / 'layout.md').read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) == 2 and cells[0].startswith('`'):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_the_layout_page_names_every_folder_and_module_of_the_package():
+    package = REPO / 'plant_server_ros'
+    rows = _layout_rows()
+    missing = []
+    for folder in sorted({p.parent for p in package.rglob('*.py')}):
+        key = f'`{folder.relative_to(REPO).as_posix()}/`'
+        if key not in rows:
+            missing.append(f'no row for {key}')
+            continue
+        named = set(re.findall(r'`([^`]+)`', rows[key]))
+        for path in sorted(folder.glob('*.py')):
+            if path.name == '__init__.py' and folder != package:
+                continue          # a folder's __init__ re-exports what its row names
+            if not any(path.name in name.split('/') for name in named):
+                missing.append(f'{path.relative_to(REPO)}: not named in the row of {key}')
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name == 'static'):
+            if f'{sub.name}/' not in named:
+                missing.append(f'{sub.relative_to(REPO)}/: not named in the row of {key}')
+    assert not missing, 'docs/layout.md is behind the package:\n' + '\n'.join(missing)

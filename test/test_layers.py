@@ -25,11 +25,8 @@ LAYERS = (
     ('testing',),
 )
 # Arrows up that are known and owned elsewhere; each must still be there (when it
-# goes, its line goes too).  conditions/scenario.py checks a scenario's criteria
-# with analysis.metrics.validate_criteria (the conditions rework of issue 24 moves it).
-KNOWN_UPWARD = {
-    ('plant_server_ros.conditions.scenario', 'plant_server_ros.analysis.metrics'),
-}
+# goes, its line goes too).
+KNOWN_UPWARD = set()
 
 
 def modules():

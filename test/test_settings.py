@@ -1,5 +1,7 @@
 """The settings table is the one place a setting lives: every door and doc follows it."""
 
+import ast
+import inspect
 from pathlib import Path
 import re
 
@@ -123,3 +125,53 @@ def test_the_params_file_is_the_one_the_table_generates():
     assert (REPO / 'config' / 'plant_server.yaml').read_text() == settings.params_yaml(), (
         'config/plant_server.yaml is stale: python -m plant_server_ros.runtime.settings '
         '--params > config/plant_server.yaml')
+
+
+def _literal_defaults(tree):
+    """Yield ``(name, value, line)`` of each parameter or class field with a literal default."""
+    for node in ast.walk(tree):
+        pairs = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+            pairs = [(a.arg, d) for a, d in pairs]
+        elif isinstance(node, ast.ClassDef):
+            pairs = [(s.target.id, s.value) for s in node.body if isinstance(s, ast.AnnAssign)
+                     and isinstance(s.target, ast.Name) and s.value is not None]
+        for name, default in pairs:
+            if isinstance(default, ast.Constant):
+                yield name, default.value, default.lineno
+
+
+def test_no_default_of_a_setting_is_written_again_outside_the_table():
+    # A parameter or field named after a setting, whose literal default is that
+    # setting's default (at any door), is a copy that would silently stay behind
+    # when the table changes: it must read the table (or, below it, the model's
+    # own constant the table reads).
+    package = Path(settings.__file__).resolve().parents[1]
+    table = {name: [s.default] + [d for _, d in s.door_defaults]
+             for name, s in settings.SETTINGS.items() if '.' not in name}
+    copies = []
+    for path in sorted(package.rglob('*.py')):
+        if path == Path(settings.__file__).resolve():
+            continue
+        for name, value, line in _literal_defaults(ast.parse(path.read_text())):
+            if name in table and not isinstance(value, bool) and value is not None and \
+                    any(value == d and type(value) is type(d) for d in table[name]):
+                copies.append(f'{path.relative_to(package.parent)}:{line}: {name}={value!r}')
+    assert not copies, 'defaults written again outside the settings table:\n' + \
+        '\n'.join(copies)
+
+
+def test_the_models_own_defaults_are_the_tables():
+    # physics stands below the table: the table reads these, never the other way.
+    from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
+    from plant_server_ros.physics.state import DEFAULT_INITIAL_STATE
+    signature = inspect.signature(DIPDynamics)
+    assert settings.SETTINGS['integrator'].default == signature.parameters['integrator'].default
+    assert settings.SETTINGS['substeps'].default == signature.parameters['substeps'].default
+    assert settings.SETTINGS['initial_state'].default == list(DEFAULT_INITIAL_STATE)
+    for name, value in vars(DIPParams()).items():
+        assert settings.SETTINGS[f'physics.{name}'].default == value

@@ -102,6 +102,8 @@ import re
 
 import numpy as np
 
+from ..conditions.criteria import CRITERIA, validate_criteria  # noqa: F401 - the vocabulary
+
 # A force within this fraction of max_force counts as saturated.
 SATURATION_TOLERANCE = 1e-9
 # Slack on the settling hold, for sums of sample periods such as 100 * 0.01.
@@ -112,34 +114,6 @@ _HALT_WORDINGS = ('pendulum fell', 'left the track', 'too fast', 'too high', 'no
 _FALL_WORDINGS = ('pendulum fell', 'left the track')
 _FALL_WORDS = re.compile(r'\b(fell|fall|fallen|track)\b')
 
-# Each criterion a scenario's criteria: mapping may hold, and what it checks
-# (docs/test_your_controller.md has them in one table).  The timing ones
-# judge what the test runner measures (plant_server_ros.testing.timing);
-# a record without them (dip_report) fails those checks.
-CRITERIA = {
-    'max_abs_theta': 'max(max_abs_th1, max_abs_th2) <= limit [rad]',
-    'max_abs_x': 'max_abs_x <= limit [m]',
-    'settling_time': 'settled (settling_time not None) and settling_time <= limit [s]',
-    'max_overshoot_th1': 'overshoot_th1 <= limit [rad]',
-    'max_overshoot_th2': 'overshoot_th2 <= limit [rad]',
-    'max_ise_th1': 'ise_th1 <= limit [rad^2 s]',
-    'max_ise_th2': 'ise_th2 <= limit [rad^2 s]',
-    'max_itae_th1': 'itae_th1 <= limit [rad s^2]',
-    'max_itae_th2': 'itae_th2 <= limit [rad s^2]',
-    'rms_force': 'rms_force <= limit [N]',
-    'peak_force': 'peak_force <= limit [N]',
-    'max_time_in_saturation': 'time_in_saturation <= limit [s]',
-    'max_saturation_fraction': 'saturation_fraction <= limit [-]',
-    'max_mean_abs_du': 'mean_abs_du <= limit [N] (chattering, per period)',
-    'max_sign_changes_per_s': 'sign_changes_per_s <= limit [1/s] (chattering)',
-    'max_control_energy': 'control_energy <= limit [N^2 s]',
-    'max_response_ms': 'response_max_ms <= limit [ms] (state sent -> control received)',
-    'max_response_p99_ms': 'response_p99_ms <= limit [ms]',
-    'max_deadline_misses': 'deadline_misses <= limit [-] (controls after the next sample '
-                           'was due)',
-    'min_survived': 'duration >= limit [s] (survived until, from the start of the episode)',
-    'balanced': 'balanced == limit (true or false)',
-}
 # The metric each criterion reads, where its name is not the metric's own.
 _CRITERION_METRIC = {
     'max_overshoot_th1': 'overshoot_th1', 'max_overshoot_th2': 'overshoot_th2',
@@ -307,29 +281,6 @@ def _criterion_value(metrics, name):
     if name == 'max_abs_theta':
         return max(metrics['max_abs_th1'], metrics['max_abs_th2'])
     return metrics.get(_CRITERION_METRIC.get(name, name))
-
-
-def validate_criteria(criteria):
-    """
-    Return ``criteria`` (a mapping, or None for none) as a dict, or raise ValueError.
-
-    The error names an unknown criterion, or one whose limit is not a number
-    (a bool for ``balanced``); scenarios call this when they are loaded.
-    """
-    if criteria is None:
-        return {}
-    if not isinstance(criteria, dict):
-        raise ValueError(f'criteria must be a mapping, got {criteria!r}')
-    criteria = dict(criteria)
-    for name, limit in criteria.items():
-        if name not in CRITERIA:
-            raise ValueError(f'criteria.{name} is not a criterion (one of {sorted(CRITERIA)})')
-        if name == 'balanced':
-            if not isinstance(limit, bool):
-                raise ValueError(f'criteria.balanced must be true or false, got {limit!r}')
-        elif not _is_number(limit) or math.isnan(limit):
-            raise ValueError(f'criteria.{name} must be a number, got {limit!r}')
-    return criteria
 
 
 def check_criteria(metrics, criteria):

@@ -40,6 +40,7 @@ from pathlib import Path
 import sys
 
 from .actuator import ActuatorModel
+from .criteria import validate_criteria
 from .disturbances import Disturbance
 from .faults import FaultError, parse_list as parse_faults
 from .network import NetworkModel
@@ -223,7 +224,6 @@ def _build(cls, values, source, dt):
         kwargs['safety'] = section
     if values.get('criteria') is not None:
         # Judged after the episode; checked now, so a typo is not run silently.
-        from ..analysis.metrics import validate_criteria
         kwargs['criteria'] = validate_criteria(_mapping('criteria', values['criteria']))
     if values.get('faults') is not None:
         try:

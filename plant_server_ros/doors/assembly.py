@@ -71,8 +71,8 @@ class Doors:
     """The legacy doors and the live view of one plant: opened, started and closed together."""
 
     def __init__(self, backend, tcp, *, udp=None, web=None, live=None, network=None,
-                 idle_timeout=10.0, busy_poll=0.0, allow=None, token=None, view_only=False,
-                 log=None):
+                 idle_timeout=SETTINGS['idle_timeout'].default, busy_poll=0.0, allow=None,
+                 token=None, view_only=False, log=None):
         self.tcp = self.udp = self.web = self.live = None
         self.sessions = Sessions(backend, network=network)
         try:

@@ -8,12 +8,13 @@ ticking thread with PROTOCOL.md's reply rule (:mod:`..runtime.replies`).
 
 from .backend import BadState, PlantBackend
 from ..physics.state import InvalidStateError
+from ..runtime.settings import SETTINGS
 
 
 class HostBackend(PlantBackend):
     """A :class:`PlantBackend` over a :class:`~..runtime.host.PlantHost`."""
 
-    def __init__(self, host, reply_timeout=1.0):
+    def __init__(self, host, reply_timeout=SETTINGS['reply_timeout'].default):
         self.host = host
         self.reply_timeout = float(reply_timeout)
         self._control = host.control       # bound once: the hot path

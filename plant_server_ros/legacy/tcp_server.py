@@ -22,6 +22,7 @@ from .protocol import (encode_error, encode_state, ErrorCode, FRAME_SIZE, MsgTyp
                        parse_request, ProtocolError, RESET_GIVEN)
 from .sessions import Sessions
 from ..inputs.allowlist import Allowlist
+from ..runtime.settings import SETTINGS
 
 _log = logging.getLogger(__name__)
 SEND_BUFFER = 64 * 1024
@@ -192,7 +193,8 @@ def _close(sock):
 class TcpServer:
     """Serve the 64-byte protocol on ``(host, port)`` for ``sessions`` (a backend is wrapped)."""
 
-    def __init__(self, sessions, host='127.0.0.1', port=5555, idle_timeout=10.0,
+    def __init__(self, sessions, host=SETTINGS['bind_address'].default,
+                 port=SETTINGS['port'].default, idle_timeout=SETTINGS['idle_timeout'].default,
                  backlog=512, log=None, busy_poll=0.0, allow=None):
         self.sessions = sessions if isinstance(sessions, Sessions) else Sessions(sessions)
         # Client networks served (None: loopback when bound to it, else anyone).

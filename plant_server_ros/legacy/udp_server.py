@@ -21,10 +21,11 @@ import time
 import traceback
 
 from .datagram import BAD_CHECKSUM, BAD_LENGTH, DatagramError, decode_command, encode_state, \
-    NOT_FINITE
+    NOT_FINITE, ORIGINAL_PORT
 from .protocol import ErrorCode, ProtocolError
 from .sessions import Sessions
 from ..inputs.allowlist import Allowlist
+from ..runtime.settings import SETTINGS
 
 _log = logging.getLogger(__name__)
 POLL = 0.1              # s; how often the loop looks at idle sessions and shutdown
@@ -49,8 +50,9 @@ class _Peer:
 class UdpServer:
     """Serve the UDP datagrams on ``(host, port)`` for ``sessions`` (a backend is wrapped)."""
 
-    def __init__(self, sessions, host='127.0.0.1', port=9000, idle_timeout=10.0, log=None,
-                 busy_poll=0.0, allow=None):
+    def __init__(self, sessions, host=SETTINGS['udp_bind_address'].default, port=ORIGINAL_PORT,
+                 idle_timeout=SETTINGS['idle_timeout'].default, log=None, busy_poll=0.0,
+                 allow=None):
         self.sessions = sessions if isinstance(sessions, Sessions) else Sessions(sessions)
         # Client networks served (None: loopback when bound to it, else anyone).
         self.allow = Allowlist(allow, host)

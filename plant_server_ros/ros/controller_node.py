@@ -20,16 +20,18 @@ from std_srvs.srv import Trigger
 from . import contract, params as ros_params
 from .messages import state_of
 from ..clients import controllers
-from ..runtime.settings import Setting
+from ..runtime.settings import Setting, SETTINGS
 
 # The controller's parameters (read-only), declared as the plant's are.
 LAW = Setting('law', 'choice', 'lqr', 'lqr: u = -K x, K the discrete LQR of the nominal '
               'plant; pd: u = -kp . [x, th1, th2] - kd . [xdot, th1dot, th2dot].',
               'controller', choices=('lqr', 'pd'), nodes=('controller',))
-DT = Setting('dt', 'float', 0.01, "Control period the LQR is designed for: the plant's dt.",
-             'controller', 's', 1e-4, 1.0, nodes=('controller',))
-MAX_FORCE = Setting('max_force', 'float', 20.0, 'Command limit: |u| is saturated here.',
-                    'controller', 'N', 0.0, 1e4, nodes=('controller',))
+DT = Setting('dt', 'float', SETTINGS['dt'].default,
+             "Control period the LQR is designed for: the plant's dt.", 'controller', 's',
+             1e-4, 1.0, nodes=('controller',))
+MAX_FORCE = Setting('max_force', 'float', SETTINGS['max_force'].default,
+                    'Command limit: |u| is saturated here.', 'controller', 'N', 0.0, 1e4,
+                    nodes=('controller',))
 Q = Setting('q', 'floats', list(controllers.DEFAULT_Q), 'LQR state weights, diagonal of Q '
             '(x, th1, th2, xdot, th1dot, th2dot), each >= 0.', 'controller', '', 0.0, math.inf,
             nodes=('controller',), length=6)

@@ -34,6 +34,7 @@ from ..legacy.backend import BadState, PlantBackend, PlantFinished, PlantHalted,
     PlantUnavailable
 from ..physics.state import check_state, InvalidStateError
 from ..runtime.replies import ReplyRule
+from ..runtime.settings import SETTINGS
 
 WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episode
 
@@ -41,8 +42,9 @@ WAIT_SLICE = 0.05      # s; a wait also ends at once on shutdown or a new episod
 class PlantLink(PlantBackend):
     """Blocking ``control``/``reset`` calls for the legacy sessions of one bridge node."""
 
-    def __init__(self, node, plant_node='plant', reply_timeout=1.0, busy_poll=0.0,
-                 startup_grace=10.0):
+    def __init__(self, node, plant_node=SETTINGS['plant_node'].default,
+                 reply_timeout=SETTINGS['reply_timeout'].default, busy_poll=0.0,
+                 startup_grace=SETTINGS['startup_grace'].default):
         self.node = node
         self.reply_timeout = float(reply_timeout)
         self.startup_grace = float(startup_grace)

@@ -74,12 +74,13 @@ class PlantServer:
     clients share the one controlling-client seat.
     """
 
-    def __init__(self, cfg=None, bind_addr=('127.0.0.1', 5555), dt=None,
+    def __init__(self, cfg=None, bind_addr=(SETTINGS['bind_address'].default,
+                                            SETTINGS['port'].default), dt=None,
                  extra_latency_ms=None, sensor_noise_std=None, max_steps=None,
-                 server_ready_event=None, mode='realtime', *, udp_addr=None, seed=None,
-                 max_force=None, track_limit=None, control_timeout=None, idle_timeout=None,
-                 busy_poll_us=None, scenario=None, record=None, web=None, log=None,
-                 dynamics=None, **settings):
+                 server_ready_event=None, mode=SETTINGS['mode'].default, *, udp_addr=None,
+                 seed=None, max_force=None, track_limit=None, control_timeout=None,
+                 idle_timeout=None, busy_poll_us=None, scenario=None, record=None, web=None,
+                 log=None, dynamics=None, **settings):
         values, labels = _settings(cfg, dict(
             settings, dt=dt, extra_latency_ms=extra_latency_ms,
             sensor_noise_std=sensor_noise_std, max_steps=max_steps, mode=mode, seed=seed,

@@ -35,6 +35,7 @@ from .timing import ResponseTimer, TimedBackend
 from ..conditions.scenario import load as load_scenarios, ScenarioError, ScenarioPlayer
 from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
+from ..runtime.settings import SETTINGS
 
 DEFAULT_TIMEOUT = 10.0      # s; a Python controller importing scipy on a busy machine needs a few
 
@@ -93,7 +94,7 @@ class CampaignResult:
 
 # -- the plan ---------------------------------------------------------------
 
-def load_plan(source, dt=0.01, repeat=1):
+def load_plan(source, dt=SETTINGS['dt'].default, repeat=1):
     """Return the scenarios of ``source`` in play order, criteria validated (SetupError)."""
     try:
         scenarios = load_scenarios(source, dt)
@@ -130,7 +131,8 @@ def _slots(scenarios, repeat):
 def run_campaign(source, command=None, controller=None, *, door='tcp', mode='lockstep',
                  out=None, repeat=1, per_episode=False, timeout=DEFAULT_TIMEOUT,
                  baseline=None, save_baseline=None, junit=None, json_file=None,
-                 figures=False, seed=1, settings=None, grace=2.0, port=0, udp_port=0,
+                 figures=False, seed=1, settings=None, grace=2.0, port=0,
+                 udp_port=SETTINGS['udp_port'].default,
                  on_episode=None, cwd=None):
     """
     Play ``source`` (a scenario or campaign file) against a controller; a CampaignResult.
