@@ -33,7 +33,7 @@ setup(
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
-    maintainer_email='dev@plant-server-ros.invalid',
+    maintainer_email='plant-server-ros@users.noreply.github.com',
     description='Real-time double-inverted-pendulum HIL plant for ROS 2, with legacy TCP/UDP '
     'doors and a ROS-free in-process server.',
     license='Apache-2.0',
@@ -53,7 +53,8 @@ setup(
         # For gymnasium < 1.0 and the tools that load plugins from this group; Gymnasium 1.x
         # does not: it registers on `import plant_server_ros.gym` or the 'module:id' form.
         'gymnasium.envs': [f'{PACKAGE} = {PACKAGE}.gym:register'],
-        # The dip_campaign fixture; inert for suites that do not ask for it.
-        'pytest11': [f'dip_test = {PACKAGE}.testing.pytest_plugin'],
+        # No pytest11 entry point: it would load the dip_campaign plugin into every
+        # pytest run of a sourced workspace.  A suite asks for it (docs/test_your_controller.md):
+        # pytest_plugins = ['plant_server_ros.testing.pytest_plugin'] in its conftest.py.
     },
 )

@@ -1,5 +1,6 @@
 """Keep DDS on loopback and on a domain of this run's own, before rclpy loads."""
 
+import logging
 import os
 from pathlib import Path
 import subprocess
@@ -37,6 +38,29 @@ def colcon_install(tmp_path_factory):
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=base, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return base / 'install' / PACKAGE
+
+
+def loggers_propagate_again():
+    """
+    Undo what importing ``launch`` does to logging, for the tests that follow.
+
+    ``launch.logging`` (imported by launch_testing's pytest plugin, so in every
+    ``colcon test``, and by test_launch.py) sets a logger class whose loggers do
+    not propagate: the records of every logger made after it never reach the
+    root logger, where caplog and a test's own root handler listen.  A logger
+    with no handler of its own that does not propagate is heard by nobody.
+    """
+    if logging.getLoggerClass() is not logging.Logger:
+        logging.setLoggerClass(logging.Logger)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and not logger.propagate and not logger.handlers:
+            logger.propagate = True
+
+
+@pytest.fixture(autouse=True)
+def root_logging_hears_every_logger():
+    """Before each test: undo a logger class that the plugins or an earlier test set."""
+    loggers_propagate_again()
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -7,6 +7,7 @@ shipped campaign over TCP, UDP, with the C client, the ROS door) are marked
 outputs say the same (table, JUnit XML, JSON, exit status).
 """
 
+import ast
 import json
 import os
 from pathlib import Path
@@ -302,8 +303,8 @@ def test_pytest_plugin_fixture_reads_well(tmp_path, short):
         f'    assert dip_campaign({str(short)!r}, controller=lambda m, t: K(m)).passed\n'
         'def test_bad(dip_campaign):\n'
         f'    assert dip_campaign({str(short)!r}, controller=lambda m, t: BAD(m)).passed\n')
-    # This checkout's plugin, whether or not an installed copy's entry point (dip_test)
-    # would load it too: blocked by name, then given as a module.
+    # This checkout's plugin, as a suite asks for it (an older install's pytest11
+    # entry point dip_test, if any, blocked by name).
     run = subprocess.run([PY, '-m', 'pytest', '-q', '-p', 'no:dip_test',
                           '-p', 'plant_server_ros.testing.pytest_plugin',
                           '-p', 'no:cacheprovider', str(tmp_path / 'test_user.py')],
@@ -411,6 +412,14 @@ def test_ctrl_c_stops_everything_and_still_writes_what_was_measured(short, tmp_p
     left = subprocess.run(['pgrep', '-f', f'{CONTROLLERS} loop'], capture_output=True,
                           text=True).stdout.split()
     assert left == [], left
+
+
+def test_the_pytest_plugin_is_opt_in():
+    # A pytest11 entry point would load it into every pytest run of a sourced workspace.
+    tree = ast.parse((REPO / 'setup.py').read_text())
+    groups = [k.value for node in ast.walk(tree) if isinstance(node, ast.Dict)
+              for k in node.keys if isinstance(k, ast.Constant)]
+    assert 'console_scripts' in groups and 'pytest11' not in groups
 
 
 def test_the_pytest_plugin_costs_a_suite_that_does_not_use_it_nothing():

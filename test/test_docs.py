@@ -94,6 +94,48 @@ def test_readme_opens_with_the_two_commands_ci_and_users_run():
     assert 'scripts/test.sh' in (REPO / '.ci' / 'run').read_text()
 
 
+def python_blocks(page, info='python'):
+    """Return the bodies of the fenced code blocks of ``page`` whose info string is ``info``."""
+    text = page.read_text(encoding='utf-8')
+    return re.findall(rf'^```{re.escape(info)}[ \t]*\n(.*?)^```[ \t]*$', text, re.M | re.S)
+
+
+def test_the_plant_server_examples_name_files_that_exist():
+    # A path or a shipped scenario by name (config/scenarios); no example file that is not there.
+    blocks = python_blocks(DOCS / 'plant_server.md')
+    assert blocks
+    quoted_file = r"['\"]([^'\"\s]+\.(?:ya?ml|json|mcap))['\"]"
+    named = [n for b in blocks for n in re.findall(quoted_file, b)]
+    missing = [n for n in named if not (REPO / n).is_file()
+               and not (REPO / 'config' / 'scenarios' / n).is_file()]
+    assert not missing, f'docs/plant_server.md names files that do not exist: {missing}'
+
+
+def test_the_plant_server_page_names_the_exception_plant_server_raises():
+    from plant_server_ros import PlantServer
+    with pytest.raises(ValueError) as refused:
+        PlantServer(cfg={'simulation': {'dt': -1.0}}, bind_addr=('127.0.0.1', 0))
+    name = type(refused.value).__name__
+    text = (DOCS / 'plant_server.md').read_text(encoding='utf-8')
+    assert f'raises `{name}`' in text and 'raises `ConfigError`' not in text
+    assert f'raises `{name}`' in (DOCS / 'parameters.md').read_text(encoding='utf-8')
+
+
+def test_the_controller_authors_page_says_halted_ends_a_scenario_and_its_model_code_runs():
+    page = DOCS / 'test_your_controller.md'
+    assert re.search(r"scenario's `duration` is over", page.read_text(encoding='utf-8'))
+    blocks = python_blocks(page, 'python doc:run')
+    assert blocks and any('.linearize()' in b for b in blocks)
+    for block in blocks:
+        exec(compile(block, str(page), 'exec'), {'__name__': 'doc_example'})
+
+
+def test_readme_says_the_commands_are_in_the_venv():
+    # After scripts/hil.sh, dip_test is in .venv/bin, not on PATH.
+    top = '\n'.join(README.read_text(encoding='utf-8').splitlines()[:20])
+    assert '.venv/bin' in top and 'source .venv/bin/activate' in top
+
+
 def test_readme_is_a_front_page_that_names_the_original_project():
     text = README.read_text(encoding='utf-8')
     assert len(text.splitlines()) <= 90

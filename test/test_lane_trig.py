@@ -2,7 +2,7 @@
 
 import math
 
-from hypothesis import given, settings, strategies as st
+from _hypothesis import given, settings, st
 import numpy as np
 from plant_server_ros.physics import lane_trig
 from plant_server_ros.physics.batch import BatchDynamics, LaneParams

@@ -13,6 +13,7 @@ import json
 import math
 import struct
 
+from _hypothesis import given, st
 from plant_server_ros.conditions.scenario import load, Scenario, ScenarioError, SECTIONS
 from plant_server_ros.inputs import yaml_file
 from plant_server_ros.legacy.datagram import DatagramError, decode_command, encode_command
@@ -20,11 +21,6 @@ from plant_server_ros.legacy.protocol import FRAME, MsgType, parse_request, Prot
 from plant_server_ros.physics import state as state_module
 from plant_server_ros.server import config
 import pytest
-
-hypothesis = pytest.importorskip('hypothesis', reason='hypothesis is not installed '
-                                 '(requirements/test.txt)')
-st = pytest.importorskip('hypothesis.strategies')
-given = hypothesis.given
 
 # Scalars as a YAML file or a JSON message may hold them, edges included.
 scalars = st.one_of(

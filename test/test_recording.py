@@ -18,11 +18,18 @@ from plant_server_ros.runtime.realtime import RealtimeSchedule
 from plant_server_ros.runtime.schedule import Fanout, PlantListener
 import pytest
 
-# The recorder and dip_export import these when used; without them, skip.
-make_reader = pytest.importorskip(
-    'mcap.reader', reason='mcap is not installed (pip install mcap)').make_reader
-DecoderFactory = pytest.importorskip(
-    'mcap_ros2.decoder', reason='mcap-ros2-support is not installed').DecoderFactory
+# The recorder and dip_export import these when used; without them the tests skip
+# (not the module: a module-level skip ends the collection of the whole folder
+# under launch_testing's plugin, colcon test; see test_collection.py).
+try:
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+except ImportError as exc:
+    MISSING = {'mcap': 'mcap is not installed (pip install mcap)'}.get(
+        (exc.name or '').partition('.')[0], 'mcap-ros2-support is not installed')
+else:
+    MISSING = None
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 
 DT = 0.01
 DT_NS = 10_000_000
@@ -431,12 +438,40 @@ def test_embedded_definitions_match_ros(type_name):
         recording.strip_definition(shipped.read_text())
 
 
-def test_ros2_bag_info_reads_a_recording(tmp_path):
-    # Where the ros2 CLI (with rosbag2's MCAP plugin) exists, it reads the file too.
+def ros2_bag_info():
+    """Return ``ros2 bag info``'s command if it can read MCAP here, else why not."""
     ros2 = shutil.which('ros2')
     if ros2 is None:
-        pytest.skip('the ros2 CLI is not available: the mcap summary checks stand in for '
-                    'ros2 bag info')
+        return None, 'the ros2 CLI is not available'
+    # ros2 without rosbag2 (ros2bag) has no bag verb: "invalid choice: 'bag'".
+    try:
+        help_ = subprocess.run([ros2, 'bag', 'info', '--help'], capture_output=True, text=True,
+                               timeout=60)
+    except subprocess.TimeoutExpired:
+        return None, 'ros2 bag info --help did not answer in 60 s'
+    if help_.returncode != 0:
+        return None, ('ros2 has no bag verb (rosbag2 is not installed): '
+                      + (help_.stderr.strip().splitlines() or [''])[-1])
+    if 'mcap' not in help_.stdout:
+        return None, "rosbag2's MCAP storage plugin (rosbag2_storage_mcap) is not installed"
+    return [ros2, 'bag', 'info', '-s', 'mcap'], None
+
+
+def test_a_ros2_without_rosbag2_is_told_apart(tmp_path, monkeypatch):
+    fake = tmp_path / 'ros2'
+    fake.write_text('#!/bin/sh\necho "ros2: error: argument Call `ros2 <command> -h` for more '
+                    'detailed usage.: invalid choice: \'bag\'" >&2\nexit 2\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv('PATH', str(tmp_path))
+    command, why = ros2_bag_info()
+    assert command is None and "invalid choice: 'bag'" in why
+
+
+def test_ros2_bag_info_reads_a_recording(tmp_path):
+    # Where the ros2 CLI (with rosbag2's MCAP plugin) exists, it reads the file too.
+    command, why = ros2_bag_info()
+    if command is None:
+        pytest.skip(f'{why}: the mcap summary checks stand in for ros2 bag info')
     plant = Plant(dt=DT, seed=9)
     recorder = Recorder(tmp_path, plant, DT)
     schedule = LockstepSchedule(plant, Fanout(PlantListener(), [recorder]))
@@ -445,7 +480,7 @@ def test_ros2_bag_info_reads_a_recording(tmp_path):
         schedule.control(0.0)
     recorder.close()
     path, = recorder.files
-    result = subprocess.run([ros2, 'bag', 'info', '-s', 'mcap', str(path)],
+    result = subprocess.run([*command, str(path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert '/ground_truth' in result.stdout and 'sensor_msgs/msg/JointState' in result.stdout

@@ -1,5 +1,12 @@
 """
-The ``dip_campaign`` pytest fixture (entry point ``pytest11``: active once installed).
+The ``dip_campaign`` pytest fixture, for the suites that ask for it.
+
+A suite turns it on in its ``conftest.py`` (or with ``pytest -p
+plant_server_ros.testing.pytest_plugin``); it has no ``pytest11`` entry
+point, so it is not loaded into every pytest run of a workspace where the
+package is installed::
+
+    pytest_plugins = ['plant_server_ros.testing.pytest_plugin']
 
     def test_my_controller(dip_campaign):
         assert dip_campaign('campaign.yaml', command=['python', 'my_ctrl.py', '{port}']).passed
@@ -10,9 +17,9 @@ directory (``out``, ``junit.xml``, ``results.json``).  Its result's repr
 lists each failed episode with its failed criteria (measured value and
 limit), so a failing ``assert ....passed`` reads as the reason; a failed
 test that used the fixture also gets a ``dip_campaign`` section with the
-whole table (pytest shortens a long repr).  A suite that does not ask for
-the fixture is untouched: the report hook only looks for the fixture's
-results, and the runner is imported only when the fixture is used.
+whole table (pytest shortens a long repr).  Loaded, it costs a suite that
+does not use the fixture nothing: the report hook only looks for the
+fixture's results, and the runner is imported only when the fixture is used.
 """
 
 import itertools

@@ -622,7 +622,7 @@ def _load_static():
                 files[item.name] = (item.read_bytes(), CONTENT_TYPES[suffix])
     if 'index.html' not in files:
         raise FileNotFoundError(f'the live view page is not installed: no {STATIC_DIR}/'
-                                'index.html (package_data of plant_server_ros.observers.web)')
+                                'index.html (package_data of plant_server_ros.doors.web)')
     return files
 
 
