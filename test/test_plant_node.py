@@ -388,3 +388,20 @@ def test_reset_to_is_matched_by_joint_name(harness):
     assert harness.spin_until(lambda: reset_to.get_subscription_count() > 0)
     reset_to.publish(msg)
     assert harness.spin_until(lambda: plant.plant.state == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6))
+
+
+def test_a_request_after_the_bridges_link_closed_is_finished_not_a_crash(harness):
+    # dip_hil at max_steps: the bridge closes its link (its subscription is gone)
+    # while a client's next CONTROL is on its way; that request must be answered
+    # FINISHED, not fail on the destroyed subscription (an RCLError: CI's
+    # test_max_steps_ends_the_run_and_clients_get_finished under load).
+    from plant_server_ros.legacy.backend import PlantFinished
+    from plant_server_ros.ros.plant_link import PlantLink
+    node = harness.add(Node('link_closed'))
+    link = PlantLink(node)
+    link._plant_ready = True            # as after the plant was first seen
+    link.close()
+    with pytest.raises(PlantFinished, match='shutting down'):
+        link.control(0.0)
+    with pytest.raises(PlantFinished, match='shutting down'):
+        link.reset()

@@ -150,6 +150,12 @@ class PlantLink(PlantBackend):
             self._states.wait(WAIT_SLICE)
         self._plant_ready = True
 
+    def _check_closed(self):
+        # First thing under _io: once close() has run, the subscription is gone, and
+        # a request that comes after it must not touch it (an RCLError, not FINISHED).
+        if self._closed:
+            raise PlantFinished('bridge shutting down')
+
     def _check_open(self, halt_ends=True):
         if self._closed:
             raise PlantFinished('bridge shutting down')
@@ -177,6 +183,7 @@ class PlantLink(PlantBackend):
     def control(self, u):
         """Send ``u``; return ``(state, t)`` of the first sample after it."""
         with self._io:
+            self._check_closed()
             self._await_plant()
             self._take_all()            # what arrived before this request is not its reply
             self._check_open()
@@ -191,6 +198,7 @@ class PlantLink(PlantBackend):
     def reset(self, state=None):
         """Reset the plant (to ``state`` when given); return its t = 0 sample."""
         with self._io:
+            self._check_closed()
             self._await_plant()
             if state is not None:
                 self._check_state(state)
