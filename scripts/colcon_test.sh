@@ -45,8 +45,8 @@ result=$?
 set -e
 echo "$summary"
 ran=$(sed -n 's/^Summary: \([0-9]*\) tests.*/\1/p' <<<"$summary")
-errors=$(sed -n 's/^Summary: .*, \([0-9]*\) errors.*/\1/p' <<<"$summary")
-failures=$(sed -n 's/^Summary: .*, \([0-9]*\) failures.*/\1/p' <<<"$summary")
+errors=$(sed -n 's/^Summary: .*, \([0-9]*\) errors*,.*/\1/p' <<<"$summary")
+failures=$(sed -n 's/^Summary: .*, \([0-9]*\) failures*,.*/\1/p' <<<"$summary")
 
 # The suite's count, in the same tree with the same interpreter and pytest arguments,
 # without launch_testing's plugin (where it is installed): its collection hook is

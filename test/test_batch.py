@@ -375,3 +375,35 @@ def test_the_compiled_kernel_agrees_with_the_numpy_reference(kernel):
             batch.step(-batch.measured @ GAIN + math.sin(k / 7.0))
         runs.append(batch.state)
     assert np.abs(runs[0] - runs[1]).max() <= 1e-12
+
+
+def test_a_batch_beyond_the_machines_memory_is_refused_before_anything_is_made():
+    with pytest.raises(ValueError, match=r'lanes need about .* GiB; this machine has'):
+        PlantBatch(10 ** 12)
+
+
+@pytest.mark.parametrize('call, match', [
+    (lambda b: b.reset([-1]), r'out of range \[0, 3\)'),
+    (lambda b: b.reset([0], seeds=[-5]), 'seeds must be integers'),
+    (lambda b: b.reset([0], seeds=[1.5]), 'seeds must be integers'),
+    (lambda b: b.reason(99), r'lane must be an index in \[0, 3\)'),
+    (lambda b: b.reason(-1), r'lane must be an index in \[0, 3\)'),
+    (lambda b: b.step(np.array([1j, 0, 0])), 'u must be real numbers'),
+    (lambda b: b.step([None, None, None]), 'u must be real numbers'),
+])
+def test_bad_lanes_seeds_and_forces_are_refused_by_name(call, match):
+    batch = PlantBatch(N, seed=1)
+    before = batch.state
+    with pytest.raises(ValueError, match=match):
+        call(batch)
+    assert np.array_equal(batch.state, before)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'seed': -1}, 'seed must be an integer'), ({'seed': 1.5}, 'seed must be an integer'),
+    ({'scenario': 42}, 'scenario must be a file name, a mapping or a Scenario'),
+    ({'scenario': {'uncertainty': {'masses': 0.999}}}, r'in \[0, 0.99\]'),
+])
+def test_bad_seeds_and_scenarios_are_refused_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PlantBatch(2, **kwargs)

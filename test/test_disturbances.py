@@ -270,3 +270,12 @@ def test_pulse_integral_exact_for_random_times():
         outputs = run(DisturbanceSchedule([pulse], dt, None), int((start + duration) / dt) + 3,
                       dt)
         assert abs(integral(outputs, dt)[0] - 17.0 * duration) < 1e-12
+
+
+@pytest.mark.parametrize('field, value', [('frequency', 1e300), ('amplitude', 1e300),
+                                          ('std', 1e7), ('start', 1e300)])
+def test_values_beyond_the_bounds_are_refused_by_name(field, value):
+    kind = 'noise' if field == 'std' else 'sine'
+    spec = {'kind': kind, 'channel': 'force', field: value}
+    with pytest.raises(ValueError, match=f'{field} must be within'):
+        Disturbance.from_dict(spec)

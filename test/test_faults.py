@@ -9,6 +9,7 @@ integrated with it), the measurement, the parameters the dynamics use.
 from dataclasses import replace
 import json
 import math
+import re
 import socket
 import threading
 
@@ -16,10 +17,12 @@ from plant_server_ros import PlantServer
 from plant_server_ros.clients.tcp_client import LegacyClient
 from plant_server_ros.conditions.faults import Fault, FaultError, FaultSet, from_text, \
     parse_list, parse_live
-from plant_server_ros.conditions.scenario import load, ScenarioError
+from plant_server_ros.conditions.scenario import load, Scenario, ScenarioError, ScenarioPlayer
 from plant_server_ros.legacy.datagram import decode_state, encode_command
 from plant_server_ros.physics.dynamics import DIPDynamics, DIPParams
 from plant_server_ros.runtime.host import PlantHost
+from plant_server_ros.runtime.lockstep import LockstepSchedule
+from plant_server_ros.runtime.plant import Plant
 import pytest
 import yaml
 
@@ -584,3 +587,88 @@ def test_colcon_installs_dip_fault_and_the_faults_campaign(colcon_install):
     names = [s.name for s in load(str(campaign))]
     assert names == ['fault_half_torque', 'fault_encoder_jump', 'fault_rising_friction'] + \
         ['fault_intermittent_motor'] * 3
+
+
+# -- bounds: one period's work is bounded whatever a spec asks ------------------------------
+@pytest.mark.parametrize('line, key', [
+    ('x spikes rate=1e9 size=0.01 for 0.1s', 'rate: must be <= 1000'),
+    ('motor loss pattern=intermittent on=1e-300 off=1e-300 for 0.001s', 'on: must be >= 0.001'),
+    ('motor loss pattern=intermittent on=0.1 off=0.0005..0.2', 'off: must be >= 0.001'),
+    ('motor gain 0.5 pattern=sine frequency=1e300', 'frequency: must be <= 10000'),
+    ('motor bias 1e300', 'value: must be <= 1e+06'),
+    ('x jump 0.01 for 1e300', 'duration: must be <= 1e+09'),
+    ('x noise std=1e12', 'std: must be <= 1e+06'),
+])
+def test_a_spec_beyond_the_bounds_is_refused_by_name(line, key):
+    with pytest.raises(FaultError, match=re.escape(key)):
+        Fault.from_dict(from_text(line))
+
+
+def test_a_scenario_with_an_absurd_fault_rate_is_refused_when_loaded():
+    with pytest.raises(ScenarioError, match=r'faults\[0\]\.rate: must be <= 1000'):
+        Scenario.from_dict({'faults': [{'kind': 'spikes', 'target': 'x', 'rate': 1e12,
+                                        'size': 0.1}]})
+    with pytest.raises(ScenarioError, match='at most 100 faults'):
+        Scenario.from_dict({'faults': [{'kind': 'jump', 'target': 'x', 'value': 0.1}] * 101})
+
+
+def test_faults_at_the_bounds_keep_a_long_episode_small():
+    # The fastest spikes and switching the bounds allow, for 200 s of plant time:
+    # what the fault set keeps stays a few entries (no list grows with the episode).
+    scene = Scenario.from_dict({'faults': [
+        {'kind': 'spikes', 'target': 'theta1', 'rate': 1000.0, 'size': 1e-6},
+        {'kind': 'loss', 'target': 'motor', 'pattern': 'intermittent', 'on': 0.001,
+         'off': [0.001, 0.002]}]})
+    plant = Plant(seed=1, sensor_noise_std=0.0, scenarios=ScenarioPlayer([scene]))
+    sched = LockstepSchedule(plant)
+    sched.start()
+    longest = 0
+    for _ in range(20000):
+        sched.control(0.0)
+        longest = max(longest, *(len(r.toggles) + len(r.arrivals)
+                                 for r in plant.faults.running))
+    assert plant.time >= 199.9
+    assert longest <= 100
+
+
+def test_live_injections_past_the_bound_are_refused_and_the_plant_goes_on():
+    server, thread = serve(mode='lockstep', seed=1, sensor_noise_std=0.0)
+    try:
+        for _ in range(100):
+            server.inject('x jump 0.001')
+        with pytest.raises(FaultError, match='at most 100 faults at once'):
+            server.inject('x jump 0.001')
+        assert server.host.control(1.0).result(1.0).t > 0.0
+        server.host.clear_faults()
+        server.inject('x jump 0.001')                 # room again
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()
+
+
+def test_dip_fault_sends_the_token_and_says_in_one_line_why_it_could_not(capsys):
+    pytest.importorskip('websockets')
+    from plant_server_ros.clients import fault_cli
+    server, thread = serve(mode='lockstep', seed=1, sensor_noise_std=0.0, web=0,
+                           web_token='sekret')
+    try:
+        port = server.web.port
+        assert fault_cli.main(['--port', str(port), 'x', 'jump', '0.01']) == 1
+        assert 'wants its token (--token)' in capsys.readouterr().err
+        assert fault_cli.main(['--port', str(port), '--token', 'no', 'x', 'jump', '0.01']) == 1
+        assert 'token is wrong' in capsys.readouterr().err
+        assert fault_cli.main(['--port', str(port), '--token', 'sekret', 'x', 'jump',
+                               '0.01']) == 0
+        assert 'x jump 0.01' in capsys.readouterr().out
+        assert fault_cli.main(['--port', str(server.port), 'clear']) == 1   # the TCP door
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and 'does not speak the live view' in err
+        with pytest.raises(SystemExit) as exit_:
+            fault_cli.main(['--port', '70000', 'clear'])
+        assert exit_.value.code == 2
+        assert 'must be in [0, 65535]' in capsys.readouterr().err
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()

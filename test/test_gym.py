@@ -177,3 +177,14 @@ def test_lane_i_of_the_vector_env_is_the_single_env_with_its_seed_and_draws(scen
         assert abs(r[lane] - r1) <= 1e-12 and term[lane] == term1 and trunc[lane] == trunc1
         if term1 or trunc1:
             break
+
+
+@pytest.mark.parametrize('action, match', [
+    (np.zeros(3), r'shape \(1,\)'), (np.zeros(0), r'shape \(1,\)'),
+    (np.array([1j]), 'real numbers'), (None, 'real numbers'),
+])
+def test_the_single_env_refuses_an_action_that_is_not_one_force(action, match):
+    env = DoubleInvertedPendulumEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)

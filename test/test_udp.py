@@ -501,7 +501,10 @@ def test_idle_session_ends_even_while_stray_datagrams_arrive():
 
 
 def test_idle_udp_client_cannot_come_back_while_tcp_holds_the_plant():
-    idle = 0.5
+    # The TCP client is idle too while a's datagram is shown dropped: that wait
+    # stays well inside the idle timeout (it was the timeout itself: a TIMEOUT
+    # for the TCP client whenever the check took a few ms longer, as under load).
+    idle = 1.0
     with plant_server(idle_timeout=idle) as server, MiniClient(server.udp_port) as a:
         for seq in range(1, 4):
             a.step(seq, 0.0)
@@ -509,7 +512,7 @@ def test_idle_udp_client_cannot_come_back_while_tcp_holds_the_plant():
             time.sleep(idle + 0.5)               # a falls silent beyond the idle timeout
             with LegacyClient(port=server.port, timeout=10.0) as tcp:
                 tcp.reset()                      # the seat is free: TCP takes it
-                a.dropped(pack_command(4, 0.0))  # one controlling client: a is foreign
+                a.dropped(pack_command(4, 0.0), wait=0.2)   # one controlling client
                 _, t = tcp.control(0.0)
                 assert t == pytest.approx(DT), 'only the TCP client may step the plant'
         assert counters_once(server, foreign=1)['foreign'] == 1

@@ -52,11 +52,57 @@ _TABLE = defaults()           # the settings table's defaults: declared there, o
 _EPSILON = 1e-9               # s; as runtime/plant.py: this close to a period's end is in it
 
 
+# What a lane may cost at most, all told (its columns, the conditions' arrays and
+# the kernel's temporaries; measured: about 600 B with the compiled kernel, a few
+# KiB in numpy's passes): N is refused where N of these exceed the memory free.
+BYTES_PER_LANE = 4096
+MAX_SEED = 2 ** 63 - 1
+
+
+def available_memory():
+    """Return the bytes of memory this machine has free (None where it cannot tell)."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_size(n):
+    free = available_memory()
+    if free is not None and n * BYTES_PER_LANE > free:
+        raise ValueError(f'n = {n} lanes need about {n * BYTES_PER_LANE / 2 ** 30:.1f} GiB; '
+                         f'this machine has {free / 2 ** 30:.1f} GiB free (at most '
+                         f'{free // BYTES_PER_LANE} lanes)')
+
+
+def real_array(value, name):
+    """Return ``value`` as a float array, or ValueError: real numbers only (no None, complex)."""
+    a = np.asarray(value)
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer)
+                               or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f'{name} must be real numbers, got {a.dtype} {value!r:.60}')
+    return a.astype(float)
+
+
+def _seed(seed, what='seed'):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed <= MAX_SEED:
+        raise ValueError(f'{what} must be an integer in [0, 2**63 - 1], got {seed!r}')
+    return int(seed)
+
+
 def _scenario(scenario, dt):
     if scenario is None:
         return Scenario()
     if isinstance(scenario, Scenario):
         return scenario
+    if not isinstance(scenario, (str, dict)) and not hasattr(scenario, '__fspath__'):
+        raise ValueError(f'scenario must be a file name, a mapping or a Scenario, '
+                         f'got {scenario!r}')
     scenarios = load(scenario, dt)
     if len(scenarios) != 1:
         raise ValueError('PlantBatch plays one scenario, not a campaign '
@@ -88,11 +134,12 @@ class PlantBatch:
             raise ValueError(f'n (the number of lanes) must be an int >= 1, got {n!r}')
         if not (math.isfinite(dt) and dt > 0.0):
             raise ValueError(f'dt must be finite and > 0, got {dt!r}')
+        _check_size(int(n))
         self.n = n = int(n)
         self.dt = float(dt)
         self.scenario = scenario = _scenario(scenario, self.dt)
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None \
-            else int(seed)
+            else _seed(seed)
         self.draws = draws if draws is not None else NumpyDraws(n, self.seed)
         self._given_params = isinstance(params, LaneParams)
         self.nominal = params if isinstance(params, DIPParams) else DIPParams()
@@ -177,6 +224,8 @@ class PlantBatch:
 
     def reason(self, i):
         """Return why lane ``i`` halted, in the single plant's words ('' while it runs)."""
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n:
+            raise ValueError(f'lane must be an index in [0, {self.n}), got {i!r}')
         code = int(self.reason_code[i])
         t = float(self.steps[i] * self.dt)
         state = tuple(float(c[i]) for c in self._columns)
@@ -203,8 +252,8 @@ class PlantBatch:
             return lanes
         if lanes.ndim > 1 or not np.issubdtype(lanes.dtype, np.integer) and lanes.size:
             raise ValueError(f'lanes must be indices or a boolean mask, got {lanes!r}')
-        if lanes.size and (lanes.min() < -self.n or lanes.max() >= self.n):
-            raise ValueError(f'lane index out of range for a batch of {self.n}')
+        if lanes.size and (lanes.min() < 0 or lanes.max() >= self.n):
+            raise ValueError(f'lane index out of range [0, {self.n}) for a batch of {self.n}')
         mask = np.zeros(self.n, dtype=bool)
         mask[lanes.astype(int)] = True
         return mask
@@ -237,7 +286,11 @@ class PlantBatch:
                 raise ValueError(f'cart position beyond the track limit in lane(s) '
                                  f'{index[over].tolist()}')
         if seeds is not None:
-            seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+            seeds = np.asarray(seeds)
+            if seeds.dtype == bool or not np.issubdtype(seeds.dtype, np.integer) or \
+                    (seeds.size and seeds.min() < 0):
+                raise ValueError(f'seeds must be integers in [0, 2**63 - 1], got {seeds!r}')
+            seeds = seeds.astype(np.int64).reshape(-1)
             if seeds.shape != (k,):
                 raise ValueError(f'seeds must have one per reset lane ({k}), got {seeds.shape}')
         self.episode[mask] += 1
@@ -288,7 +341,7 @@ class PlantBatch:
         not move until :meth:`reset`; ``lanes`` (a mask or indices) steps
         only those (the others keep their state, time and last sample).
         """
-        u = np.asarray(u, dtype=float)
+        u = real_array(u, 'u')
         if u.shape != (self.n,):
             raise ValueError(f'u must have shape ({self.n},) (one force per lane), '
                              f'got {u.shape}')

@@ -37,6 +37,10 @@ from numbers import Real
 import numpy as np
 
 CHANNELS = ('force', 'tau1', 'tau2')
+# The largest value of each field (docs/limits.md): far beyond any rig, and
+# small enough that a period's sine stays a number (sin(inf) is not).
+BOUNDS = {'amplitude': 1e6, 'std': 1e6, 'phase': 1e6, 'frequency': 1e4, 'bandwidth': 1e4,
+          'start': 1e9, 'end': 1e9, 'duration': 1e9}
 _SHAPE_FIELDS = ('amplitude', 'duration', 'frequency', 'phase', 'std', 'bandwidth')
 
 
@@ -79,6 +83,10 @@ class Disturbance:
         for name in ('start', 'duration', 'frequency', 'std'):
             if getattr(self, name) < 0.0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)!r}')
+        for name, bound in BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and abs(value) > bound:
+                raise ValueError(f'{name} must be within +/-{bound:g}, got {value!r}')
         if self.end is not None and self.end < self.start:
             raise ValueError(f'end ({self.end!r} s) must not be before start '
                              f'({self.start!r} s)')

@@ -24,6 +24,9 @@ GROUPS = {
     'gravity': ('gravity',),
 }
 PARAMETERS = tuple(name for names in GROUPS.values() for name in names)
+# The largest fraction (a parameter drawn down to 1 % of its nominal value at
+# worst); the settings table's range reads it here.
+MAX_FRACTION = 0.99
 
 
 class ParameterUncertainty:
@@ -33,8 +36,9 @@ class ParameterUncertainty:
         self.fractions = {}
         for key, value in (fractions or {}).items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value) or not 0.0 <= value < 1.0:
-                raise ValueError(f'{prefix}.{key} must be a fraction in [0, 1), got {value!r}')
+                    not math.isfinite(value) or not 0.0 <= value <= MAX_FRACTION:
+                raise ValueError(f'{prefix}.{key} must be a fraction in [0, {MAX_FRACTION:g}], '
+                                 f'got {value!r}')
             if key in GROUPS:
                 for name in GROUPS[key]:
                     self.fractions.setdefault(name, float(value))

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import render
 from .reward import upright_reward
+from ..batch.plant_batch import real_array
 from ..conditions.scenario import load, Scenario, ScenarioPlayer
 from ..runtime.host import PlantHost
 from ..runtime.schedule import PlantHalted, PlantListener
@@ -154,7 +155,10 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
         """Apply the force ``action[0]`` over one period."""
         if self._sample is None:
             raise RuntimeError('call reset() before step()')
-        force = float(np.asarray(action, dtype=float).reshape(-1)[0])
+        action = real_array(action, 'action')
+        if action.shape not in ((1,), ()):
+            raise ValueError(f'action must have shape (1,) (the force), got {action.shape}')
+        force = float(action.reshape(-1)[0])
         if not np.isfinite(force):
             raise ValueError(f'action is not finite: {force}')
         sample, kind, events = self._plant.step(force)

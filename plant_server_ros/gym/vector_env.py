@@ -32,7 +32,7 @@ from .env import DEFAULT_DURATION, scenario_of
 from .reward import upright_reward
 from ..batch import PlantBatch
 from ..batch.draws import NumpyDraws
-from ..batch.plant_batch import DONE
+from ..batch.plant_batch import DONE, real_array
 from ..runtime.settings import defaults
 
 _TABLE = defaults()          # the settings table's defaults: declared there, once
@@ -91,7 +91,7 @@ class DIPVectorEnv(gymnasium.vector.VectorEnv):
 
     def step(self, actions):
         """Step every running lane with its force; reset the lanes that ended last step."""
-        actions = np.asarray(actions, dtype=float)
+        actions = real_array(actions, 'actions')
         if actions.shape not in ((self.num_envs, 1), (self.num_envs,)):
             raise ValueError(f'actions must have shape ({self.num_envs}, 1), '
                              f'got {actions.shape}')

@@ -21,7 +21,7 @@ import math
 
 from ..conditions.network import JITTER
 from ..conditions.sensors import CHANNELS
-from ..conditions.uncertainty import GROUPS
+from ..conditions.uncertainty import GROUPS, MAX_FRACTION
 from ..inputs import allowlist
 from ..physics.dynamics import DIPParams
 from ..physics.integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, TABLEAUX
@@ -218,7 +218,7 @@ def _conditions():
     for group, names in GROUPS.items():
         yield Setting(f'uncertainty.{group}', 'float', 0.0,
                       f'Per episode, scale each of {", ".join(names)} by a seeded random '
-                      '1 + U(-f, f) (0 = nominal).', 'conditions', '', 0.0, 0.99)
+                      '1 + U(-f, f) (0 = nominal).', 'conditions', '', 0.0, MAX_FRACTION)
 
 
 _PLANT = (

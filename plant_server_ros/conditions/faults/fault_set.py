@@ -13,9 +13,9 @@ switching faults on changes no other stream's numbers.
 from dataclasses import replace
 import random
 
-from .kinds import acts_on, KINDS
+from .kinds import acts_on, FaultError, KINDS
 from .patterns import in_window, level
-from .spec import Fault
+from .spec import Fault, MAX_FAULTS
 from ..sensors import CHANNELS
 from ...physics.dynamics import DIPParams
 
@@ -28,14 +28,16 @@ def fault_stream(root):
 class _Running:
     """One fault in an episode: its kind, its own stream and what it remembers."""
 
-    def __init__(self, fault, seed):
+    def __init__(self, fault, seed, horizon):
         self.fault = fault
+        self.horizon = horizon   # s: how far back a level may be asked for
         self.kind = KINDS[fault.kind]
         self.acts_on = acts_on(fault)
         self.text = fault.describe()
         self._seed = seed
         self._rng = None
         self.toggles = [0.0]     # intermittent: times (into the fault) it switches, from on
+        self.toggles_dropped = 0  # how many passed switches are no longer kept
         self.arrivals = []       # spikes: (time into the fault, signed size)
         self.opened = False
         self.closed = False
@@ -77,7 +79,7 @@ class FaultSet:
         self.base_dynamics = dynamics
         self._base = getattr(dynamics, 'params', None) or DIPParams()
         self._dynamics = {(): dynamics}
-        self.running = [_Running(f, self._stream()) for f in faults]
+        self.running = [_Running(f, self._stream(), 2.0 * self.dt) for f in faults]
         self.input = 0.0              # the last force that entered an overload
         self._prev = self._cur = None  # sensor memory: (key, output) of two samples
 
@@ -87,12 +89,21 @@ class FaultSet:
         return self._rng.getrandbits(64)
 
     def add(self, fault, now):
-        """Add ``fault`` with its start taken from ``now`` on (a live injection)."""
+        """
+        Add ``fault`` with its start taken from ``now`` on (a live injection).
+
+        FaultError once :data:`~.spec.MAX_FAULTS` are running (a flood of
+        injections would make every period longer): the episode's faults
+        stay as they were.
+        """
+        if len(self.running) >= MAX_FAULTS:
+            raise FaultError(f'at most {MAX_FAULTS} faults at once in an episode; '
+                             f'{len(self.running)} are on or to come: clear them first')
         # A copy without dataclasses.replace, which validates again: this runs
         # under the plant's lock, and the spec was checked when it was made.
         live = object.__new__(Fault)
         live.__dict__.update(fault.__dict__, start=now + fault.start, live=True)
-        self.running.append(_Running(live, self._stream()))
+        self.running.append(_Running(live, self._stream(), 2.0 * self.dt))
         return live
 
     def clear(self, t):

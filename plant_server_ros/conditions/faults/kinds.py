@@ -27,19 +27,27 @@ from ...physics.dynamics import DIPParams
 MOTOR = 'motor'
 PARAMETERS = tuple(f.name for f in fields(DIPParams))
 NONFINITE = {'nan': math.nan, 'inf': math.inf, '-inf': -math.inf}
+# Bounds that keep one period's work bounded and every number representable
+# whatever a spec asks for (docs/limits.md): spikes per second (at most
+# MAX_RATE * dt arrivals drawn in a period), and the size of a value, a spike,
+# a noise std or an overload limit [N, m, rad, ... of its target].
+MAX_RATE = 1000.0
+MAX_MAGNITUDE = 1e6
 
 
 class FaultError(ValueError):
     """A fault spec that makes no sense (the message names the key)."""
 
 
-def number(key, value, low=-math.inf, open_low=False):
-    """Return ``value`` as a finite float ``>= low`` (``> low``), or FaultError naming ``key``."""
+def number(key, value, low=-MAX_MAGNITUDE, open_low=False, high=MAX_MAGNITUDE):
+    """Return ``value`` as a float in ``[low, high]`` (or ``(low, high]``); FaultError if not."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise FaultError(f'{key}: must be a finite number, got {value!r}')
     value = float(value)
     if value < low or (open_low and value == low):
         raise FaultError(f'{key}: must be {">" if open_low else ">="} {low:g}, got {value!r}')
+    if value > high:
+        raise FaultError(f'{key}: must be <= {high:g}, got {value!r}')
     return value
 
 

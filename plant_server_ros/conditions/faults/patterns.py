@@ -27,6 +27,10 @@ ON_OFF = ('constant', 'intermittent')       # the patterns of a fault without a 
 PATTERN_KEYS = {'constant': ((), ()), 'ramp': (('over',), ()),
                 'intermittent': (('on', 'off'), ()), 'sine': (('frequency',), ('phase',))}
 EPSILON = 1e-9      # s; a time this close to an edge has reached it (the sample grid)
+# The shortest on or off of an intermittent pattern [s], and the fastest sine
+# [Hz]: at most one switch per millisecond to draw in a period, whatever asked.
+MIN_ON_OFF = 1e-3
+MAX_FREQUENCY = 1e4
 
 
 def draws(fault):
@@ -62,8 +66,15 @@ def level(run, t):
         return (1.0 - math.cos(2.0 * math.pi * f.frequency * tau + f.phase)) / 2.0
     toggles = run.toggles          # the times (into the fault) it switches, from on
     while toggles[-1] <= tau + EPSILON:
-        toggles.append(toggles[-1] + _duration(f, len(toggles), lambda: run.rng))
-    return 1.0 if bisect.bisect_right(toggles, tau + EPSILON) % 2 else 0.0
+        toggles.append(toggles[-1] + _duration(f, run.toggles_dropped + len(toggles),
+                                               lambda: run.rng))
+    # A level is asked for at most a period back: switches older than the run's
+    # horizon (two periods) are only counted, so a long episode keeps no long list.
+    if len(toggles) > 64 and toggles[32] < tau - run.horizon:
+        run.toggles_dropped += 32
+        del toggles[:32]
+    return 1.0 if (run.toggles_dropped + bisect.bisect_right(toggles, tau + EPSILON)) % 2 \
+        else 0.0
 
 
 def in_window_lanes(fault, t):

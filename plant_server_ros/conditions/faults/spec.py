@@ -13,10 +13,14 @@ pattern's keys are :mod:`.patterns`'.
 
 from dataclasses import dataclass, fields
 
-from .kinds import FaultError, KINDS, NONFINITE, number as _number
-from .patterns import PATTERN_KEYS, PATTERNS
+from .kinds import FaultError, KINDS, MAX_RATE, NONFINITE, number as _number
+from .patterns import MAX_FREQUENCY, MIN_ON_OFF, PATTERN_KEYS, PATTERNS
 
 COMMON_KEYS = ('kind', 'target', 'start', 'duration', 'pattern')
+# Times a spec may give [s] (start, duration, over, hold, cooldown, on, off),
+# and faults at once in one episode, scheduled and live (docs/limits.md).
+MAX_TIME = 1e9
+MAX_FAULTS = 100
 _YAML_BOOL_KEYS = {True: 'on', False: 'off'}
 
 
@@ -80,26 +84,31 @@ class Fault:
             if spec.get(key) is None:
                 raise FaultError(f'{key}: a {kind} fault with pattern {pattern} needs it')
         values = {'kind': kind, 'target': target, 'pattern': pattern,
-                  'start': _number('start', spec.get('start', 0.0), low=0.0)}
+                  'start': _number('start', spec.get('start', 0.0), low=0.0, high=MAX_TIME)}
         if spec.get('duration') is not None:
-            values['duration'] = _number('duration', spec['duration'], low=0.0, open_low=True)
+            values['duration'] = _number('duration', spec['duration'], low=0.0, open_low=True,
+                                         high=MAX_TIME)
         if 'value' in spec:
             values['value'] = handler.check_value(target, spec['value'])
-        for key in ('limit', 'rate'):
-            if key in spec:
-                values[key] = _number(key, spec[key], low=0.0, open_low=True)
+        if 'limit' in spec:
+            values['limit'] = _number('limit', spec['limit'], low=0.0, open_low=True)
+        if 'rate' in spec:
+            values['rate'] = _number('rate', spec['rate'], low=0.0, open_low=True,
+                                     high=MAX_RATE)
         for key in ('hold', 'cooldown'):
             if key in may:
-                values[key] = _number(key, spec.get(key, handler.DEFAULTS[key]), low=0.0)
+                values[key] = _number(key, spec.get(key, handler.DEFAULTS[key]), low=0.0,
+                                      high=MAX_TIME)
         if 'std' in spec:
             values['std'] = _number('std', spec['std'], low=0.0)
         if 'size' in spec:
             values['size'] = _number('size', spec['size'])
         if 'over' in spec:
-            values['over'] = _number('over', spec['over'], low=0.0, open_low=True)
+            values['over'] = _number('over', spec['over'], low=0.0, open_low=True,
+                                     high=MAX_TIME)
         if 'frequency' in spec:
             values['frequency'] = _number('frequency', spec['frequency'], low=0.0,
-                                          open_low=True)
+                                          open_low=True, high=MAX_FREQUENCY)
         if 'phase' in spec:
             values['phase'] = _number('phase', spec['phase'])
         for key in ('on', 'off'):
@@ -143,12 +152,12 @@ def _duration(key, value):
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise FaultError(f'{key}: a duration [low, high] has two numbers, got {value!r}')
-        low = _number(key, value[0], low=0.0, open_low=True)
-        high = _number(key, value[1], low=0.0, open_low=True)
+        low = _number(key, value[0], low=MIN_ON_OFF, high=MAX_TIME)
+        high = _number(key, value[1], low=MIN_ON_OFF, high=MAX_TIME)
         if high < low:
             raise FaultError(f'{key}: [low, high] needs low <= high, got {value!r}')
         return (low, high)
-    return _number(key, value, low=0.0, open_low=True)
+    return _number(key, value, low=MIN_ON_OFF, high=MAX_TIME)
 
 
 def parse_list(items):
@@ -157,6 +166,8 @@ def parse_list(items):
         return ()
     if not isinstance(items, list):
         raise FaultError('faults: must be a list of fault mappings')
+    if len(items) > MAX_FAULTS:
+        raise FaultError(f'faults: at most {MAX_FAULTS} faults in an episode, got {len(items)}')
     out = []
     for i, item in enumerate(items):
         try:
