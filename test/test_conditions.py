@@ -745,3 +745,10 @@ def test_a_finished_real_time_plant_refuses_a_reset():
     schedule.stop()
     with pytest.raises(PlantFinished):
         schedule.reset()
+
+
+def test_a_campaign_files_unknown_top_level_keys_are_refused_by_name():
+    from plant_server_ros.conditions.scenario import load, ScenarioError
+    with pytest.raises(ScenarioError, match='duraton: not a key of a campaign file'):
+        load({'campaign': [{'scenario': {'name': 'a'}}], 'duraton': 5})
+    assert len(load({'campaign': [{'scenario': {'name': 'a'}}], 'name': 'c'})) == 1

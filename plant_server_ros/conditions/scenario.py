@@ -62,6 +62,7 @@ MAX_DISTURBANCES = 1000
 MAX_CAMPAIGN_ENTRIES = 1000
 MAX_REPEATS = 10_000        # repeats of one entry, and seeds of one entry
 MAX_EPISODES = 100_000      # episodes of a whole campaign
+CAMPAIGN_KEYS = ('campaign', 'name', 'description')
 _ANY_PERIOD = 1.0           # s; what a check needs of a period (it depends on none)
 
 
@@ -306,6 +307,11 @@ def load(source, dt=None):
         return [Scenario.from_dict(values, path or '', dt)]
     entries = values['campaign']
     where = f'campaign {path}: ' if path else 'campaign: '
+    unknown = sorted(str(k) for k in values if k not in CAMPAIGN_KEYS)
+    if unknown:
+        raise ScenarioError(f'{where}{", ".join(unknown)}: not a key of a campaign file '
+                            f'(one of {list(CAMPAIGN_KEYS)}; the sections of a scenario go '
+                            'in its own file or mapping)')
     if not isinstance(entries, list) or not entries:
         raise ScenarioError(f'{where}campaign must be a non-empty list')
     if len(entries) > MAX_CAMPAIGN_ENTRIES:
