@@ -126,7 +126,7 @@ def test_a_control_publisher_whose_qos_cannot_match_is_warned_of(harness, capfd)
         nonlocal seen
         seen += capfd.readouterr().err
         return plant_lines()
-    assert harness.spin_until(warned), seen
+    assert harness.spin_until(warned, timeout=30.0), seen     # a 1 s graph look, under load
     line = plant_lines()[0]
     assert '/best_effort_talker publishes on /dip/control' in line
     assert 'Best effort publisher and reliable subscription' in line
