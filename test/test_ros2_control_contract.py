@@ -236,5 +236,37 @@ def test_unknown_joints_warn_once_and_bad_efforts_are_refused(harness):
         system.pub.publish(msg)
         harness.spin_for(0.1)               # depth 1: one message at a time
     assert plant.plant.total_steps == 2 and plant.plant.commanded_force == 1.0
-    assert sum("unknown joint 'x'" in w for w in warnings) == 1
+    assert sum("unknown joint(s) 'x'" in w for w in warnings) == 1
     assert any('non-finite' in w for w in warnings)
+
+
+def test_a_flood_of_unknown_names_is_one_line_and_a_doubled_cart_is_refused():
+    from plant_server_ros.ros.joint_topics import cart_effort, JointCommands
+
+    class Log:
+        lines = []
+
+        def warning(self, text, **kwargs):
+            self.lines.append(text)
+
+        error = warning
+
+    class FakeNode:
+        log = Log()
+
+        def create_subscription(self, *args):
+            return None
+
+        def get_logger(self):
+            return self.log
+
+    forces = []
+    commands = JointCommands(FakeNode(), forces.append)
+    flood = ['cart_joint'] + [f'j{k}' for k in range(2000)]
+    for _ in range(3):
+        commands._on_command(JointState(name=flood, effort=[1.0]))
+    assert forces == [1.0, 1.0, 1.0]
+    assert len(Log.lines) == 3 and 'and 1995 more' in Log.lines[0]
+    assert len(commands._warned) <= 64                # remembered names stay few
+    with pytest.raises(ValueError, match='cart_joint is named 2 times'):
+        cart_effort(JointState(name=['cart_joint', 'cart_joint'], effort=[1.0, -1.0]))

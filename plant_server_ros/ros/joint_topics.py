@@ -32,6 +32,7 @@ from . import contract
 from ..physics import geometry
 
 CART = geometry.CART_JOINT
+MAX_REMEMBERED = 64      # unknown joint names warned of once each; past them, once a second
 
 
 def cart_effort(msg):
@@ -44,6 +45,9 @@ def cart_effort(msg):
     """
     names = list(msg.name)
     unknown = [n for n in names if n not in geometry.JOINT_NAMES]
+    if names.count(CART) > 1:
+        raise ValueError(f'{CART} is named {names.count(CART)} times: cannot tell which '
+                         'effort is its')
     if CART not in names or not msg.effort:
         return None, unknown
     if len(msg.effort) == len(names):
@@ -75,11 +79,20 @@ class JointCommands:
         except ValueError as exc:
             log.error(f'joint command ignored: {exc}', throttle_duration_sec=1.0)
             return
-        for name in unknown:
-            if name not in self._warned:           # one warning per unknown name
-                self._warned.add(name)
-                log.warning(f'joint_commands: ignoring unknown joint {name!r} (the plant '
-                            f'has {", ".join(geometry.JOINT_NAMES)})')
+        new = [n for n in dict.fromkeys(unknown) if n not in self._warned]
+        if new:
+            # One line per message whatever it names, each name once while few are
+            # remembered; past MAX_REMEMBERED names, once a second (a flood of names
+            # is neither a flood of lines nor a set that grows without end).
+            shown = ', '.join(repr(n[:40]) for n in new[:5]) + \
+                (f' and {len(new) - 5} more' if len(new) > 5 else '')
+            text = (f'joint_commands: ignoring unknown joint(s) {shown} (the plant has '
+                    f'{", ".join(geometry.JOINT_NAMES)})')
+            if len(self._warned) < MAX_REMEMBERED:
+                self._warned.update(new[:MAX_REMEMBERED - len(self._warned)])
+                log.warning(text)
+            else:
+                log.warning(text, throttle_duration_sec=1.0)
         if force is None:
             return
         if not math.isfinite(force):
