@@ -38,6 +38,7 @@ from scipy.optimize import differential_evolution
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
 from plant_server_ros.batch import PlantBatch  # noqa: E402, I100
 from plant_server_ros.batch.draws import episode_seed  # noqa: E402
+from plant_server_ros.batch.plant_batch import DONE  # noqa: E402
 from plant_server_ros.clients.controllers import lqr_gain  # noqa: E402
 from plant_server_ros.conditions.scenario import load  # noqa: E402
 from plant_server_ros.testing.runner import run_campaign  # noqa: E402
@@ -74,11 +75,11 @@ class PlantDraws:
 class BatchObjective:
     """The cost of a population of gains, over the same plants, in one batch."""
 
-    def __init__(self, plants, seconds, seed=0, kernel='auto'):
+    def __init__(self, plants, seconds, seed=0, kernel='auto', scenario=SCENARIO):
         self.plants = plants
         self.kernel = kernel
         self.periods = int(round(seconds / DT))
-        self.scenario = load(SCENARIO)[0]
+        self.scenario = load(scenario)[0]
         self.plant_seeds = np.array([episode_seed(seed, i, 1) for i in range(plants)])
         self.base = lqr_gain(DT)
         self.seed = seed
@@ -107,14 +108,15 @@ class BatchObjective:
             obs = batch.step(u)
             cost += np.where(running, stage_cost(batch.state, u), 0.0)
         self.lane_steps += n * self.periods
-        halted = batch.halted & (batch.reason_code != 7)     # not the scenario's end
+        halted = batch.halted & (batch.reason_code != DONE)  # not the scenario's end
         cost += HALT_PENALTY * np.where(halted, self.periods * DT - batch.time, 0.0)
         return cost.reshape(s, self.plants).mean(axis=1)
 
 
-def tune(generations, plants, seconds, popsize, seed=0, log=print, kernel='auto'):
+def tune(generations, plants, seconds, popsize, seed=0, log=print, kernel='auto',
+         scenario=SCENARIO):
     """Run differential evolution; return ``(gain, lqr_cost, history, seconds, lane_steps)``."""
-    objective = BatchObjective(plants, seconds, seed, kernel)
+    objective = BatchObjective(plants, seconds, seed, kernel, scenario)
     compiling = time.perf_counter()
     objective(np.zeros((6, popsize * 6)))             # builds (and compiles) the batch
     log(f'  batch of {popsize * 6 * plants} lanes ready, kernel '
@@ -139,12 +141,12 @@ def tune(generations, plants, seconds, popsize, seed=0, log=print, kernel='auto'
     return objective.gains(result.x)[:, 0], lqr_cost, history, elapsed, objective.lane_steps
 
 
-def prove(gain, seeds):
-    """dip_test's verdict on ``u = -K x`` over SCENARIO with ``seeds``: a CampaignResult."""
+def prove(gain, seeds, scenario=SCENARIO):
+    """dip_test's verdict on ``u = -K x`` over ``scenario`` with ``seeds``: a CampaignResult."""
     def controller(measured, t):
         return float(np.clip(-gain @ np.asarray(measured), -MAX_FORCE, MAX_FORCE))
 
-    plan = {'campaign': [{'scenario': SCENARIO, 'seeds': list(seeds)}]}
+    plan = {'campaign': [{'scenario': scenario, 'seeds': list(seeds)}]}
     return run_campaign(plan, controller=controller, settings={'max_force': MAX_FORCE})
 
 
@@ -157,22 +159,25 @@ def main(argv=None):
     parser.add_argument('--popsize', type=int, default=10)
     parser.add_argument('--proof-seeds', type=int, default=3)
     parser.add_argument('--kernel', default='auto', choices=('auto', 'numpy', 'numba'))
+    parser.add_argument('--scenario', default=SCENARIO, help='the scenario to tune on and be '
+                        'proved on (default %(default)s; any the batch plays, faults too)')
     args = parser.parse_args(argv)
-    print(f'tuning u = -K x on {args.plants} plants of {SCENARIO}, {args.seconds:g} s each, '
+    print(f'tuning u = -K x on {args.plants} plants of {args.scenario}, {args.seconds:g} s each, '
           f'population {args.popsize * 6}, {args.generations} generations')
     gain, lqr_cost, history, elapsed, lane_steps = tune(
-        args.generations, args.plants, args.seconds, args.popsize, kernel=args.kernel)
+        args.generations, args.plants, args.seconds, args.popsize, kernel=args.kernel,
+        scenario=args.scenario)
     print(f'tuned in {elapsed:.1f} s ({lane_steps:,} plant-steps, '
           f'{lane_steps / elapsed:,.0f} plant-steps/s): J {lqr_cost:.5f} (LQR) -> '
           f'{history[-1] if history else lqr_cost:.5f}')
     print('  LQR   K = ' + ' '.join(f'{k:9.3f}' for k in lqr_gain(DT)))
     print('  tuned K = ' + ' '.join(f'{k:9.3f}' for k in gain))
     seeds = [101 + i for i in range(args.proof_seeds)]
-    print(f'proof: dip_test, {SCENARIO} as shipped (lock-step plant host), '
+    print(f'proof: dip_test, {args.scenario} as shipped (lock-step plant host), '
           f'seeds {seeds} the tuning never saw')
     summary = {}
     for name, k in (('LQR', lqr_gain(DT)), ('tuned', gain)):
-        campaign = summary[name] = prove(k, seeds)
+        campaign = summary[name] = prove(k, seeds, args.scenario)
         for e in campaign.episodes:
             checks = ', '.join(f"{c['criterion']} {c['value']:.3f} <= {c['limit']:g}"
                                for c in e.checks)
