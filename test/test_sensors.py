@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 import statistics
 import timeit
 
@@ -344,3 +345,14 @@ if __name__ == '__main__':
     ]
     for name, seconds in rows:
         print(f'{name:34s} {seconds * 1e6:6.2f} us per measure()')
+
+
+@pytest.mark.parametrize('field, value, words', [
+    ('quantum', 1e-300, 'quantum must be 0 (none) or >= 1e-09'),
+    ('noise_std', 1e300, 'noise_std must be within'),
+    ('bias', -1e7, 'bias must be within'),
+    ('stuck_from', 1e300, 'stuck_from must be within'),
+])
+def test_a_channel_beyond_the_bounds_is_refused_by_name(field, value, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        ChannelSpec(**{field: value})

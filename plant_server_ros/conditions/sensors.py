@@ -50,6 +50,13 @@ VELOCITY_MODES = ('measured', 'derived')
 # The longest delay line [samples] (the plant node's sensor.delay range).
 MAX_DELAY = 1000
 
+# The bounds of a channel's numbers (docs/limits.md): far beyond any sensor, and
+# such that a quantised reading of a state within physics/state.py's limits stays
+# a number (round(inf) raises).
+MAX_MAGNITUDE = 1e6          # |bias|, noise_std, drift_std, quantum [SI]
+MIN_QUANTUM = 1e-9           # a quantum is 0 (none) or at least this
+MAX_TIME = 1e9               # s: stuck_from
+
 # Episode times within this of stuck_from count as reached, so that a
 # stuck_from on the sample grid is hit by ``steps * dt`` despite rounding.
 _TIME_TOLERANCE = 1e-9
@@ -97,6 +104,13 @@ class ChannelSpec:
                 raise ValueError(f'ChannelSpec.{f.name} must be >= 0, got {value!r}')
             if f.name == 'dropout' and not 0.0 <= value <= 1.0:
                 raise ValueError(f'ChannelSpec.dropout must be in [0, 1], got {value!r}')
+            bound = MAX_TIME if f.name == 'stuck_from' else MAX_MAGNITUDE
+            if abs(value) > bound:
+                raise ValueError(f'ChannelSpec.{f.name} must be within +/-{bound:g}, '
+                                 f'got {value!r}')
+            if f.name == 'quantum' and 0.0 < value < MIN_QUANTUM:
+                raise ValueError(f'ChannelSpec.quantum must be 0 (none) or >= '
+                                 f'{MIN_QUANTUM:g}, got {value!r}')
             object.__setattr__(self, f.name, value)
 
     @property
