@@ -8,25 +8,37 @@
 The command gets the plant's address as placeholders in its arguments
 (``{host}``, ``{port}``, ``{udp_port}``, ``{namespace}``, ``{duration}``,
 ``{dt}``) and as ``DIP_*`` environment variables.  Exit status: 0 every
-criterion of every episode held; 1 one failed (or the run was interrupted);
-2 a usage or set-up error (one line says why).
+criterion of every episode held; 1 one failed (or the run was interrupted:
+Ctrl-C, SIGTERM, SIGHUP); 2 a usage or set-up error, or an output that could
+not be written (one line says why).
+
+Run as a command (``main()`` with no arguments), ``dip_test`` is the whole
+process: it becomes a child subreaper, so that what the controller starts
+re-parents to it rather than to init, and it ends every process below it
+before it exits (:mod:`.controller_process`).
 """
 
-import argparse
 import sys
 
-from .runner import DEFAULT_TIMEOUT, run_campaign, SetupError
+# Light imports only: the signal handlers are set before the runner (numpy...) loads.
+from .controller_process import become_subreaper, end_descendants, RunGuard
+from ..inputs import flags
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+MIN_TIMEOUT, MAX_TIMEOUT = 0.01, 86400.0       # s, --timeout
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    """Return dip_test's argument parser."""
+    from .runner import DEFAULT_TIMEOUT
+    from ..conditions.scenario import MAX_EPISODES
+    parser = flags.ArgumentParser(
         prog='dip_test', description='Run a controller command through every episode of a '
         'scenario or campaign of plant_server_ros; judge the criteria; write a report, JUnit '
         'XML and JSON.  Give the command after --.',
-        epilog='Exit status: 0 all criteria held, 1 a criterion failed, 2 usage or set-up '
-        'error.')
+        epilog='Exit status: 0 all criteria held, 1 a criterion failed or the run was '
+        'interrupted (Ctrl-C, SIGTERM, SIGHUP), 2 a usage or set-up error or an output that '
+        'could not be written.')
     parser.add_argument('scenario', help='a scenario or campaign YAML file (or the name of '
                         'a shipped one, e.g. campaign.yaml)')
     parser.add_argument('--door', choices=('tcp', 'udp', 'ros'), default='tcp',
@@ -44,18 +56,20 @@ def build_parser():
     gate.add_argument('--save-baseline', metavar='FILE',
                       help="store each episode's metrics and trace as a baseline")
     parser.add_argument('--no-figures', action='store_true', help='skip the figures')
-    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT, metavar='S',
+    parser.add_argument('--timeout', type=flags.number(MIN_TIMEOUT, MAX_TIMEOUT),
+                        default=DEFAULT_TIMEOUT, metavar='S',
                         help='s to wait for a start, for a control, and past the duration of '
                         'an episode (default: %(default)s)')
-    parser.add_argument('--repeat', type=int, default=1, metavar='N',
-                        help='play the campaign N times (default: %(default)s)')
+    parser.add_argument('--repeat', type=flags.integer(1, MAX_EPISODES), default=1,
+                        metavar='N', help='play the campaign N times (default: %(default)s; '
+                        f'at most {MAX_EPISODES} episodes in all)')
     parser.add_argument('--per-episode', action='store_true',
                         help='start the command afresh for each episode')
-    parser.add_argument('--port', type=int, default=0,
+    parser.add_argument('--port', type=flags.port, default=0,
                         help="the plant's TCP port (default: a free one)")
-    parser.add_argument('--udp-port', type=int, default=0,
+    parser.add_argument('--udp-port', type=flags.port, default=0,
                         help="the plant's UDP port (default: a free one)")
-    parser.add_argument('--seed', type=int, default=1,
+    parser.add_argument('--seed', type=flags.integer(0, 2 ** 63 - 1), default=1,
                         help="the plant's seed where a scenario names none (default: "
                         '%(default)s)')
     return parser
@@ -71,7 +85,29 @@ def split(argv):
 
 
 def main(argv=None):
-    """Run ``dip_test``; return the exit status."""
+    """
+    Run ``dip_test``; return the exit status.
+
+    ``argv`` None: this is the ``dip_test`` process (a subreaper, ending every
+    process below it before it returns); a list: a call inside a program
+    (a test), which ends what the run started and leaves the rest alone.
+    """
+    whole = argv is None
+    # First of all: a SIGINT, SIGTERM or SIGHUP ends the run as Ctrl-C does
+    # (dip_test then exits 1); any later one waits for what was judged to be written.
+    with RunGuard(redeliver=not whole, restore=not whole):
+        try:
+            return _main(argv, whole)
+        except KeyboardInterrupt:
+            print('dip_test: interrupted before the run started; nothing ran',
+                  file=sys.stderr)
+            return EXIT_FAILED
+        finally:
+            if whole:
+                end_descendants()
+
+
+def _main(argv, whole):
     own, command = split(argv)
     try:
         args = build_parser().parse_args(own)
@@ -80,13 +116,19 @@ def main(argv=None):
     if not command:
         print('dip_test: no controller command (give it after --)', file=sys.stderr)
         return EXIT_ERROR
+    if whole:
+        become_subreaper()
+    return _run(args, command)
 
+
+def _run(args, command):
     def heard(result):
         mark = 'PASS' if result.passed else 'FAIL'
         why = '' if result.passed else ': ' + '; '.join(result.failures)
         print(f'dip_test: {result.name}: {mark}{why}', file=sys.stderr, flush=True)
 
     from .outputs import table
+    from .runner import run_campaign, SetupError
     try:
         result = run_campaign(args.scenario, command, door=args.door, mode=args.mode,
                               out=args.out, repeat=args.repeat, per_episode=args.per_episode,
@@ -101,6 +143,10 @@ def main(argv=None):
     print(table(result))
     for name, path in result.files.items():
         print(f'{name}: {path}')
+    for error in result.errors:
+        print(f'dip_test: {error}', file=sys.stderr)
+    if result.errors:
+        return EXIT_ERROR
     return EXIT_PASSED if result.passed else EXIT_FAILED
 
 

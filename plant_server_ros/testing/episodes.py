@@ -33,11 +33,22 @@ class EpisodeData:
     ended: str = None
 
     def record(self):
-        """Return ``(t, x, u)`` arrays for :func:`~..analysis.metrics.episode_metrics`."""
-        t = np.array(self.t, dtype=float)
-        x = np.array(self.x, dtype=float).reshape(-1, 6)
-        u = np.array(self.force[1:], dtype=float)   # sample k+1's force acted over [t_k, t_k+1]
+        """
+        Return ``(t, x, u)`` arrays for :func:`~..analysis.metrics.episode_metrics`.
+
+        The samples complete when it is called: the plant may still be
+        stepping (a run cut short by Ctrl-C), appending ``t``, ``x`` and
+        ``force`` in that order, so ``force`` is the shortest and gives the count.
+        """
+        n = len(self.force)
+        t = np.array(self.t[:n], dtype=float)
+        x = np.array(self.x[:n], dtype=float).reshape(-1, 6)
+        u = np.array(self.force[1:n], dtype=float)  # sample k+1's force acted over [t_k, t_k+1]
         return t, x, u
+
+    def release(self):
+        """Drop the samples once judged (the recording keeps them): a run's memory stays flat."""
+        self.t, self.x, self.force = [], [], []
 
 
 class EpisodeCollector(PlantListener):

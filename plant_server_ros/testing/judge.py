@@ -35,7 +35,7 @@ class EpisodeResult:
     reason: str = None             # why the runner or the plant failed it, if so
     checks: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
-    trace: dict = field(default_factory=dict)
+    trace: dict = field(default_factory=dict)      # kept when a baseline is saved
     ended: str = ''
     files: list = field(default_factory=list)
     stderr: list = field(default_factory=list)
@@ -57,8 +57,11 @@ def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseli
     began = time.perf_counter()
     failures = [reason] if reason else []
     metrics = {}
-    if data is not None and data.t:
-        t, x, u = data.record()
+    t = x = u = None
+    if data is not None:
+        t, x, u = data.record()        # one consistent snapshot (the plant may still step)
+    ran = t is not None and t.size > 0
+    if ran:
         safety = scenario.safety or {}
         fall = safety.get('fall_angle', DEFAULT_FALL_ANGLE)
         force_limit = (scenario.actuator or {}).get('max_force', max_force)
@@ -78,7 +81,7 @@ def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseli
         metrics = {'duration': 0.0, 'steps': 0, 'balanced': False, 'fell': False,
                    'halted': False, 'ended': result.ended or 'not started'}
     metrics.update(timing or {})
-    if data is None or not data.t:
+    if not ran:
         # Nothing ran: the reason is the verdict, there is nothing to check criteria on.
         passed, checks, messages = False, [], failures
     else:
@@ -93,6 +96,8 @@ def evaluate(result, data, scenario, max_force, timing=None, reason=None, baseli
     result.reason = reason
     result.passed = passed and not messages
     result.metrics_time = time.perf_counter() - began
+    if data is not None:
+        data.release()
     return result
 
 

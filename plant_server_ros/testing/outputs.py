@@ -138,26 +138,47 @@ def _clean(value):
 
 def write_all(campaign, out=None, junit=None, json_file=None, save_baseline=None,
               figures=False):
-    """Write every output asked for; their paths go into ``campaign.files``."""
+    """
+    Write every output asked for; their paths go into ``campaign.files``.
+
+    One that cannot be written (the disk filled up, the directory went) does
+    not stop the others: why goes into ``campaign.errors``, one line each.
+    """
     started = time.perf_counter()
+
+    def attempt(name, path, write):
+        try:
+            write()
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            campaign.errors.append(f'cannot write {name} {path}: {why}')
+            return
+        campaign.files[name] = Path(path)
+
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         if figures:
             begun = time.perf_counter()
-            draw_figures(campaign, out / 'figures')
+            try:
+                draw_figures(campaign, out / 'figures')
+            except Exception as exc:  # noqa: B902 - a figure lost is said, the rest written
+                campaign.errors.append(f'cannot draw the figures in {out / "figures"}: '
+                                       f'{type(exc).__name__}: {exc}')
+                figures = False
             campaign.timings['figures_s'] = time.perf_counter() - begun
         path = out / 'summary.md'
-        path.write_text(summary_md(campaign, figures), encoding='utf-8')
-        campaign.files['summary'] = path
+
+        def summary():
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_text(summary_md(campaign, figures), encoding='utf-8')
+        attempt('summary', path, summary)
     if junit is not None:
-        junit_xml.write(campaign, junit)
-        campaign.files['junit'] = Path(junit)
+        attempt('junit', junit, lambda: junit_xml.write(campaign, junit))
     if save_baseline is not None:
-        verdict.save_baseline(save_baseline, campaign.episodes, campaign.source)
-        campaign.files['baseline'] = Path(save_baseline)
+        attempt('baseline', save_baseline,
+                lambda: verdict.save_baseline(save_baseline, campaign.episodes, campaign.source))
     campaign.timings['outputs_s'] = time.perf_counter() - started
     if json_file is not None:
-        campaign.files['json'] = Path(json_file)
-        Path(json_file).write_text(json.dumps(_clean(campaign.to_dict()), indent=1,
-                                              allow_nan=False), encoding='utf-8')
+        attempt('json', json_file, lambda: Path(json_file).write_text(
+            json.dumps(_clean(campaign.to_dict()), indent=1, allow_nan=False),
+            encoding='utf-8'))

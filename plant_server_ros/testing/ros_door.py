@@ -30,7 +30,7 @@ class RosCampaign:
     """Play the campaign on an in-process plant node; the command is a ROS controller."""
 
     def __init__(self, scenarios, slots, values, command, repeat, timeout, per_episode, grace,
-                 cwd, source=None):
+                 cwd, source=None, tag=None):
         os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
         try:
             import rclpy
@@ -42,6 +42,7 @@ class RosCampaign:
                 from None
         self.slots, self.command, self.timeout = slots, command, timeout
         self.per_episode, self.grace, self.cwd = per_episode, grace, cwd
+        self.tag = tag
         self.proc = None
         from ..ros.dds_domain import domain_from_env
         self.domain, self._domain_hold = domain_from_env('DIP_TEST_DOMAIN_ID')
@@ -109,7 +110,8 @@ class RosCampaign:
         address = dict(self.address, duration=scenario.duration or '')
         env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain),
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
-        self.proc = ControllerProcess(self.command, address, env=env, cwd=self.cwd)
+        self.proc = ControllerProcess(self.command, address, env=env, cwd=self.cwd,
+                                      run=self.tag)
 
     def run(self, campaign, baseline, on_episode):
         max_force = self.host.values['max_force']

@@ -17,27 +17,39 @@ start, an early exit or a crash, a non-finite command.  Its metrics
 (:func:`~..analysis.metrics.episode_metrics` on the ground truth, plus the
 response times of :mod:`.timing`) are judged by the scenario's criteria
 and, given a baseline, by the regression gate (:mod:`.verdict`).
+
+Everything is checked before the run starts (:class:`SetupError`, one line):
+every scenario has a duration of at most :data:`MAX_EPISODE_SAMPLES`
+periods, the run plays at most ``MAX_EPISODES`` episodes (the campaign's
+times ``repeat``), every output file can be written, the baseline reads.
+A run ends with everything it started (:mod:`.controller_process`) however
+it ends; a signal (:class:`RunGuard`) ends it as Ctrl-C does: what was
+judged is written, and further signals wait for that.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
+import os
 from pathlib import Path
 import threading
 import time
 
 from . import verdict
-from .controller_process import check_command, CommandError, ControllerProcess, expand
+from .controller_process import (check_command, CommandError, ControllerProcess, end_run,
+                                 expand, new_run_tag, RunGuard)
 from .episodes import EpisodeCollector
 # SetupError and EpisodeResult are imported from here too (cli, pytest_plugin, users).
 from .judge import (DEFAULT_FALL_ANGLE, EpisodeResult, evaluate, last_t,  # noqa: F401
                     POLL, SetupError)
 from .timing import ResponseTimer, TimedBackend
-from ..conditions.scenario import load as load_scenarios, ScenarioError, ScenarioPlayer
+from ..conditions.scenario import (load as load_scenarios, MAX_EPISODES, Scenario,
+                                   ScenarioError, ScenarioPlayer)
 from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
 from ..runtime.settings import SETTINGS
 
 DEFAULT_TIMEOUT = 10.0      # s; a Python controller importing scipy on a busy machine needs a few
+MAX_EPISODE_SAMPLES = 1_000_000     # periods of one episode (10 000 s at dt = 0.01 s)
 
 
 @dataclass
@@ -52,6 +64,7 @@ class CampaignResult:
     out: str = None
     files: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)     # outputs that could not be written
 
     @property
     def passed(self):
@@ -80,7 +93,8 @@ class CampaignResult:
         return {'source': self.source, 'door': self.door, 'mode': self.mode,
                 'passed': self.passed, 'interrupted': self.interrupted,
                 'episodes': [e.to_dict() for e in self.episodes],
-                'files': {k: str(v) for k, v in self.files.items()}, 'timings': self.timings}
+                'files': {k: str(v) for k, v in self.files.items()}, 'timings': self.timings,
+                'errors': list(self.errors)}
 
     def explain(self):
         """Return the failures, one line each (what pytest shows)."""
@@ -95,7 +109,9 @@ class CampaignResult:
 # -- the plan ---------------------------------------------------------------
 
 def load_plan(source, dt=SETTINGS['dt'].default, repeat=1):
-    """Return the scenarios of ``source`` in play order, criteria validated (SetupError)."""
+    """Return the scenarios of ``source`` in play order, each one playable (SetupError)."""
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise SetupError(f'repeat must be an integer >= 1, got {repeat!r}')
     try:
         scenarios = load_scenarios(source, dt)
     except ScenarioError as exc:
@@ -105,9 +121,62 @@ def load_plan(source, dt=SETTINGS['dt'].default, repeat=1):
             verdict.validate(scenario)
         except verdict.CriteriaError as exc:
             raise SetupError(str(exc)) from None
-    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-        raise SetupError(f'repeat must be an integer >= 1, got {repeat!r}')
+        _check_duration(scenario, dt)
+    if len(scenarios) * repeat > MAX_EPISODES:
+        raise SetupError(f'a run plays at most {MAX_EPISODES} episodes: {len(scenarios)} '
+                         f'episode(s) of {source} played {repeat} times are '
+                         f'{len(scenarios) * repeat}')
     return scenarios
+
+
+def _check_duration(scenario, dt):
+    """Refuse a scenario that would never end (no duration) or hold too many samples."""
+    where = f'scenario {scenario.source or scenario.name}'
+    if scenario.duration is None:
+        if scenario == replace(Scenario(), name=scenario.name, source=scenario.source):
+            raise SetupError(f'{where} is empty: dip_test needs a scenario with at least a '
+                             'duration')
+        raise SetupError(f'{where} has no duration: dip_test needs one to end each episode '
+                         '(e.g. duration: 10.0)')
+    periods = scenario.duration / dt
+    if periods > MAX_EPISODE_SAMPLES:
+        raise SetupError(f'{where}: duration {scenario.duration:g} s is {periods:.0f} periods '
+                         f'of {dt:g} s; dip_test plays at most {MAX_EPISODE_SAMPLES} per '
+                         'episode')
+
+
+def check_outputs(junit=None, json_file=None, save_baseline=None, out=None):
+    """Refuse, before the run, an output file that cannot be written (SetupError, one line)."""
+    named = {}
+    for flag, path in (('--junit', junit), ('--json', json_file),
+                       ('--save-baseline', save_baseline)):
+        if path is None:
+            continue
+        where = os.path.abspath(path)
+        if where in named:
+            raise SetupError(f'{flag} and {named[where]} name the same file: {path}')
+        named[where] = flag
+        _writable(flag, Path(path))
+    if out is not None:
+        _writable('--out', Path(out) / 'summary.md')
+
+
+def _writable(flag, path):
+    if path.is_dir():
+        raise SetupError(f'{flag} {path}: is a directory, not a file')
+    parent = path.parent
+    if not parent.is_dir():
+        what = 'is not a directory' if parent.exists() else 'does not exist'
+        raise SetupError(f'{flag} {path}: the directory {parent} {what}')
+    existed = path.exists()
+    try:
+        # Opened for writing as the run will (not truncated); a new file removed again.
+        fd = os.open(path, os.O_WRONLY | (0 if existed else os.O_CREAT | os.O_EXCL), 0o644)
+        os.close(fd)
+        if not existed:
+            os.unlink(path)
+    except OSError as exc:
+        raise SetupError(f'{flag} {path}: cannot write: {exc.strerror}') from None
 
 
 def _slots(scenarios, repeat):
@@ -143,8 +212,21 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
     figures (``figures=True``); None records nothing.  ``junit``,
     ``json_file``, ``save_baseline``: files to write; ``baseline``: a file
     to compare against.  ``on_episode(result)`` hears each verdict as it
-    comes.  Raises SetupError when the run cannot start.
+    comes.  Raises SetupError when the run cannot start.  In the main
+    thread a signal ends the run as Ctrl-C does (:class:`RunGuard`).
     """
+    with RunGuard() as guard:
+        return _run_campaign(guard, source, command, controller, door=door, mode=mode,
+                             out=out, repeat=repeat, per_episode=per_episode,
+                             timeout=timeout, baseline=baseline, save_baseline=save_baseline,
+                             junit=junit, json_file=json_file, figures=figures, seed=seed,
+                             settings=settings, grace=grace, port=port, udp_port=udp_port,
+                             on_episode=on_episode, cwd=cwd)
+
+
+def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat,
+                  per_episode, timeout, baseline, save_baseline, junit, json_file, figures,
+                  seed, settings, grace, port, udp_port, on_episode, cwd):
     from . import outputs
     if (command is None) == (controller is None):
         raise SetupError('give a controller command or a Python controller, not both or none')
@@ -157,6 +239,7 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
     values = dict(settings or {})
     dt = values.get('dt', 0.01)
     scenarios = load_plan(source, dt, repeat)
+    check_outputs(junit=junit, json_file=json_file, save_baseline=save_baseline)
     old = None
     if baseline is not None:
         try:
@@ -171,29 +254,51 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
             record.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SetupError(f'cannot write {record}: {exc.strerror}') from None
+        check_outputs(out=out)
     campaign = CampaignResult(str(source), 'python' if controller else door, mode,
                               out=None if out is None else str(out))
     slots = _slots(scenarios, repeat)
     values.update(mode=mode, seed=seed)
     if record is not None:
         values['record'] = str(record)
+    if save_baseline is not None and len(slots) > verdict.MAX_BASELINE_EPISODES:
+        raise SetupError(f'--save-baseline: a baseline holds at most '
+                         f'{verdict.MAX_BASELINE_EPISODES} episodes, this run plays '
+                         f'{len(slots)}')
+
+    def heard(result):
+        if save_baseline is None:
+            result.trace = {}           # judged: only a baseline to save needs it
+        if on_episode is not None:
+            on_episode(result)
     started = time.perf_counter()
-    if controller is not None:
-        play = _InProcess(scenarios, slots, values, controller, repeat)
-    elif door == 'ros':
-        from .ros_door import RosCampaign
-        play = RosCampaign(scenarios, slots, values, command, repeat, timeout, per_episode,
-                           grace, cwd, source=source)
-    else:
-        play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
-                               per_episode, grace, door, port, udp_port, cwd)
+    tag = new_run_tag()
     try:
-        play.run(campaign, old, on_episode)
+        if controller is not None:
+            play = _InProcess(scenarios, slots, values, controller, repeat)
+        elif door == 'ros':
+            from .ros_door import RosCampaign
+            play = RosCampaign(scenarios, slots, values, command, repeat, timeout, per_episode,
+                               grace, cwd, source=source, tag=tag)
+        else:
+            play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
+                                   per_episode, grace, door, port, udp_port, cwd, tag=tag)
     except KeyboardInterrupt:
+        guard.wrap_up()                      # nothing ran yet: the interrupt goes on up
+        raise
+    try:
+        play.run(campaign, old, heard)
+        guard.wrap_up()
+    except KeyboardInterrupt:
+        guard.wrap_up()
         campaign.interrupted = True
     finally:
+        guard.wrap_up()
         closing = time.perf_counter()
-        play.close()                         # ends the command; flushes the recordings
+        try:
+            play.close()                     # ends the command; flushes the recordings
+        finally:
+            end_run(tag, grace)              # any process of the run that escaped its own end
         campaign.timings['close_s'] = time.perf_counter() - closing
     campaign.timings['run_s'] = time.perf_counter() - started
     campaign.timings['metrics_s'] = sum(e.metrics_time for e in campaign.episodes)
@@ -285,11 +390,12 @@ class _SocketCampaign:
     """A PlantServer in this process (TCP and UDP), the command as its client."""
 
     def __init__(self, scenarios, slots, values, command, repeat, timeout, per_episode, grace,
-                 door, port, udp_port, cwd):
+                 door, port, udp_port, cwd, tag=None):
         from ..server.config import ConfigError
         from ..server.plant_server import PlantServer
         self.slots, self.command, self.timeout = slots, command, timeout
         self.per_episode, self.grace, self.door, self.cwd = per_episode, grace, door, cwd
+        self.tag = tag
         self.player = ScenarioPlayer(scenarios, repeat=repeat)
         self.timer = ResponseTimer(values.get('dt', 0.01))
         self.proc = None
@@ -338,7 +444,7 @@ class _SocketCampaign:
         if holder is not None:
             sessions.release(holder)
         address = dict(self.address, duration=scenario.duration or '')
-        self.proc = ControllerProcess(self.command, address, cwd=self.cwd)
+        self.proc = ControllerProcess(self.command, address, cwd=self.cwd, run=self.tag)
 
     def _end(self, grace=None):
         if self.proc is not None:

@@ -19,7 +19,9 @@ above the old one plus its tolerance, named with metric, old and new.
 
 import json
 import math
+import os
 from pathlib import Path
+import stat
 
 import numpy as np
 
@@ -31,6 +33,9 @@ DEFAULT_REGRESSION = {'relative': {'ise_th1': 0.05, 'ise_th2': 0.05, 'rms_force'
                       'absolute': {'max_abs_th1': 0.01, 'max_abs_th2': 0.01, 'max_abs_x': 0.01}}
 _REGRESSION_KEYS = ('relative', 'absolute', 'trace')
 _SLACK = 1e-12
+MAX_BASELINE_BYTES = 256 * 1024 * 1024   # 256 MiB: ~20 kB an episode, ~12 000 episodes
+MAX_BASELINE_EPISODES = 10_000           # ~17 kB each: well within MAX_BASELINE_BYTES
+BASELINE_DEPTH = 5                       # {episodes: {key: {trace: {t: [...]}}}}
 
 
 class CriteriaError(ValueError):
@@ -119,22 +124,91 @@ def save_baseline(path, episodes, source):
     """Write each episode's metrics and trace (``episodes``: EpisodeResult) to ``path``."""
     data = {'version': BASELINE_VERSION, 'campaign': str(source),
             'episodes': {e.key: {'metrics': e.metrics, 'trace': e.trace} for e in episodes}}
-    Path(path).write_text(json.dumps(data, indent=1, allow_nan=False, default=_plain))
+    text = json.dumps(data, indent=1, allow_nan=False, default=_plain)
+    if len(text) > MAX_BASELINE_BYTES:
+        raise ValueError(f'the baseline would be {len(text)} bytes, more than the '
+                         f'{MAX_BASELINE_BYTES} a baseline may hold')
+    Path(path).write_text(text, encoding='utf-8')
 
 
 def load_baseline(path):
-    """Return the ``{episode key: {metrics, trace}}`` of a baseline file; ValueError if bad."""
+    """
+    Return the ``{episode key: {metrics, trace}}`` of a baseline file; ValueError if bad.
+
+    Read within bounds: a regular file of at most :data:`MAX_BASELINE_BYTES`,
+    UTF-8 JSON (nested deeper than the parser's recursion bound: refused), no
+    NaN or infinity, the shape :func:`save_baseline` writes (metrics: numbers,
+    booleans, strings or null; a trace: lists of numbers).  Every error
+    names the file.
+    """
+    name = str(path)
     try:
-        data = json.loads(Path(path).read_text())
+        with open(path, 'rb') as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError(f'baseline {name} is not a regular file')
+            if info.st_size > MAX_BASELINE_BYTES:
+                raise ValueError(f'baseline {name} is larger than {MAX_BASELINE_BYTES} bytes')
+            data = f.read(MAX_BASELINE_BYTES + 1)
     except OSError as exc:
-        raise ValueError(f'cannot read baseline {path}: {exc.strerror}') from None
+        raise ValueError(f'cannot read baseline {name}: {exc.strerror}') from None
+    if len(data) > MAX_BASELINE_BYTES:
+        raise ValueError(f'baseline {name} is larger than {MAX_BASELINE_BYTES} bytes')
+    try:
+        text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as exc:
+        raise ValueError(f'baseline {name} is not UTF-8 text (byte {exc.start})') from None
+
+    def constant(word):
+        raise ValueError(f'baseline {name} holds {word}: a baseline holds finite numbers')
+    try:
+        data = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f'baseline {path} is not JSON: {exc}') from None
+        raise ValueError(f'baseline {name} is not JSON: {exc}') from None
+    except RecursionError:          # the parser's depth bound: Python's recursion limit
+        raise ValueError(f'baseline {name} is nested too deeply (a baseline nests '
+                         f'{BASELINE_DEPTH} levels)') from None
     if not isinstance(data, dict) or data.get('version') != BASELINE_VERSION or \
             not isinstance(data.get('episodes'), dict):
-        raise ValueError(f'baseline {path} is not a dip_test baseline (version '
+        raise ValueError(f'baseline {name} is not a dip_test baseline (version '
                          f'{BASELINE_VERSION})')
+    for key, entry in data['episodes'].items():
+        why = _bad_entry(entry)
+        if why:
+            raise ValueError(f'baseline {name}: episode {key!r}: {why}')
     return data['episodes']
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _bad_entry(entry):
+    """Return why a baseline episode entry is not what save_baseline writes, or None."""
+    if not isinstance(entry, dict):
+        return 'not a mapping'
+    metrics = entry.get('metrics', {})
+    if not isinstance(metrics, dict):
+        return 'metrics is not a mapping'
+    for metric, value in metrics.items():
+        if isinstance(value, str) and metric == 'ended':
+            continue
+        if not (value is None or isinstance(value, bool) or _number(value)):
+            return f'metrics.{metric} is not a finite number: {value!r:.40}'
+    trace = entry.get('trace', {})
+    if not isinstance(trace, dict):
+        return 'trace is not a mapping'
+    if trace:
+        lengths = set()
+        for key in ('t', 'x', 'th1', 'th2'):
+            values = trace.get(key)
+            if not isinstance(values, list) or not all(_number(v) for v in values):
+                return f'trace.{key} is not a list of finite numbers'
+            lengths.add(len(values))
+        if len(lengths) != 1:
+            return 'trace: t, x, th1, th2 differ in length'
+    return None
 
 
 def _plain(value):
