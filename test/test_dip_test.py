@@ -150,7 +150,9 @@ def test_dip_client_per_episode_passes_over_tcp_with_outputs(short, tmp_path, ca
     summary = (tmp_path / 'out' / 'summary.md').read_text()
     assert '01_calm[seed=1]: PASS' in summary
     recordings = sorted(p.name for p in (tmp_path / 'out' / 'episodes').iterdir())
-    assert len(recordings) == 2 and recordings[0].endswith('_calm.mcap')
+    # One numbering: row 1, case 01_..., recording episode_01_... (not the plant's 0002).
+    assert recordings == ['episode_01_calm.mcap', 'episode_02_pushed.mcap']
+    assert [Path(f).name for e in data['episodes'] for f in e['files']] == recordings
 
 
 def test_one_process_for_the_whole_campaign_ends_on_finished(short):

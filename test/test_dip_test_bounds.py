@@ -18,8 +18,9 @@ import time
 
 from plant_server_ros.conditions.scenario import MAX_EPISODES
 from plant_server_ros.testing import cli, run_campaign, SetupError
-from plant_server_ros.testing.controller_process import (ControllerProcess, LINE_BYTES,
-                                                         STDERR_LINES)
+from plant_server_ros.testing.controller_process import (ControllerProcess, episode_stderr,
+                                                         LINE_BYTES, STDERR_LINES,
+                                                         stderr_mark)
 from plant_server_ros.testing.episodes import EpisodeData
 from plant_server_ros.testing.runner import load_plan
 import pytest
@@ -71,13 +72,33 @@ def test_stderr_without_newlines_is_kept_as_a_bounded_tail(tmp_path):
     assert proc.wait(DEADLINE)
     proc.end()
     assert proc.returncode == 0
-    held = list(proc._lines) + [proc._partial]
+    held = [entry[-2:] for entry in proc._lines] + [proc._partial]
     assert sum(len(kept) for _, kept in held) <= (STDERR_LINES + 1) * LINE_BYTES
     lines = proc.tail()
     assert len(lines) == STDERR_LINES
     assert all(len(line) <= LINE_BYTES + 40 for line in lines), [len(x) for x in lines]
     assert lines[-2] == 'line 29'
     assert lines[-1] == f'[{100000 - LINE_BYTES} bytes cut] ' + 'y' * LINE_BYTES
+
+
+def test_an_episodes_stderr_is_its_own_when_one_process_serves_several(tmp_path):
+    # One process, two episodes: the second's stderr holds what came after its
+    # start only (the report's JUnit cases held the whole tail so far, shifted).
+    go = tmp_path / 'go'
+    script = tmp_path / 'two.py'
+    script.write_text('import os, sys, time\nprint("first", file=sys.stderr, flush=True)\n'
+                      f'while not os.path.exists({str(go)!r}):\n    time.sleep(0.01)\n'
+                      'print("second", file=sys.stderr, flush=True)\n')
+    proc = ControllerProcess([PY, str(script)], {})
+    try:
+        wait_for(lambda: proc.tail() == ['first'], what='the first line')
+        mark = stderr_mark(proc)
+        go.touch()
+        wait_for(lambda: episode_stderr(proc, mark) == ['second'], what='the second line')
+        assert proc.tail() == ['first', 'second']
+        assert episode_stderr(proc, None) == ['first', 'second']      # a process new since
+    finally:
+        proc.end()
 
 
 def test_summary_stays_small_when_the_controller_floods_stderr(calm, tmp_path):
@@ -383,3 +404,27 @@ def test_ending_a_controller_ends_what_it_started_in_the_library_too(tmp_path):
     finally:
         proc.end(grace=1.0)
         _assert_all_gone(tree)
+
+
+def test_a_verdict_line_is_one_write_so_a_log_line_cannot_split_it():
+    # Plant log lines come from other threads, each in one write; print() wrote the
+    # verdict and its newline apart, and once a log line landed between them.
+    from plant_server_ros.testing.cli import say_verdict
+    from plant_server_ros.testing.judge import EpisodeResult
+
+    class Writes:
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+
+        def flush(self):
+            pass
+
+    stream = Writes()
+    result = EpisodeResult(1, 'calm', 1, 1, 'calm', '01_calm[seed=1]', passed=False,
+                           failures=['max_abs_theta: measured 0.4 > limit 0.3'])
+    say_verdict(result, stream)
+    assert stream.calls == ['dip_test: 01_calm[seed=1]: FAIL: max_abs_theta: measured 0.4 '
+                            '> limit 0.3\n']

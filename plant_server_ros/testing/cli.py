@@ -121,12 +121,18 @@ def _main(argv, whole):
     return _run(args, command)
 
 
-def _run(args, command):
-    def heard(result):
-        mark = 'PASS' if result.passed else 'FAIL'
-        why = '' if result.passed else ': ' + '; '.join(result.failures)
-        print(f'dip_test: {result.name}: {mark}{why}', file=sys.stderr, flush=True)
+def say_verdict(result, stream=None):
+    """Print an episode's verdict line as it is judged, in one write."""
+    stream = sys.stderr if stream is None else stream
+    mark = 'PASS' if result.passed else 'FAIL'
+    why = '' if result.passed else ': ' + '; '.join(result.failures)
+    # One write: print writes the text and its newline apart, and a plant log
+    # line from another thread could land between them (two lines glued).
+    stream.write(f'dip_test: {result.name}: {mark}{why}\n')
+    stream.flush()
 
+
+def _run(args, command):
     from .outputs import table
     from .runner import run_campaign, SetupError
     try:
@@ -136,7 +142,7 @@ def _run(args, command):
                               save_baseline=args.save_baseline, junit=args.junit,
                               json_file=args.json, figures=not args.no_figures,
                               seed=args.seed, port=args.port, udp_port=args.udp_port,
-                              on_episode=heard)
+                              on_episode=say_verdict)
     except SetupError as exc:
         print(f'dip_test: {exc}', file=sys.stderr)
         return EXIT_ERROR

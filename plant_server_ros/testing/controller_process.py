@@ -250,7 +250,8 @@ class ControllerProcess:
         check_command(self.command)
         self.started = time.monotonic()
         self.ended_by = None            # the signal that ended it, if dip_test did
-        self._lines = collections.deque(maxlen=STDERR_LINES)   # (bytes cut, bytes kept)
+        self._lines = collections.deque(maxlen=STDERR_LINES)   # (number, bytes cut, kept)
+        self._ended = 0                 # lines ended so far (each episode's start marks one)
         self._partial = (0, b'')        # the line being written, not ended yet
         self._lock = threading.Lock()
         env = environment(address, env)
@@ -280,6 +281,7 @@ class ControllerProcess:
             if not chunk:
                 break
             parts = chunk.split(b'\n')
+            ended = self._ended + len(parts) - 1
             if len(parts) > STDERR_LINES + 1:
                 # Only the last lines are kept: those before them are not even looked at.
                 cut, line = 0, bytearray()
@@ -293,8 +295,10 @@ class ControllerProcess:
                 if i < len(parts) - 1:
                     done.append((cut, bytes(line)))
                     cut, line = 0, bytearray()
+            done = done[-STDERR_LINES:]
             with self._lock:
-                self._lines.extend(done[-STDERR_LINES:])
+                self._lines.extend((ended - len(done) + k, c, d) for k, (c, d) in enumerate(done))
+                self._ended = ended
                 self._partial = (cut, bytes(line))
         try:
             self.proc.stderr.close()
@@ -371,10 +375,20 @@ class ControllerProcess:
         self._reader.join(1.0)
         return self.returncode
 
-    def tail(self):
-        """Return the last stderr lines (a list), each at most LINE_BYTES of the line's end."""
+    def mark(self):
+        """Return where its stderr stands now: :meth:`tail` of it gives only what came after."""
         with self._lock:
-            lines = list(self._lines)
+            return self._ended
+
+    def tail(self, since=0):
+        """
+        Return the last stderr lines (a list), each at most LINE_BYTES of the line's end.
+
+        ``since``: a :meth:`mark`; the lines ended before it are left out (an
+        episode's own lines, when one process serves several).
+        """
+        with self._lock:
+            lines = [(c, d) for n, c, d in self._lines if n >= since]
             if self._partial[1] or self._partial[0]:
                 lines.append(self._partial)
         out = []
@@ -382,6 +396,16 @@ class ControllerProcess:
             text = data.decode('utf-8', 'replace').rstrip('\r')
             out.append(f'[{cut} bytes cut] {text}' if cut else text)
         return out
+
+
+def stderr_mark(proc):
+    """Return where an episode's stderr begins: ``(process, its mark)``, None without one."""
+    return None if proc is None else (proc, proc.mark())
+
+
+def episode_stderr(proc, mark):
+    """Return ``proc``'s stderr lines since ``mark`` (all of them: a process new since)."""
+    return proc.tail(mark[1] if mark is not None and mark[0] is proc else 0)
 
 
 # -- how a run ends on a signal ----------------------------------------------------------

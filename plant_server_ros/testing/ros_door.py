@@ -17,7 +17,8 @@ import os
 import threading
 import time
 
-from .controller_process import check_command, CommandError, ControllerProcess, expand
+from .controller_process import (check_command, CommandError, ControllerProcess,
+                                 episode_stderr, expand, stderr_mark)
 from .episodes import EpisodeCollector
 from .judge import EpisodeResult, evaluate, last_t, POLL, SetupError
 from .timing import ResponseTimer
@@ -118,9 +119,10 @@ class RosCampaign:
         for index, (scenario, play, key, name) in enumerate(self.slots, 1):
             result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
             began = time.perf_counter()
+            mark = stderr_mark(self.proc)
             data, reason = self._episode(scenario)
             result.wall_time = time.perf_counter() - began
-            result.stderr = self.proc.tail()
+            result.stderr = episode_stderr(self.proc, mark)
             result.controller_exit = self.proc.describe_exit()
             evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
             campaign.episodes.append(result)

@@ -36,7 +36,8 @@ import time
 
 from . import verdict
 from .controller_process import (check_command, CommandError, ControllerProcess, end_run,
-                                 expand, new_run_tag, RunGuard)
+                                 episode_stderr, expand, new_run_tag, RunGuard,
+                                 stderr_mark)
 from .episodes import EpisodeCollector
 # SetupError and EpisodeResult are imported from here too (cli, pytest_plugin, users).
 from .judge import (DEFAULT_FALL_ANGLE, EpisodeResult, evaluate, last_t,  # noqa: F401
@@ -309,6 +310,14 @@ def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat
 
 
 def _attach_files(campaign, files):
+    """
+    Give each episode its recordings, named by the run's own numbering.
+
+    The recorder names a file by the plant's episode count (``episode_0002_``:
+    the plant's start-up episode is its first); the table, the summary, the
+    JUnit cases and the figures number the run's episodes from 1, so the files
+    take that number too (``episode_01_calm.mcap`` is row 1, ``01_calm[...]``).
+    """
     by_number = {}
     for path in files:
         try:
@@ -316,8 +325,18 @@ def _attach_files(campaign, files):
         except (IndexError, ValueError):
             continue
     for result in campaign.episodes:
-        if result.plant_episode is not None:
-            result.files = by_number.get(result.plant_episode, [])
+        if result.plant_episode is None:
+            continue
+        result.files = []
+        for path in by_number.get(result.plant_episode, []):
+            old = Path(path)
+            rest = old.name.split('_', 2)[2] if old.name.count('_') >= 2 else old.name
+            new = old.with_name(f'episode_{result.index:02d}_{rest}')
+            try:
+                old.rename(new)
+            except OSError:
+                new = old                # kept as the recorder named it
+            result.files.append(str(new))
 
 
 # -- a Python controller, no sockets ---------------------------------------------------
@@ -456,6 +475,7 @@ class _SocketCampaign:
             result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
             began = time.perf_counter()
             self._current, interrupted = None, False
+            mark = stderr_mark(self.proc)
             try:
                 data, reason = self._episode(scenario)
             except KeyboardInterrupt:
@@ -463,7 +483,7 @@ class _SocketCampaign:
                 data, reason, interrupted = self._current, 'interrupted (Ctrl-C)', True
             result.wall_time = time.perf_counter() - began
             if self.proc is not None:
-                result.stderr = self.proc.tail()
+                result.stderr = episode_stderr(self.proc, mark)
                 result.controller_exit = self.proc.describe_exit()
             evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
             campaign.episodes.append(result)
@@ -478,7 +498,8 @@ class _SocketCampaign:
                 self.proc.wait(self.grace)
             self._end()
             last = campaign.episodes[-1]
-            last.stderr, last.controller_exit = self.proc.tail(), self.proc.describe_exit()
+            last.stderr = episode_stderr(self.proc, mark)
+            last.controller_exit = self.proc.describe_exit()
 
     def _episode(self, scenario):
         """Run one episode; ``(EpisodeData or None, reason or None)``."""
