@@ -196,9 +196,17 @@ def write_config(tmp_path, text=CONFIG_YAML, name='config.yaml'):
 # -- 1. one server, both modes ------------------------------------------------------
 @pytest.mark.parametrize('mode, steps', [('lockstep', 1000), ('realtime', 200)])
 def test_a_client_balances(mode, steps):
-    with running(mode=mode, seed=5) as run:
-        code, summary = client_cli.run(client_args(run.port, '--steps', str(steps)))
-    assert code == 0, summary
+    for _ in range(3):
+        with running(mode=mode, seed=5) as run:
+            code, summary = client_cli.run(client_args(run.port, '--steps', str(steps)))
+            overruns = run.server.status().get('overruns', 0)
+        # Real time only: a machine that stalls the process for tenths of a second
+        # (another suite on the 2 cores) makes the plant catch up periods with the
+        # control it holds, and the pendulum falls. The plant says so (an overrun);
+        # only then is the run tried again, at most twice.
+        if code == 0 or mode != 'realtime' or not overruns:
+            break
+    assert code == 0, (summary, overruns)
     assert summary['steps'] == steps
     assert summary['max_abs_theta1'] < 0.2 and summary['max_abs_theta2'] < 0.2
     if mode == 'lockstep':
