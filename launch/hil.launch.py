@@ -16,7 +16,10 @@ the whole launch shuts down: with code 0 after a clean exit (``max_steps``),
 non-zero when a node failed (a port in use, a bad parameter: exit code 2).
 ``controller:=lqr`` or ``pd`` also starts the reference controller
 (``dip_controller``, node ``controller``) in the namespace, designed for the
-plant's ``dt`` and ``max_force``; the default ``none`` starts no controller.
+plant's ``dt``, ``max_force`` and ``sensor_noise_std``, and starts the plant
+with ``wait_for_control:=true`` (unless given): the plant holds its initial
+state until the controller's first control, so the episode starts balanced
+whichever process comes up first; the default ``none`` starts no controller.
 ``lifecycle:=true`` runs the plant as a managed node (``plant_node --managed``):
 it waits unconfigured until ``ros2 lifecycle set /dip/plant configure`` and
 ``activate``.
@@ -85,8 +88,13 @@ def _nodes(context):
     log_level = LaunchConfiguration('log_level').perform(context)
     use_sim_time = LaunchConfiguration('use_sim_time').perform(context)
     actions = []
+    law = LaunchConfiguration('controller').perform(context)
     for node in NODES:
         overrides = {}
+        if node == 'plant' and law != 'none':
+            # The plant waits for the controller's first control: the episode starts
+            # balanced, however long the controller takes to start and find it.
+            overrides['wait_for_control'] = True
         for name, argument in arguments[node].items():
             text = LaunchConfiguration(argument).perform(context)
             if text != '':
@@ -121,7 +129,7 @@ def _controller(context, namespace, log_level, use_sim_time, parameters):
                            .read_text())
     plant = dict(_flatten(given.get('/**/plant', {}).get('ros__parameters', {})))
     settings = {'law': law}
-    for name in ('dt', 'max_force'):
+    for name in ('dt', 'max_force', 'sensor_noise_std'):   # its filter's noise too
         text = LaunchConfiguration(name).perform(context)
         value = _typed(text, 0.0) if text != '' else plant.get(name, parameters['plant'][name])
         settings[name] = float(value)

@@ -6,8 +6,10 @@ Drive the plant from ros2_control: the HIL plant plus ``ros2_control_node`` and 
 
 The plant comes from ``hil.launch.py`` with every argument of it
 (``namespace:=``, ``mode:=``, ``max_force:=``, ...).  Where ros2_control is
-installed (``controller_manager`` found in the ament index, and ``xacro``),
-this also starts, in the root namespace:
+installed (each package of :data:`NEEDED` in the ament index: controller_manager,
+joint_state_topic_hardware_interface, joint_state_broadcaster,
+effort_controllers, robot_state_publisher; and ``xacro``), this also
+starts, in the root namespace:
 
 * ``robot_state_publisher`` with ``urdf/dip_ros2_control.urdf.xacro``: it
   publishes ``/robot_description``, which ``ros2_control_node`` reads, and
@@ -16,7 +18,8 @@ this also starts, in the root namespace:
 * ``ros2_control_node`` with ``config/ros2_control_controllers.yaml``;
 * the spawner of ``joint_state_broadcaster`` and ``effort_controller``.
 
-Elsewhere it logs one line saying it skips them and runs the plant alone.
+Elsewhere it logs one line naming every missing package, says it skips them
+and runs the plant alone (not a failure at plugin load, later).
 See docs/ros2_control.md (lock-step: ``mode:=lockstep use_sim_time:=true``).
 """
 
@@ -34,20 +37,43 @@ DESCRIPTION = SHARE / 'urdf' / 'dip_ros2_control.urdf.xacro'
 CONTROLLERS = SHARE / 'config' / 'ros2_control_controllers.yaml'
 
 
-def _ros2_control_missing():
-    """Return why ros2_control cannot start here, or None."""
-    try:
-        from ament_index_python.packages import get_package_prefix, PackageNotFoundError
-    except ImportError:
-        return 'ament_index_python is not installed'
-    try:
-        get_package_prefix('controller_manager')
-    except PackageNotFoundError:
-        return 'controller_manager (ros2_control) is not installed'
+# The ROS packages ros2_control needs here, and what each is for (ament index names).
+NEEDED = (
+    ('controller_manager', 'ros2_control_node and its spawner'),
+    ('joint_state_topic_hardware_interface', 'the hardware plugin of the URDF '
+     '(joint_state_topic_hardware_interface/JointStateTopicSystem)'),
+    ('joint_state_broadcaster', 'the joint_state_broadcaster controller (ros2_controllers)'),
+    ('effort_controllers', 'the effort_controller (ros2_controllers)'),
+    ('robot_state_publisher', '/robot_description for ros2_control_node'),
+)
+
+
+def _ros2_control_missing(has_package=None):
+    """
+    Return why ros2_control cannot start here (every missing package, one line), or None.
+
+    ``has_package(name)``: whether the ament index knows ``name`` (default:
+    ``ament_index_python``'s ``packages`` resource).
+    """
+    if has_package is None:
+        try:
+            from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+        except ImportError:
+            return 'ament_index_python is not installed'
+
+        def has_package(name):
+            try:
+                get_package_prefix(name)
+            except PackageNotFoundError:
+                return False
+            return True
+    missing = [f'{name} ({what})' for name, what in NEEDED if not has_package(name)]
     try:
         import xacro  # noqa: F401
     except ImportError:
-        return 'xacro is not installed'
+        missing.append('xacro (the Python package that expands the URDF)')
+    if missing:
+        return f'not installed: {"; ".join(missing)}'
     return None
 
 

@@ -6,23 +6,30 @@
 #   scripts/hil.sh                    # plant on 127.0.0.1:5555, 10 s demo first
 #   scripts/hil.sh --ros-demo         # the demo by the ROS controller node instead
 #   scripts/hil.sh --no-demo -- -p mode:=lockstep -p port:=5556
+#   scripts/hil.sh --demo-seconds 3    # a shorter demo
 #
-# Arguments after -- are passed to dip_hil as --ros-args.
+# Arguments after -- are passed to dip_hil as --ros-args.  VENV=DIR uses
+# DIR/bin's commands (default .venv); HIL_SETUP=0 skips setting it up (the
+# tests run it so, with commands from the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 demo=1
 ros_demo=0
+seconds=10
 ros_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-demo) demo=0 ;;
         --ros-demo) ros_demo=1 ;;
+        --demo-seconds) shift; seconds="${1:?--demo-seconds needs a number}" ;;
         --) shift; ros_args=("$@"); break ;;
-        *) echo "usage: $0 [--no-demo | --ros-demo] [-- ROS_ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--no-demo | --ros-demo] [--demo-seconds N] [-- ROS_ARGS...]" >&2
+           exit 2 ;;
     esac
     shift
 done
-scripts/setup_venv.sh ros
+venv="${VENV:-.venv}"
+[ "${HIL_SETUP:-1}" = 0 ] || scripts/setup_venv.sh ros
 # DDS stays on this machine unless you say otherwise.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 port=5555
@@ -34,48 +41,59 @@ for ((i = 0; i < ${#ros_args[@]}; i++)); do
     [[ "${ros_args[$i]}" =~ ^web_port:=([0-9]+)$ ]] && web="${BASH_REMATCH[1]}"
 done
 
-# The live view in the browser is on unless web_port:=0 is given.
-.venv/bin/dip_hil --ros-args -p web_port:=8080 "${ros_args[@]}" &
+# The live view in the browser is on unless web_port:=0 is given.  For a demo
+# the plant holds its initial state until the demo's first control
+# (wait_for_control): it does not fall while the demo starts.  Your -p wins.
+hold=()
+[ "$demo" = 1 ] && hold=(-p wait_for_control:=true)
+hil_log=$(mktemp)
+"$venv"/bin/dip_hil --ros-args -p web_port:=8080 "${hold[@]}" "${ros_args[@]}" \
+    > >(tee "$hil_log") 2>&1 &
 hil=$!
 ctl=
 stop_controller() {
     [ -n "$ctl" ] || return 0
     kill -INT "$ctl" 2>/dev/null || true; wait "$ctl" 2>/dev/null || true; ctl=
 }
-stop() { stop_controller; kill -INT "$hil" 2>/dev/null || true; wait "$hil" 2>/dev/null || true; }
+stop() {
+    stop_controller; kill -INT "$hil" 2>/dev/null || true; wait "$hil" 2>/dev/null || true
+    rm -f "$hil_log"
+}
 trap stop INT TERM EXIT
+# Up when the bridge says it listens (nothing is sent to it: the demo's own
+# RESET, or the controller's first control, starts the episode).
+for _ in $(seq 300); do
+    grep -q 'legacy TCP protocol on' "$hil_log" && break
+    kill -0 "$hil" 2>/dev/null || { trap - EXIT; wait "$hil"; exit $?; }   # it could not start
+    sleep 0.1
+done
 
 if [ "$demo" = 1 ]; then
     if [ "$ros_demo" = 1 ]; then
         echo "== demo: the ROS controller node dip_controller (LQR, $ns/state -> $ns/control)" \
-            "balances the pendulum for 10 s"
+            "balances the pendulum for $seconds s"
         log=$(mktemp)
-        .venv/bin/dip_controller --ros-args -r "__ns:=$ns" >"$log" 2>&1 &
+        "$venv"/bin/dip_controller --ros-args -r "__ns:=$ns" >"$log" 2>&1 &
         ctl=$!
-        for _ in $(seq 150); do   # until it has found the plant and answers its states
+        # Until it has found the plant and answers its states: the held plant's
+        # episode starts at its first control.
+        for _ in $(seq 300); do
             grep -q 'first state answered' "$log" && break
             kill -0 "$ctl" 2>/dev/null || break
             sleep 0.1
         done
         cat "$log"
     else
-        echo "== demo: the reference LQR client balances the pendulum for 10 s of plant time"
+        echo "== demo: the reference LQR client balances the pendulum for $seconds s of plant time"
     fi
-    for _ in $(seq 50); do   # until the bridge listens and has found the plant
-        kill -0 "$hil" 2>/dev/null || { trap - EXIT; wait "$hil"; exit $?; }   # it could not start
-        # A RESET: the episode starts from the initial state (and, for the ROS
-        # demo, with the controller already answering every state).
-        .venv/bin/dip_client --port "$port" --steps 1 >/dev/null 2>&1 && break
-        sleep 0.2
-    done
     if [ "$ros_demo" = 1 ]; then
-        sleep 10
+        sleep "$seconds"
         stop_controller
-        echo "== after 10 s, the ROS controller says:"
+        echo "== after $seconds s, the ROS controller says:"
         grep 'answered [0-9]* states' "$log" || echo "   (nothing: it never heard a state; see above)"
         rm -f "$log"
     else
-        .venv/bin/dip_client --port "$port" --seconds 10 || true
+        "$venv"/bin/dip_client --port "$port" --seconds "$seconds" || true
     fi
 fi
 kill -0 "$hil" 2>/dev/null || { trap - EXIT; wait "$hil"; exit $?; }

@@ -24,13 +24,18 @@ def node_env():
     return env
 
 
-def start_module(module, *ros_args, args=(), env=None):
-    """Start ``python -m plant_server_ros.ros.<module>`` with ``--ros-args``."""
+def start_module(module, *ros_args, args=(), env=None, group=False):
+    """
+    Start ``python -m plant_server_ros.ros.<module>`` with ``--ros-args``.
+
+    ``group=True``: in a process group of its own, as a terminal or ``ros2
+    launch`` starts a node (signal it with ``os.killpg``).
+    """
     cmd = [sys.executable, '-m', f'plant_server_ros.ros.{module}', *args]
     if ros_args:
         cmd += ['--ros-args', *ros_args]
     return subprocess.Popen(cmd, env={**node_env(), **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=group)
 
 
 def stop_gracefully(proc, sig=signal.SIGINT, timeout=10.0):
@@ -51,8 +56,8 @@ RUNNING = []   # every NodeProcess started; conftest stops any left at the end
 class NodeProcess:
     """A node subprocess whose output is collected in the background."""
 
-    def __init__(self, module, *ros_args, args=(), env=None):
-        self.proc = start_module(module, *ros_args, args=args, env=env)
+    def __init__(self, module, *ros_args, args=(), env=None, group=False):
+        self.proc = start_module(module, *ros_args, args=args, env=env, group=group)
         RUNNING.append(self)
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -217,8 +217,8 @@ def test_launch_serves_a_client_and_ends_with_the_plant(colcon_install, tmp_path
             proc.communicate(timeout=20)
 
 
-def test_node_names_are_unique_in_the_graph(colcon_install):
-    """``-r __node:=`` from launch must not rename the hidden helper nodes too."""
+def test_node_names_are_unique_and_the_graph_tells_the_control_path(colcon_install):
+    """Two nodes, no helper; ``ros2 node info`` shows each one's hot-path subscription."""
     import rclpy
     from rclpy.node import Node
     port = free_port()
@@ -228,15 +228,20 @@ def test_node_names_are_unique_in_the_graph(colcon_install):
     try:
         wait_until_served(port)
         deadline = time.monotonic() + 10
-        names = []
+        names, subscribed = [], {}
         while time.monotonic() < deadline:
             names = [(ns, n) for n, ns in watcher.get_node_names_and_namespaces()
                      if ns == '/unique']
-            if len(names) >= 4:
+            subscribed = {node: {topic for topic, _ in
+                                 watcher.get_subscriber_names_and_types_by_node(node, '/unique')}
+                          for node in ('plant', 'bridge') if ('/unique', node) in names}
+            if '/unique/control' in subscribed.get('plant', ()) and \
+                    '/unique/state' in subscribed.get('bridge', ()):
                 break
             time.sleep(0.2)
-        assert sorted(names) == [('/unique', '_bridge_replies'), ('/unique', '_plant_controls'),
-                                 ('/unique', 'bridge'), ('/unique', 'plant')]
+        assert sorted(names) == [('/unique', 'bridge'), ('/unique', 'plant')]
+        assert '/unique/control' in subscribed['plant'], subscribed
+        assert '/unique/state' in subscribed['bridge'], subscribed
     finally:
         watcher.destroy_node()
         rclpy.shutdown()
@@ -304,7 +309,14 @@ def test_controller_argument_starts_dip_controller_for_the_plant():
     settings = yaml.safe_load(Path(params_files(context, by_exe['dip_controller'])[0])
                               .read_text())
     assert settings == {'/c/controller': {'ros__parameters': {
-        'law': 'pd', 'dt': 0.02, 'max_force': 20.0}}}
+        'law': 'pd', 'dt': 0.02, 'max_force': 20.0, 'sensor_noise_std': 0.01}}}
+    # The plant holds its initial state until the controller's first control.
+    plant = yaml.safe_load(Path(params_files(context, by_exe['plant_node'])[-1]).read_text())
+    assert plant['/c/plant']['ros__parameters']['wait_for_control'] is True
+    context, _, nodes, _ = expand({'params_file': str(CONFIG), 'namespace': 'c'})
+    (plant_node,) = [n for n in nodes if n.node_executable == 'plant_node']
+    assert all('wait_for_control' not in Path(f).read_text()
+               for f in params_files(context, plant_node)[1:])     # no controller: no wait
     assert sum(isinstance(o, RegisterEventHandler) for o in others) == 3
     with pytest.raises(ValueError, match='controller:=mpc'):
         expand({'params_file': str(CONFIG), 'controller': 'mpc'})
@@ -352,3 +364,60 @@ def test_launch_with_the_controller_drives_a_lockstep_plant_to_max_steps(colcon_
     assert proc.returncode == 0, out
     assert 'lqr controller up' in out and 'max_steps=300 reached' in out
     assert 'cart left the track' not in out
+
+
+def _read_lines(proc):
+    """Collect ``proc``'s output lines in the background; the list they go to."""
+    import threading
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    return lines
+
+
+def _wait_for_line(lines, text, proc, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in list(lines)):
+        assert proc.poll() is None and time.monotonic() < deadline, ''.join(lines)
+        time.sleep(0.05)
+
+
+def test_controller_lqr_balances_from_the_start_and_ctrl_c_ends_every_node_cleanly(
+        colcon_install):
+    # controller:=lqr in real time: the plant holds its initial state until the
+    # controller's first control (no fall before it is up); Ctrl-C in the
+    # terminal: every node gets the group's SIGINT and the one launch forwards.
+    port = free_port()
+    proc = run_launch(colcon_install, 'namespace:=lqr_rt', f'port:={port}', 'controller:=lqr')
+    lines = _read_lines(proc)
+    try:
+        _wait_for_line(lines, 'the episode starts (t = 0)', proc)
+        _wait_for_line(lines, 'first state answered', proc)
+        time.sleep(2.0)                 # the pendulum balanced for a while (checked below)
+    finally:
+        ctrl_c(proc)
+        proc.wait(30)
+    out = ''.join(lines)
+    assert proc.returncode == 0, out
+    assert 'cart left the track' not in out and 'halted' not in out, out
+    for crash in ('Traceback', 'terminate called', 'KeyboardInterrupt', 'Caught exception',
+                  'process has died'):
+        assert crash not in out, out
+    assert out.count('process has finished cleanly') == 3, out
+
+
+def test_ros2_control_launch_names_every_missing_package_in_one_line():
+    # Without joint_state_topic_hardware_interface or ros2_controllers the
+    # launch used to pass its check and fail later, at plugin load.
+    module = load_ros2_control_launch()
+    installed = {'controller_manager', 'robot_state_publisher'}
+    why = module._ros2_control_missing(has_package=installed.__contains__)
+    assert '\n' not in why
+    for name in ('joint_state_topic_hardware_interface', 'joint_state_broadcaster',
+                 'effort_controllers'):
+        assert name in why, why
+    named = [part.split(' (')[0] for part in why.removeprefix('not installed: ').split('; ')]
+    assert set(named) - {'xacro'} == {'joint_state_topic_hardware_interface',
+                                      'joint_state_broadcaster', 'effort_controllers'}
+    everything = {name for name, _ in module.NEEDED}
+    assert module._ros2_control_missing(has_package=everything.__contains__) in (
+        None, 'not installed: xacro (the Python package that expands the URDF)')

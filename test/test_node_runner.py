@@ -33,6 +33,9 @@ class _Executor:
     def add_node(self, node):
         pass
 
+    def remove_node(self, node):
+        pass
+
     def spin_once(self, timeout_sec=None):
         self.spins += 1
         if self.error == 'interrupted':

@@ -374,6 +374,34 @@ def test_both_nodes_declare_exactly_the_settings_of_the_table(harness):
     assert plant.plant.max_force == 5.0
 
 
+def test_an_integer_for_a_double_parameter_stays_a_double(harness):
+    # ros2 param set /dip/plant max_force 20 sends an integer; -p max_force:=20 and
+    # a params file's "max_force: 20" too: the parameter stays a double.
+    plant = make_plant(harness, max_force=20, initial_state=[0, 0, 0, 0, 0, 0])
+    double, doubles = Parameter.Type.DOUBLE, Parameter.Type.DOUBLE_ARRAY
+    assert plant.get_parameter('max_force').type_ == double
+    assert plant.get_parameter('initial_state').type_ == doubles
+    results = plant.set_parameters([Parameter('max_force', value=15),
+                                    Parameter('initial_state', value=[0, 0, 0, 0, 0, 0])])
+    assert all(r.successful for r in results), [r.reason for r in results]
+    assert plant.get_parameter('max_force').type_ == double
+    assert plant.get_parameter('max_force').value == 15.0
+    assert plant.get_parameter('initial_state').type_ == doubles
+    assert plant.plant.max_force == 15.0
+    # Still a number in range, by name.
+    refused = plant.set_parameters([Parameter('max_force', value='x')])[0]
+    assert not refused.successful and 'max_force' in refused.reason
+
+
+def test_a_mass_must_be_positive_and_its_descriptor_says_so(harness):
+    from plant_server_ros.ros.params import ParameterError
+    descriptor = make_plant(harness).describe_parameter('physics.cart_mass')
+    assert 'greater than 0' in descriptor.additional_constraints     # ros2 param describe
+    for zero in (0, 0.0):
+        with pytest.raises(ParameterError, match=r'physics.cart_mass.*\(0, '):
+            make_plant(harness, **{'physics.cart_mass': zero})
+
+
 def test_reset_to_is_matched_by_joint_name(harness):
     from plant_server_ros.ros.messages import target_of
     msg = JointState(name=['link2_joint', 'cart_joint', 'link1_joint'],
@@ -405,3 +433,40 @@ def test_a_request_after_the_bridges_link_closed_is_finished_not_a_crash(harness
         link.control(0.0)
     with pytest.raises(PlantFinished, match='shutting down'):
         link.reset()
+
+
+@pytest.mark.parametrize('start_by', ['control', 'reset'])
+def test_a_plant_that_waits_for_control_holds_its_initial_state_until_then(harness, start_by):
+    # wait_for_control (hil.launch.py controller:=...): the real-time plant publishes
+    # its initial state and does not step until the first control (or a reset).
+    plant = make_plant(harness, wait_for_control=True, sensor_noise_std=0.0)
+    probe = harness.add(Probe())
+    assert harness.spin_until(lambda: len(probe.states) >= 20, timeout=30.0)
+    assert plant.plant.total_steps == 0 and plant.plant.time == 0.0
+    initial = tuple(plant.values['initial_state'])
+    assert all(state_of(m) == pytest.approx(initial) for m in probe.states)
+    if start_by == 'control':
+        assert harness.spin_until(lambda: probe.control.get_subscription_count() > 0)
+        probe.send(0.0)
+    else:
+        assert harness.spin_until(probe.reset.service_is_ready)
+        future = probe.reset.call_async(Trigger.Request())
+        assert harness.spin_until(future.done) and future.result().success
+    assert harness.spin_until(lambda: plant.plant.total_steps > 10, timeout=30.0)
+    assert plant.plant.episode == 1           # the held episode, started: not a second one
+
+
+def test_the_graph_shows_the_plants_control_subscription_on_the_plant(harness):
+    # ros2 node info /dip/plant lists /dip/control (it lived on a hidden helper
+    # node, _plant_controls, before), in both modes.
+    for mode, ns in (('realtime', 'info_rt'), ('lockstep', 'info_ls')):
+        harness.add(PlantNode(namespace=ns, parameter_overrides=[
+            Parameter('mode', value=mode)]))
+    probe = harness.add(Node('graph_probe'))
+
+    def subscriptions(ns):
+        return {t for t, _ in probe.get_subscriber_names_and_types_by_node('plant', f'/{ns}')}
+    assert harness.spin_until(lambda: all(
+        f'/{ns}/control' in subscriptions(ns) for ns in ('info_rt', 'info_ls')), timeout=30.0)
+    names = {name for name, _ in probe.get_node_names_and_namespaces()}
+    assert not any(name.startswith('_plant') for name in names), names

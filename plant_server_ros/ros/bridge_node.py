@@ -136,8 +136,8 @@ class BridgeNode(Node):
 
 def main(args=None):
     """Entry point of ``bridge_node``."""
-    from .node_runner import run_nodes
-    return run_nodes(args, [BridgeNode])
+    from .node_runner import run_process
+    return run_process(args, [BridgeNode])
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ A value given with ``-p`` or a params file still wins.
 from functools import partial
 
 from .bridge_node import BridgeNode
-from .node_runner import run_nodes
+from .node_runner import run_process
 from .plant_node import PlantNode
 from ..runtime.settings import SETTINGS
 
@@ -25,8 +25,8 @@ def main(args=None):
     poll = SETTINGS['busy_poll_us'].default_for('dip_hil')
     # The plant waits until the bridge has its port: a second dip_hil on a port in
     # use ends before its plant publishes a sample onto the running one's topics.
-    return run_nodes(args, [partial(PlantNode, busy_poll_us=poll, wait=True),
-                            partial(BridgeNode, busy_poll_us=poll)])
+    return run_process(args, [partial(PlantNode, busy_poll_us=poll, wait=True),
+                              partial(BridgeNode, busy_poll_us=poll)])
 
 
 if __name__ == '__main__':

@@ -34,6 +34,9 @@ class ManagedPlantNode(PlantDoor, LifecycleNode):
         self.host = None
         self._busy_poll_default = busy_poll_us
         self._active = False
+        self.get_logger().info(f'unconfigured: steps once configured and activated (ros2 '
+                               f'lifecycle set {self.get_fully_qualified_name()} configure, '
+                               'then activate)')
 
     # -- transitions ---------------------------------------------------------
     def on_configure(self, state):

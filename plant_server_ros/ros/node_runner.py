@@ -1,6 +1,15 @@
 """
 Run one or more nodes in one process: executor, clean exit, exit codes.
 
+Signals: the runner handles SIGINT and SIGTERM itself (rclpy installs no
+handler of its own): the first asks the main loop to end, and every later one,
+such as the SIGINT ``ros2 launch`` forwards after the terminal's own, is
+ignored.  Nothing is raised from a signal, so no callback, C++ frame or
+clean-up step is ever cut short by a KeyboardInterrupt.  Clean-up order: the
+nodes stop (their threads end), the executor lets go of every node, then the
+nodes are destroyed, then the context is shut down; an executor still holding
+a destroyed node's service aborts the process ("service pointer is invalid").
+
 Executor: rclpy's EventsExecutor where this rclpy has it.  It costs several
 times less CPU per callback than the SingleThreadedExecutor
 (``bench/bench_timing.py`` measures both); ``PLANT_SERVER_EXECUTOR=single``
@@ -14,6 +23,7 @@ import threading
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from .params import StartError
 
@@ -35,31 +45,53 @@ def make_executor():
     raise ValueError(f'PLANT_SERVER_EXECUTOR must be events or single, got {choice!r}')
 
 
-def run_nodes(args, factories, poll_period=0.1):
+def run_nodes(args, factories, poll_period=0.1, restore_signals=True):
     """
     Create the nodes, spin them until one finishes or a signal, clean up.
 
     ``factories`` are called in order with no arguments; a node with a
     ``finished`` event ends the run when it is set (``max_steps``).  Returns
-    the process exit code: 0 on a finished run, Ctrl-C or SIGTERM; 2 when a
-    parameter is invalid.
+    the process exit code: 0 on a finished run, Ctrl-C (once or more) or
+    SIGTERM; 2 when a parameter is invalid.  ``restore_signals=False`` (an
+    entry point, about to exit) leaves the runner's handlers in place, so a
+    signal that comes after the clean-up is ignored too.
     """
     problem = _params_file_problem(sys.argv if args is None else args)
     if problem:
         print(f'[ERROR] cannot start: {problem}', file=sys.stderr)
         return EXIT_BAD_PARAMETER
     interrupted = threading.Event()
-    previous = _note_sigint(interrupted)      # before rclpy.init: rclpy chains to it
+    previous = _catch_signals(interrupted)
     try:
-        return _run(args, factories, poll_period, interrupted)
+        return _run(args, factories, poll_period, interrupted, previous is not None)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        if previous is not None and restore_signals:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
-def _run(args, factories, poll_period, interrupted):
+def run_process(args, factories):
+    """
+    Run the nodes as a process does (the entry points): the exit code.
+
+    Once they are cleaned up, SIGINT and SIGTERM are ignored for the rest of
+    the process: the interpreter's own finalization puts back the default
+    handler of every signal that has a Python one, and a second Ctrl-C that
+    came then would kill the process (exit -2) after a clean stop.
+    """
+    code = run_nodes(args, factories, restore_signals=False)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+    return code
+
+
+def _run(args, factories, poll_period, interrupted, own_signals):
     try:
-        rclpy.init(args=args)
+        # Our handlers, not rclpy's: rclpy's raises KeyboardInterrupt (in a callback,
+        # in clean-up) and shuts the context down under the executor's feet.
+        options = SignalHandlerOptions.NO if own_signals else None
+        rclpy.init(args=args, signal_handler_options=options)
     except Exception as exc:  # noqa: B902 - rcl's own errors: a params file it cannot read
         print(f'[ERROR] cannot start: {" ".join(str(exc).split())[:300]}', file=sys.stderr)
         return EXIT_BAD_PARAMETER
@@ -81,14 +113,15 @@ def _run(args, factories, poll_period, interrupted):
         for node in nodes:
             executor.add_node(node)
         finished = [n.finished for n in nodes if hasattr(n, 'finished')]
-        while rclpy.ok() and not any(f.is_set() for f in finished):
+        while (rclpy.ok() and not interrupted.is_set()
+               and not any(f.is_set() for f in finished)):
             try:
                 executor.spin_once(timeout_sec=poll_period)
             except RuntimeError:
-                # A Ctrl-C while the EventsExecutor's C++ hands a callback its
-                # argument: the KeyboardInterrupt raised there comes out as
-                # pybind11's "Unable to convert call argument" (about once in 40
-                # stops, as the test suite stops nodes). The shutdown asked for.
+                # A KeyboardInterrupt (a handler other than ours) while the
+                # EventsExecutor's C++ hands a callback its argument comes out
+                # as pybind11's "Unable to convert call argument": the shutdown
+                # asked for, not a fault.
                 if rclpy.ok() and not interrupted.is_set():
                     raise
                 return EXIT_OK
@@ -96,38 +129,54 @@ def _run(args, factories, poll_period, interrupted):
     except (KeyboardInterrupt, ExternalShutdownException):
         return EXIT_OK
     finally:
-        # Stop in reverse order: the bridge says FINISHED to its clients
-        # while the plant's topics still exist.
-        for node in reversed(nodes):
+        _clean_up(nodes, executor)
+
+
+def _clean_up(nodes, executor):
+    """Stop the nodes, detach them from the executor, destroy them, shut rclpy down."""
+    # Stop in reverse order: the bridge says FINISHED to its clients
+    # while the plant's topics still exist.
+    for node in reversed(nodes):
+        try:
+            node.stop()
+        except Exception as exc:  # noqa: B902 - every node gets its stop
+            print(f'[ERROR] stopping {node.get_name()}: {exc}', file=sys.stderr)
+    # The executor lets go of the nodes' services, subscriptions and timers
+    # while they exist (the EventsExecutor clears their callbacks then).
+    if executor is not None:
+        for node in nodes:
             try:
-                node.stop()
-            except Exception as exc:  # noqa: B902 - every node gets its stop
-                print(f'[ERROR] stopping {node.get_name()}: {exc}', file=sys.stderr)
-        for node in reversed(nodes):
-            try:
-                node.destroy_node()
-            except Exception as exc:  # noqa: B902 - every node gets destroyed
-                print(f'[ERROR] destroying {node.get_name()}: {exc}', file=sys.stderr)
-        if executor is not None:
-            executor.shutdown()
-        rclpy.try_shutdown()
+                executor.remove_node(node)
+            except Exception as exc:  # noqa: B902 - a node it never had
+                print(f'[ERROR] detaching {node.get_name()}: {exc}', file=sys.stderr)
+        executor.shutdown()
+    for node in reversed(nodes):
+        try:
+            node.destroy_node()
+        except Exception as exc:  # noqa: B902 - every node gets destroyed
+            print(f'[ERROR] destroying {node.get_name()}: {exc}', file=sys.stderr)
+    rclpy.try_shutdown()
 
 
-def _note_sigint(event):
+def _catch_signals(event):
     """
-    Have Ctrl-C set ``event`` as well as raise KeyboardInterrupt; return the handler it replaced.
+    Have SIGINT and SIGTERM set ``event`` and nothing else; return ``{signum: handler replaced}``.
 
-    Only where Python's own handler is in place, in the main thread (the
-    only one that may set handlers); None where nothing was changed.
+    Only in the main thread (the only one that may set handlers) and where
+    no Python code took SIGINT: Python's own handler, or the default or
+    ignored disposition a process inherits (a background job of a script,
+    as ``hil.sh`` starts ``dip_hil``, starts with SIGINT ignored; rclpy would
+    take it over all the same); None where nothing was changed.  Every
+    signal after the first is ignored: it only sets the event again.
     """
+    untaken = (signal.default_int_handler, signal.SIG_DFL, signal.SIG_IGN)
     if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            or signal.getsignal(signal.SIGINT) not in untaken):
         return None
 
     def handler(signum, frame):
         event.set()
-        raise KeyboardInterrupt
-    return signal.signal(signal.SIGINT, handler)
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _params_file_problem(argv):

@@ -6,9 +6,15 @@ are the table's (:data:`~..runtime.settings.SETTINGS`), the controller's
 its own.  :func:`declare_setting` gives each its descriptor (doc, unit,
 range or choices, read-only unless it changes at run time); a double
 parameter also takes an integer (``ros2 param set /dip/plant max_force 5``,
-``max_force: 5`` in a params file): it is declared with dynamic typing, and
-the table's check refuses anything but a number in range, naming the
-parameter and its range.  :func:`follow` takes the run-time ones.
+``max_force: 5`` in a params file, ``-p max_force:=5``) and keeps it as a
+double (5.0: ``ros2 param get`` says ``Double value is: 5.0``), arrays of
+doubles likewise: it is declared with dynamic typing, so that rclpy lets the
+integer through, the integer is made a double before it is stored (the
+override before the declaration, a pre-set callback after it), and the
+table's check refuses anything but a number in range, naming the parameter
+and its range.  A range open at its low end (``physics.cart_mass`` > 0):
+a ROS range includes its ends, so the descriptor's constraints say it.
+:func:`follow` takes the run-time ones.
 """
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
@@ -44,6 +50,8 @@ def declare_setting(node, setting, default=None):
         default = Parameter.Type.STRING_ARRAY        # declared, unset: the default rule
     unit = f' [{setting.unit}]' if setting.unit and setting.unit != 'SI' else ''
     constraints = f'one of {list(setting.choices)}' if setting.choices else ''
+    if setting.low is not None and setting.low_open:
+        constraints = f'greater than {setting.low:g}: the table refuses {setting.low:g} itself'
     descriptor = ParameterDescriptor(description=f'{setting.doc}{unit}',
                                      read_only=not setting.runtime,
                                      additional_constraints=constraints)
@@ -51,11 +59,16 @@ def declare_setting(node, setting, default=None):
         descriptor.integer_range = [IntegerRange(from_value=int(setting.low),
                                                  to_value=int(setting.high), step=1)]
     elif setting.low is not None and setting.kind == 'float':
+        # A ROS range is closed: one open at its low end says so in its constraints.
         descriptor.floating_point_range = [FloatingPointRange(
             from_value=float(setting.low), to_value=float(setting.high), step=0.0)]
     numeric = setting.kind in ('float', 'floats', 'state')
     if numeric:
         descriptor.dynamic_typing = True     # 5 for 5.0, [0, 0, ...] for a double array
+        _doubles(node).add(setting.name)
+        overrides = getattr(node, '_parameter_overrides', {})
+        if setting.name in overrides:        # -p max_force:=5, a params file's 5
+            overrides[setting.name] = as_double(overrides[setting.name])
     try:
         if node.has_parameter(setting.name):     # a managed node configured again
             value = node.get_parameter(setting.name).value
@@ -103,6 +116,27 @@ def follow(node, runtime):
 
     node.add_on_set_parameters_callback(check)
     node.add_post_set_parameters_callback(apply)
+
+
+def as_double(parameter):
+    """Return ``parameter`` with an integer (or integer array) value as a double (array)."""
+    kind = parameter.type_
+    if kind == Parameter.Type.INTEGER:
+        return Parameter(parameter.name, Parameter.Type.DOUBLE, float(parameter.value))
+    if kind == Parameter.Type.INTEGER_ARRAY:
+        return Parameter(parameter.name, Parameter.Type.DOUBLE_ARRAY,
+                         [float(v) for v in parameter.value])
+    return parameter
+
+
+def _doubles(node):
+    """Return the node's double parameters; install (once) what keeps an integer one a double."""
+    names = getattr(node, '_plant_server_doubles', None)
+    if names is None:
+        names = node._plant_server_doubles = set()
+        node.add_pre_set_parameters_callback(
+            lambda params: [as_double(p) if p.name in names else p for p in params])
+    return names
 
 
 def _checked(node):

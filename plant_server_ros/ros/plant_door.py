@@ -21,7 +21,7 @@ from std_srvs.srv import Trigger
 
 from . import contract, diagnostics, params as ros_params
 from .joint_topics import JointCommands
-from .messages import NS_PER_S, target_of
+from .messages import joint_state, new_joint_state, NS_PER_S, target_of
 from .plant_output import PlantTopics, RosOutput
 from .subscription_waiter import SubscriptionWaiter
 from ..conditions.faults import parse_live
@@ -60,12 +60,14 @@ class PlantDoor:
         self.dt_ns = round(values['dt'] * NS_PER_S)
         self.origin_ns = 0           # stamp of sample 0 (lock-step: simulated time 0)
         self._busy_poll = 1e-6 * values['busy_poll_us']
-        self.topics = self.host = self._control_thread = None
+        self.topics = self.host = self._control_thread = self._hold = self._hold_timer = None
+        self._hold_lock = threading.Lock()
+        self._held_msg = new_joint_state()
         self._build_host()
         # The control -> step -> state path is a round trip: taken on a thread
         # of its own, not through the executor.
         self._controls = SubscriptionWaiter(self, Float64, contract.CONTROL,
-                                            contract.CONTROL_QOS, 'controls')
+                                            contract.CONTROL_QOS)
         # ros2_control's topic hardware interface: its commands take the control's
         # path (.joint_topics; the measured joints go out with every sample).
         self._joint_commands = JointCommands(self, self._control)
@@ -121,6 +123,31 @@ class PlantDoor:
         if self.host.finished.is_set():
             self._build_host()
         self.finished.clear()
+        # Real time with wait_for_control: the initial state is published, nothing
+        # steps, until the first control (or a reset, an e-stop) starts the episode.
+        holding = self.values['wait_for_control'] and self.topics.clock is None
+        if holding:
+            self._drop_hold_timer()
+            self._hold = self._hold_timer = self.create_timer(self.plant.dt, self._publish_held)
+            # The latched episode says a plant is there (a bridge waits for it before
+            # it forwards a client's first request); the episode starts anew later.
+            self.topics.episode.publish(contract.episode_msg(
+                self.mode, self.get_clock().now().nanoseconds))
+        else:
+            self._step_from_now()
+        self._control_thread = threading.Thread(
+            target=self._serve_controls, name=f'{self.get_name()}_controls', daemon=True)
+        self._control_thread.start()
+        v = self.values
+        held = ('; holding the initial state until the first control (wait_for_control)'
+                if holding else '')
+        self.get_logger().info(
+            f'{self.mode} plant up: dt={self.plant.dt:g} s, {v["integrator"]} x{v["substeps"]}, '
+            f'noise std={self.plant.sensor_noise_std:g}, '
+            f'max_steps={self.max_steps or "unlimited"}{held}')
+
+    def _step_from_now(self):
+        """Start the host: its episode's t = 0 is now."""
         if self.topics.clock is None:          # wall time: stamps from this node's clock
             self.origin_ns = self.get_clock().now().nanoseconds
             if self.host.recorder is not None:
@@ -129,17 +156,38 @@ class PlantDoor:
         if getattr(self.schedule, 'priority_error', None):
             self.get_logger().warning(self.schedule.priority_error)
         self.topics.publish_clock(0)
-        self._control_thread = threading.Thread(
-            target=self._serve_controls, name=f'{self.get_name()}_controls', daemon=True)
-        self._control_thread.start()
-        v = self.values
-        self.get_logger().info(
-            f'{self.mode} plant up: dt={self.plant.dt:g} s, {v["integrator"]} x{v["substeps"]}, '
-            f'noise std={self.plant.sensor_noise_std:g}, '
-            f'max_steps={self.max_steps or "unlimited"}')
+
+    def _drop_hold_timer(self):
+        if self._hold_timer is not None:
+            self.destroy_timer(self._hold_timer)
+            self._hold_timer = None
+
+    def _publish_held(self):
+        """While held: the initial state, stamped now, once a period (no noise, no force)."""
+        with self._hold_lock:
+            if self._hold is None:
+                return
+            joint_state(self._held_msg, self.get_clock().now().nanoseconds, self.plant.state,
+                        0.0)
+            self.topics.state.publish(self._held_msg)
+
+    def _end_hold(self, why):
+        """Start stepping now if the plant is held (from any thread); True if it was."""
+        with self._hold_lock:
+            hold, self._hold = self._hold, None
+            if hold is None:
+                return False
+            hold.cancel()             # destroyed by _release or with the node: not here,
+            self._step_from_now()     # where the executor may be running it
+        self.get_logger().info(f'{why}: the episode starts (t = 0)')
+        return True
 
     def _freeze(self):
         """Stop stepping with the state as it is (idempotent)."""
+        with self._hold_lock:
+            hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.cancel()
         self.finished.set()
         self.host.stop()
         self._ros_output.report_failsafe()
@@ -156,6 +204,7 @@ class PlantDoor:
         for entity in self._entities:
             destroy[type(entity).__name__](entity)
         self._joint_commands.destroy()
+        self._drop_hold_timer()
         for publisher in (*self.topics.publishers(), self._diagnostics_pub):
             self.destroy_publisher(publisher)
         self.topics = None
@@ -216,6 +265,8 @@ class PlantDoor:
                 self._control(msg.data)
 
     def _control(self, u):
+        if self._hold is not None:
+            self._end_hold(f'first control ({u:g} N)')
         try:
             sample = self.host.control(u)
             if self.topics.clock is not None:     # lock-step: the sample is made
@@ -257,6 +308,7 @@ class PlantDoor:
                      'episode': self.plant.episode})))
 
     def _on_estop(self, request, response):
+        self._end_hold('e-stop')
         response.message = self.host.estop('estop service')
         response.success = True
         return response
@@ -276,6 +328,8 @@ class PlantDoor:
             self.get_logger().error(f'reset_to ignored: {message}')
 
     def _reset(self, state, wait=False):
+        if self._end_hold('reset') and state is None:
+            return True, 'reset: a new episode at t = 0'      # the held one, just started
         try:
             ticket = self.host.reset(state)
             if wait:                           # real time: up to one period away

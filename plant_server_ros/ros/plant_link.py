@@ -68,8 +68,7 @@ class PlantLink(PlantBackend):
         self._reset_client = node.create_client(Trigger, contract.RESET)
         self._params_client = node.create_client(GetParameters, f'{plant_node}/get_parameters')
         node.create_subscription(Header, contract.EPISODE, self._on_episode, contract.LATCHED)
-        self._states = SubscriptionWaiter(node, JointState, contract.STATE, contract.STATE_QOS,
-                                          'replies')
+        self._states = SubscriptionWaiter(node, JointState, contract.STATE, contract.STATE_QOS)
 
     # -- PlantBackend status -------------------------------------------------
     @property

@@ -45,13 +45,13 @@ class PlantNode(PlantDoor, Node):
 def main(args=None):
     """Entry point of ``plant_node`` (``plant_node --managed``: the lifecycle node)."""
     import sys
-    from .node_runner import run_nodes
+    from .node_runner import run_process
     argv = list(sys.argv if args is None else args)
     if '--managed' in argv:
         from .managed_plant_node import ManagedPlantNode
         argv.remove('--managed')
-        return run_nodes(argv, [ManagedPlantNode])
-    return run_nodes(argv, [PlantNode])
+        return run_process(argv, [ManagedPlantNode])
+    return run_process(argv, [PlantNode])
 
 
 if __name__ == '__main__':

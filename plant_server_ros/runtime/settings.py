@@ -269,6 +269,10 @@ _PLANT = (
     Setting('scenario', 'str', '', 'Scenario or campaign YAML: the conditions of each '
             'episode; a campaign plays its next scenario at every reset (empty: none).',
             'plant', keyword='scenario', flag='--scenario'),
+    Setting('wait_for_control', 'bool', False, 'Real time: hold the plant at its initial '
+            'state (published, nothing stepping) until the first control, then start the '
+            'episode at t = 0; lock-step always waits. hil.launch.py sets it with '
+            'controller:=lqr or pd.', 'plant'),
 )
 
 _BRIDGE = (
