@@ -1,6 +1,9 @@
 """node_runner: a Ctrl-C rclpy's C++ executor turns into a RuntimeError is a clean stop."""
 
+from pathlib import Path
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +65,15 @@ def test_a_conversion_error_is_a_clean_stop_only_after_ctrl_c(monkeypatch, error
             node_runner.run_nodes([], [lambda: node])
     assert executor.spins == 1 and node.stopped and node.destroyed
     assert signal.getsignal(signal.SIGINT) is before and not rclpy.ok()
+
+
+@pytest.mark.parametrize('module', ['plant_node', 'bridge_node', 'controller_node', 'hil'])
+def test_help_prints_the_usage_and_starts_nothing(module):
+    # `plant_node --help` used to start a plant (and step it in real time).
+    result = subprocess.run([sys.executable, '-m', f'plant_server_ros.ros.{module}', '--help'],
+                            capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('usage: ') and '--ros-args' in result.stdout
+    assert 'plant up' not in result.stdout + result.stderr
+    assert '[INFO]' not in result.stdout + result.stderr

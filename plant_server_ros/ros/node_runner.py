@@ -56,7 +56,12 @@ def run_nodes(args, factories, poll_period=0.1, restore_signals=True):
     entry point, about to exit) leaves the runner's handlers in place, so a
     signal that comes after the clean-up is ignored too.
     """
-    problem = _params_file_problem(sys.argv if args is None else args)
+    argv = list(sys.argv if args is None else args)
+    own = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
+    if '-h' in own or '--help' in own:
+        print(usage(argv[0] if argv else 'node'))
+        return EXIT_OK
+    problem = _params_file_problem(argv)
     if problem:
         print(f'[ERROR] cannot start: {problem}', file=sys.stderr)
         return EXIT_BAD_PARAMETER
@@ -68,6 +73,17 @@ def run_nodes(args, factories, poll_period=0.1, restore_signals=True):
         if previous is not None and restore_signals:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def usage(program):
+    """Return the help of a node's entry point (``--help`` starts nothing)."""
+    name = os.path.basename(program)
+    return (f'usage: {name} [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] '
+            f'[-r __ns:=/NAMESPACE] [--log-level LEVEL]]\n\n'
+            f'Runs the ROS 2 node(s) of plant_server_ros until Ctrl-C or SIGTERM (exit 0; '
+            f'2 for a bad parameter).\nEvery parameter, its default, range and unit: '
+            f'docs/parameters.md, config/plant_server.yaml, or, while it runs,\n'
+            f'`ros2 param describe <node> <name>`.')
 
 
 def run_process(args, factories):
