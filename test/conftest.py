@@ -53,8 +53,17 @@ def loggers_propagate_again():
     if logging.getLoggerClass() is not logging.Logger:
         logging.setLoggerClass(logging.Logger)
     for logger in list(logging.Logger.manager.loggerDict.values()):
-        if isinstance(logger, logging.Logger) and not logger.propagate and not logger.handlers:
+        if not isinstance(logger, logging.Logger) or logger.propagate:
+            continue
+        # pytest 9 hangs its own handlers on every logger that does not propagate:
+        # those do not count as the logger's own (the record would stop there).
+        if not any(not type(h).__module__.startswith('_pytest') for h in logger.handlers):
             logger.propagate = True
+
+
+def pytest_collection_finish(session):
+    """Once every test module is imported: before pytest 9 hangs handlers on such loggers."""
+    loggers_propagate_again()
 
 
 @pytest.fixture(autouse=True)
