@@ -3,7 +3,7 @@ An episode's verdict: its scenario's criteria, its failures, and the regression 
 
 Criteria names and limits are checked when the campaign is loaded (an
 unknown criterion is refused by name before anything runs), with the
-vocabulary of :data:`~..analysis.metrics.CRITERIA`.  A baseline file
+vocabulary of :data:`~..conditions.criteria.CRITERIA`.  A baseline file
 (``--save-baseline``) holds each episode's metrics and a decimated trace;
 ``--baseline`` compares a run against it with the tolerances of the
 scenario's ``regression:`` section (or :data:`DEFAULT_REGRESSION`)::
