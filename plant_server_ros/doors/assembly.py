@@ -96,7 +96,7 @@ class Doors:
                     self.udp = UdpServer(self.sessions, udp[0], udp[1], idle_timeout, log=log,
                                          busy_poll=busy_poll, allow=allow)
             if serial is not None:
-                self.serial = _serial_door(self.sessions, serial, idle_timeout, log)
+                self.serial = _serial_door(self.sessions, serial, idle_timeout, log, busy_poll)
             if self.web is not None:
                 with _door('live view', (self.web.host, self.web.port)):
                     self.web.start()
@@ -147,7 +147,7 @@ class Doors:
         return udp, '' if self.web is None else f'; live view at {self.web.url}'
 
 
-def _serial_door(sessions, options, idle_timeout, log):
+def _serial_door(sessions, options, idle_timeout, log, busy_poll):
     """Open the serial door (pyserial and cobs imported only when asked for)."""
     try:
         from ..legacy.serial_server import SerialServer
@@ -155,7 +155,8 @@ def _serial_door(sessions, options, idle_timeout, log):
         raise ImportError(f'the serial door needs cobs and pyserial '
                           f'(requirements/serial.txt): {exc}') from None
     with _door('serial', (options['device'], options['baud'])):
-        door = SerialServer(sessions, idle_timeout=idle_timeout, log=log, **options)
+        door = SerialServer(sessions, idle_timeout=idle_timeout, log=log, busy_poll=busy_poll,
+                            **options)
     (log or door.log).info(f'{door.describe()}: {door.budget}')
     return door
 

@@ -98,17 +98,21 @@ def decode(data):
     body, (crc,) = raw[:-2], CRC.unpack(raw[-2:])
     if crc16(body) != crc:
         raise FrameError(BAD_CRC, f'CRC {crc:#06x}, computed {crc16(body):#06x}')
-    try:
-        msg_type = MsgType(body[0])
-    except ValueError:
-        raise FrameError(BAD_TYPE, f'type {body[0]} is not a frame type') from None
+    known = _LAYOUTS.get(body[0])
+    if known is None:
+        raise FrameError(BAD_TYPE, f'type {body[0]} is not a frame type')
+    msg_type, layout = known
     if len(raw) != SIZES[msg_type]:
         raise FrameError(BAD_LENGTH, f'a {msg_type.name} is {SIZES[msg_type]} bytes, '
                          f'got {len(raw)}')
-    layout = {MsgType.CONTROL: CONTROL, MsgType.RESET: RESET, MsgType.STATE: STATE,
-              MsgType.ERROR: ERROR}[msg_type]
     _, flags, seq, *fields = layout.unpack(body)
     return msg_type, flags, seq, tuple(fields)
+
+
+# type byte -> (MsgType, layout): a dict lookup on the hot path, not an Enum call.
+_LAYOUTS = {int(t): (t, layout) for t, layout in (
+    (MsgType.CONTROL, CONTROL), (MsgType.RESET, RESET), (MsgType.STATE, STATE),
+    (MsgType.ERROR, ERROR))}
 
 
 def parse_request(data):
