@@ -384,3 +384,28 @@ def test_dip_test_refuses_serial_flags_off_the_serial_door(capsys):
     from plant_server_ros.testing.cli import main
     assert main(['nominal.yaml', '--serial-framing', 'legacy', '--', 'true']) == 2
     assert 'needs --door serial' in capsys.readouterr().err
+
+
+# -- the bridge node: the same door in front of the plant's topics ------------------------------
+def test_the_bridge_node_serves_the_serial_door_from_its_parameters(compact):
+    pytest.importorskip('rclpy', reason='rclpy (ROS 2 wheels or a sourced ROS) is needed',
+                        exc_type=ImportError)
+    from _ros_harness import bridge_port, NodeProcess, wait_until_served
+    plant = NodeProcess('plant_node', '-r', '__ns:=/serial_br', '-p', 'mode:=lockstep',
+                        '-p', 'sensor_noise_std:=0.0')
+    bridge = NodeProcess('bridge_node', '-r', '__ns:=/serial_br', '-p', 'port:=0',
+                         '-p', 'serial_device:=pty', '-p', 'serial_framing:=compact')
+    try:
+        wait_until_served(bridge_port(bridge))          # the plant is discovered
+        path = bridge.wait_for(r'serial (/dev/\S+) \(compact, 115200 8N1\): .* fits').group(1)
+        line = Line(path)
+        line.send(compact.encode_reset(1, 16_000_000))
+        assert reply(compact, line)[2] == 0.0
+        for k in range(2, 7):
+            line.send(compact.encode_control(0.0, k))
+            seq, state, t, _ = reply(compact, line)
+            assert seq == k and t == pytest.approx((k - 1) * DT, abs=1e-6)
+        line.close()
+    finally:
+        assert bridge.stop() == 0, bridge.output
+        assert plant.stop() == 0, plant.output
