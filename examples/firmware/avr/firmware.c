@@ -20,6 +20,7 @@
 #include <avr/sleep.h>
 #include <stdint.h>
 #include <string.h>
+#include <util/crc16.h>
 
 #ifndef F_CPU
 #define F_CPU 16000000UL
@@ -106,15 +107,12 @@ static uint32_t cycles_now(void)
 
 /* ---- the framing ------------------------------------------------------------ */
 
-static uint16_t crc16(const uint8_t *p, uint8_t n)  /* CRC-16/CCITT-FALSE */
+/* CRC-16/CCITT-FALSE: avr-libc's XMODEM step (poly 0x1021, not reflected) from 0xFFFF. */
+static uint16_t crc16(const uint8_t *p, uint8_t n)
 {
     uint16_t crc = 0xFFFF;
-    uint8_t i;
-    while (n--) {
-        crc ^= (uint16_t)(*p++) << 8;
-        for (i = 0; i < 8; i++)
-            crc = (crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u) : (uint16_t)(crc << 1);
-    }
+    while (n--)
+        crc = _crc_xmodem_update(crc, *p++);
     return crc;
 }
 
