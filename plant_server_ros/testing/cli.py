@@ -44,6 +44,9 @@ def build_parser():
     parser.add_argument('--door', choices=('tcp', 'udp', 'serial', 'ros'), default='tcp',
                         help='how the controller talks to the plant (default: %(default)s); '
                         'serial: a pseudo-terminal, its path given as {device}')
+    parser.add_argument('--serial-device', default=None, metavar='DEVICE',
+                        help='--door serial: a real board on DEVICE (/dev/ttyACM0) instead '
+                        'of a pseudo-terminal; the command then only waits (sleep 3600)')
     parser.add_argument('--serial-framing', choices=('compact', 'legacy'), default=None,
                         help='--door serial: the framing (default: compact)')
     parser.add_argument('--serial-baud', type=flags.integer(50, 4000000), default=None,
@@ -164,7 +167,8 @@ def _run(args, command):
 
 def _serial_settings(args):
     """Return the serial door's settings the flags give (refused off the serial door)."""
-    given = {'serial_framing': args.serial_framing, 'serial_baud': args.serial_baud}
+    given = {'serial_device': args.serial_device, 'serial_framing': args.serial_framing,
+             'serial_baud': args.serial_baud}
     given = {k: v for k, v in given.items() if v is not None}
     if given and args.door != 'serial':
         from .runner import SetupError
