@@ -409,3 +409,61 @@ def test_the_bridge_node_serves_the_serial_door_from_its_parameters(compact):
     finally:
         assert bridge.stop() == 0, bridge.output
         assert plant.stop() == 0, plant.output
+
+
+def test_real_time_the_plant_goes_on_after_the_line_closed(compact, caplog):
+    caplog.set_level(logging.INFO)
+    with serial_plant(mode='realtime') as server:
+        line = Line(server.serial_path)
+        line.send(compact.encode_reset(1))
+        reply(compact, line)
+        line.send(compact.encode_control(0.0, 2))
+        reply(compact, line)
+        line.close()
+        deadline = time.monotonic() + 5.0
+        while server.sessions.holder is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.sessions.holder is None
+        steps = server.plant.total_steps
+        time.sleep(0.2)
+        assert server.plant.total_steps > steps           # it steps on, u = 0 held
+        assert server.host.halted is None
+
+
+def test_a_device_opened_by_path_that_goes_away_is_logged_once_and_waited_for(caplog):
+    """The door opens a device through pyserial (a pty's other end stands in for a board)."""
+    pytest.importorskip('serial', reason='a serial device needs pyserial')
+    caplog.set_level(logging.INFO)
+    board, device = os.openpty()
+    tty.setraw(device, termios.TCSANOW)
+    path = os.ttyname(device)
+    os.close(device)
+    log = logging.getLogger('test_serial.device')
+    server = PlantServer(bind_addr=('127.0.0.1', 0), mode='lockstep', seed=1,
+                         serial_device=path, serial_framing='legacy', log=log)
+    thread = threading.Thread(target=server.start, daemon=True)
+    thread.start()
+    try:
+        assert server.serial_path == path
+        os.write(board, protocol.encode_reset())
+        got = bytearray()
+        deadline = time.monotonic() + 5.0
+        while len(got) < 64 and time.monotonic() < deadline:
+            if select.select([board], [], [], 0.5)[0]:
+                got += os.read(board, 4096)
+        assert protocol.parse_reply(bytes(got[:64]))[1] == 0.0
+        os.close(board)                                  # the board is unplugged
+        board = None
+        deadline = time.monotonic() + 5.0
+        while server.sessions.holder is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.sessions.holder is None
+        time.sleep(1.5)                                  # it tries to reopen, quietly
+        gone = [r for r in caplog.records if 'session ended' in r.getMessage()]
+        assert len(gone) == 1 and path in gone[0].getMessage()
+    finally:
+        if board is not None:
+            os.close(board)
+        server.stop()
+        thread.join(10.0)
+        server.close()

@@ -117,6 +117,13 @@ class _Pty:
             return os.read(self.fd, 4096)
         except BlockingIOError:
             return b''
+        except OSError as exc:
+            if exc.errno == errno.EIO and self.present:
+                self.present = False
+                raise _PortGone(f'the other end of {self.path} closed') from None
+            if exc.errno == errno.EIO:
+                return b''
+            raise
 
     def write(self, data, timeout):
         """Write ``data``; False if the peer did not take it within ``timeout`` s."""
@@ -271,6 +278,7 @@ class SerialServer:
         self._drop_logged = 0.0
         self._last_drop = ''
         self._closing = False
+        self._stopped = threading.Event()
         self.budget = None if period is None else budget_line(framing, baud, parity, stop_bits,
                                                               period)
         self._thread = threading.Thread(target=self._loop, daemon=True, name='legacy-serial')
@@ -311,7 +319,12 @@ class SerialServer:
                 self.log.error(f'serial {self.path}: a request failed:\n'
                                f'{traceback.format_exc()}')
             self._log_drops(now)
-            data = self._poll() if data and self.busy_poll > 0.0 else b''
+            try:
+                data = self._poll() if data and self.busy_poll > 0.0 else b''
+            except (_PortGone, OSError) as exc:
+                data = b''
+                if not self._closing:
+                    self._gone(str(exc))
 
     def _poll(self):
         """Return the next bytes if they come within ``busy_poll`` s, polling awake."""
@@ -321,10 +334,7 @@ class SerialServer:
         end = clock() + self.busy_poll
         read = self.port.read_now
         while clock() < end:
-            try:
-                data = read()
-            except (_PortGone, OSError):
-                return b''            # the blocking read next says so
+            data = read()
             if data:
                 return data
         return b''
@@ -340,7 +350,7 @@ class SerialServer:
         else:
             self.log.info(f'serial {self.path}: {why}')
         while not self._closing and not self.port.reopen():
-            time.sleep(REOPEN)
+            self._stopped.wait(REOPEN)
         if not self._closing and not isinstance(self.port, _Pty):
             self.log.info(f'serial {self.path}: open again')
 
@@ -515,6 +525,7 @@ class SerialServer:
         if self._closing:
             return
         self._closing = True
+        self._stopped.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._end_session('door closing')
