@@ -29,7 +29,7 @@ setup(
                     'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
                     'web': ['websockets>=17.0'], 'gym': ['gymnasium>=1.0'],
-                    'numba': ['numba']},
+                    'numba': ['numba'], 'serial': ['cobs', 'pyserial']},
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',

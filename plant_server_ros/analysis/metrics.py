@@ -123,6 +123,7 @@ _CRITERION_METRIC = {
     'max_sign_changes_per_s': 'sign_changes_per_s', 'max_control_energy': 'control_energy',
     'max_response_ms': 'response_max_ms', 'max_response_p99_ms': 'response_p99_ms',
     'max_deadline_misses': 'deadline_misses', 'min_survived': 'duration',
+    'max_compute_fraction': 'compute_fraction_max',
 }
 # Criteria whose limit is a lower bound (value >= limit); every other is an upper one.
 LOWER_BOUNDS = frozenset({'min_survived'})

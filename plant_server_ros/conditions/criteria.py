@@ -34,6 +34,8 @@ CRITERIA = {
     'max_response_p99_ms': 'response_p99_ms <= limit [ms]',
     'max_deadline_misses': 'deadline_misses <= limit [-] (controls after the next sample '
                            'was due)',
+    'max_compute_fraction': 'compute_fraction_max <= limit [-] (a controller on its own chip: '
+                            'its worst cycles per step / its clock / dt; docs/serial.md)',
     'min_survived': 'duration >= limit [s] (survived until, from the start of the episode)',
     'balanced': 'balanced == limit (true or false)',
 }

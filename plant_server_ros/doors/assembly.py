@@ -1,5 +1,5 @@
 """
-The legacy TCP/UDP doors and the live view of one plant, opened in one place.
+The legacy TCP/UDP/serial doors and the live view of one plant, opened in one place.
 
 ``PlantServer`` (a plant host in this process) and the ROS bridge node (a
 plant on topics) open the same doors the same way::
@@ -62,7 +62,12 @@ def door_settings(values, **given):
         'udp': (get('udp_bind_address'), get('udp_port')) if get('udp_port') else None,
         'web': (host, get('web_port')) if get('web_port') else None,
         'idle_timeout': get('idle_timeout'), 'allow': get('allow'),
-        'token': get('web_token') or None, 'view_only': get('web_view_only')}
+        'token': get('web_token') or None, 'view_only': get('web_view_only'),
+        'serial': {'device': get('serial_device'), 'baud': get('serial_baud'),
+                   'parity': get('serial_parity'), 'stop_bits': get('serial_stop_bits'),
+                   'framing': get('serial_framing'),
+                   'period': values.get('dt', SETTINGS['dt'].default)}
+        if get('serial_device') else None}
     options.update(given)
     return options
 
@@ -70,10 +75,10 @@ def door_settings(values, **given):
 class Doors:
     """The legacy doors and the live view of one plant: opened, started and closed together."""
 
-    def __init__(self, backend, tcp, *, udp=None, web=None, live=None, network=None,
+    def __init__(self, backend, tcp, *, udp=None, serial=None, web=None, live=None, network=None,
                  idle_timeout=SETTINGS['idle_timeout'].default, busy_poll=0.0, allow=None,
                  token=None, view_only=False, log=None):
-        self.tcp = self.udp = self.web = self.live = None
+        self.tcp = self.udp = self.serial = self.web = self.live = None
         self.sessions = Sessions(backend, network=network)
         try:
             if web is not None:
@@ -90,6 +95,8 @@ class Doors:
                 with _door('UDP', udp):
                     self.udp = UdpServer(self.sessions, udp[0], udp[1], idle_timeout, log=log,
                                          busy_poll=busy_poll, allow=allow)
+            if serial is not None:
+                self.serial = _serial_door(self.sessions, serial, idle_timeout, log, busy_poll)
             if self.web is not None:
                 with _door('live view', (self.web.host, self.web.port)):
                     self.web.start()
@@ -100,13 +107,14 @@ class Doors:
     def start(self):
         """Serve the legacy doors (each from a thread of its own); return self."""
         self.tcp.start()
-        if self.udp is not None:
-            self.udp.start()
+        for door in (self.udp, self.serial):
+            if door is not None:
+                door.start()
         return self
 
     def close(self):
         """Stop serving every door; clear a push the live view still holds (idempotent)."""
-        for part in (self.tcp, self.udp, self.web, self.live):
+        for part in (self.tcp, self.udp, self.serial, self.web, self.live):
             if part is not None:
                 part.close()
 
@@ -116,7 +124,7 @@ class Doors:
         return {'idle_timeout': self._set_idle_timeout}
 
     def _set_idle_timeout(self, seconds):
-        for door in (self.tcp, self.udp):
+        for door in (self.tcp, self.udp, self.serial):
             if door is not None:
                 door.idle_timeout = float(seconds)
 
@@ -134,7 +142,23 @@ class Doors:
         """Return what serves where past TCP: ``' and UDP datagrams on h:p'``, the live view."""
         udp = '' if self.udp is None else \
             ' and UDP datagrams on %s:%d' % tuple(self.udp.address[:2])
+        if self.serial is not None:
+            udp += f' and {self.serial.describe()}'
         return udp, '' if self.web is None else f'; live view at {self.web.url}'
+
+
+def _serial_door(sessions, options, idle_timeout, log, busy_poll):
+    """Open the serial door (pyserial and cobs imported only when asked for)."""
+    try:
+        from ..legacy.serial_server import SerialServer
+    except ImportError as exc:
+        raise ImportError(f'the serial door needs cobs and pyserial '
+                          f'(requirements/serial.txt): {exc}') from None
+    with _door('serial', (options['device'], options['baud'])):
+        door = SerialServer(sessions, idle_timeout=idle_timeout, log=log, busy_poll=busy_poll,
+                            **options)
+    (log or door.log).info(f'{door.describe()}: {door.budget}')
+    return door
 
 
 @contextlib.contextmanager

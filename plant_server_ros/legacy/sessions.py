@@ -33,11 +33,22 @@ class Sessions:
         self.clients = 0
         self.errors = collections.Counter()
         self.reply_times = collections.deque(maxlen=1000)
+        # A client that reports its own compute (the compact serial framing's
+        # cycles per step) is heard here: ``compute_listener(cycles, clock_hz)``.
+        self.compute_listener = None
+        self.compute_cycles = collections.deque(maxlen=1000)
 
     def note_reply(self, seconds):
         """Count one request answered ``seconds`` after it arrived."""
         self.requests += 1
         self.reply_times.append(seconds)
+
+    def note_compute(self, cycles, clock_hz=0):
+        """Note the CPU cycles a client spent on its last step (at ``clock_hz``; 0: unknown)."""
+        self.compute_cycles.append(int(cycles))
+        listener = self.compute_listener
+        if listener is not None:
+            listener(int(cycles), int(clock_hz))
 
     def note_error(self, code):
         """Count one request answered with ERROR ``code``."""

@@ -322,6 +322,22 @@ _BRIDGE = (
     Setting('web_view_only', 'bool', False, 'The live view without its buttons (no reset, '
             'push or e-stop from a browser).', 'bridge', nodes=('bridge',),
             keyword='web_view_only', flag='--web-view-only'),
+    Setting('serial_device', 'str', '', 'Serve the legacy frames or the compact framing on '
+            'this serial device (/dev/ttyACM0), or on a pseudo-terminal made at start '
+            "('pty': its path is logged); empty: no serial door (docs/serial.md).", 'bridge',
+            nodes=('bridge',), keyword='serial_device', flag='--serial-device'),
+    Setting('serial_baud', 'int', 115200, "The serial door's baud rate (a start-up line says "
+            'whether a control period fits the frames on the wire).', 'bridge', 'baud', 50,
+            4000000, nodes=('bridge',), keyword='serial_baud', flag='--serial-baud'),
+    Setting('serial_parity', 'choice', 'none', "The serial door's parity bit.", 'bridge',
+            choices=('none', 'even', 'odd'), nodes=('bridge',), keyword='serial_parity',
+            flag='--serial-parity'),
+    Setting('serial_stop_bits', 'int', 1, "The serial door's stop bits.", 'bridge', '', 1, 2,
+            nodes=('bridge',), keyword='serial_stop_bits', flag='--serial-stop-bits'),
+    Setting('serial_framing', 'choice', 'compact', "The serial door's framing: the legacy "
+            '64-byte frames, or COBS frames with a CRC-16 for 8-bit chips (docs/serial.md).',
+            'bridge', choices=('compact', 'legacy'), nodes=('bridge',),
+            keyword='serial_framing', flag='--serial-framing'),
     Setting('plant_node', 'str', 'plant', 'Name of the plant node in this namespace (for its '
             'parameters).', 'bridge', nodes=('bridge',)),
 )

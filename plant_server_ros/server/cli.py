@@ -29,7 +29,8 @@ _ADDRESS_FLAGS = {'bind_address': 'bind', 'port': 'port', 'udp_port': 'udp_port'
 _METAVARS = {'dt': 'S', 'sensor_noise_std': 'STD', 'control_timeout': 'S', 'track_limit': 'M',
              'busy_poll_us': 'US', 'record': 'DIR', 'realtime_priority': 'P', 'scenario': 'FILE',
              'bind_address': 'ADDR', 'port': 'P', 'udp_port': 'P', 'idle_timeout': 'S',
-             'extra_latency_ms': 'MS', 'allow': 'CIDR[,CIDR]', 'web_token': 'TOKEN'}
+             'extra_latency_ms': 'MS', 'allow': 'CIDR[,CIDR]', 'web_token': 'TOKEN',
+             'serial_device': 'DEVICE', 'serial_baud': 'BAUD', 'serial_stop_bits': 'N'}
 _FLAG_HELP = {
     'bind_address': 'address to listen on (default: %(default)s)',
     'port': 'TCP port, 0 = any free one (default: %(default)s)',

@@ -72,6 +72,10 @@ class PlantServer:
     datagrams (:attr:`udp_port`); ``'config'`` takes ``hil.plant_ip`` and
     ``hil.plant_port`` of ``cfg`` (no UDP when it names none).  TCP and UDP
     clients share the one controlling-client seat.
+
+    ``serial_device`` (a device, or ``'pty'``: :attr:`serial_path` names the
+    pseudo-terminal made) also serves a serial line (``serial_framing``,
+    ``serial_baud``...: docs/serial.md), on the same seat.
     """
 
     def __init__(self, cfg=None, bind_addr=(SETTINGS['bind_address'].default,
@@ -131,6 +135,8 @@ class PlantServer:
         self.port = self.address[1]
         self.web_url = None if self.web is None else self.web.url
         self.udp_port = None if self._udp is None else self._udp.address[1]
+        # The serial door's line (``serial_device='pty'``: the pseudo-terminal a client opens).
+        self.serial_path = None if self.doors.serial is None else self.doors.serial.path
 
     # The doors' parts, by the names they had.
     sessions = property(lambda self: None if self.doors is None else self.doors.sessions,
@@ -269,7 +275,9 @@ class PlantServer:
         status.update(
             tcp_port=self.port, udp_port=self.udp_port,
             cpu_percent=self._cpu.percent(), legacy=self.sessions.summary(),
-            udp_counters=None if self._udp is None else dict(self._udp.counters))
+            udp_counters=None if self._udp is None else dict(self._udp.counters),
+            serial_counters=None if self.doors.serial is None else
+            dict(self.doors.serial.counters))
         holder = self.sessions.holder
         status['client'] = None if holder is None else _client_name(holder)
         return status

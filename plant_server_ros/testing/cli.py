@@ -1,13 +1,13 @@
 """
 ``dip_test``: test a controller command against a scenario or campaign, for CI.
 
-    dip_test campaign.yaml [--door tcp|udp|ros] [--mode lockstep|realtime] [--out DIR]
+    dip_test campaign.yaml [--door tcp|udp|serial|ros] [--mode lockstep|realtime] [--out DIR]
              [--junit FILE] [--json FILE] [--baseline FILE | --save-baseline FILE]
              [--no-figures] [--timeout S] [--repeat N] [--per-episode] -- COMMAND ...
 
 The command gets the plant's address as placeholders in its arguments
 (``{host}``, ``{port}``, ``{udp_port}``, ``{namespace}``, ``{duration}``,
-``{dt}``) and as ``DIP_*`` environment variables.  Exit status: 0 every
+``{dt}``, ``{device}``) and as ``DIP_*`` environment variables.  Exit status: 0 every
 criterion of every episode held; 1 one failed (or the run was interrupted:
 Ctrl-C, SIGTERM, SIGHUP); 2 a usage or set-up error, or an output that could
 not be written (one line says why).
@@ -41,8 +41,17 @@ def build_parser():
         'could not be written.')
     parser.add_argument('scenario', help='a scenario or campaign YAML file (or the name of '
                         'a shipped one, e.g. campaign.yaml)')
-    parser.add_argument('--door', choices=('tcp', 'udp', 'ros'), default='tcp',
-                        help='how the controller talks to the plant (default: %(default)s)')
+    parser.add_argument('--door', choices=('tcp', 'udp', 'serial', 'ros'), default='tcp',
+                        help='how the controller talks to the plant (default: %(default)s); '
+                        'serial: a pseudo-terminal, its path given as {device}')
+    parser.add_argument('--serial-device', default=None, metavar='DEVICE',
+                        help='--door serial: a real board on DEVICE (/dev/ttyACM0) instead '
+                        'of a pseudo-terminal; the command then only waits (sleep 3600)')
+    parser.add_argument('--serial-framing', choices=('compact', 'legacy'), default=None,
+                        help='--door serial: the framing (default: compact)')
+    parser.add_argument('--serial-baud', type=flags.integer(50, 4000000), default=None,
+                        metavar='BAUD', help='--door serial: the baud rate the wire time is '
+                        'accounted at (default: 115200)')
     parser.add_argument('--mode', choices=('lockstep', 'realtime'), default='lockstep',
                         help='lockstep: one dt per control, as fast as it goes; realtime: '
                         'the wall clock, for HIL (default: %(default)s)')
@@ -142,7 +151,7 @@ def _run(args, command):
                               save_baseline=args.save_baseline, junit=args.junit,
                               json_file=args.json, figures=not args.no_figures,
                               seed=args.seed, port=args.port, udp_port=args.udp_port,
-                              on_episode=say_verdict)
+                              settings=_serial_settings(args), on_episode=say_verdict)
     except SetupError as exc:
         print(f'dip_test: {exc}', file=sys.stderr)
         return EXIT_ERROR
@@ -154,6 +163,17 @@ def _run(args, command):
     if result.errors:
         return EXIT_ERROR
     return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _serial_settings(args):
+    """Return the serial door's settings the flags give (refused off the serial door)."""
+    given = {'serial_device': args.serial_device, 'serial_framing': args.serial_framing,
+             'serial_baud': args.serial_baud}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and args.door != 'serial':
+        from .runner import SetupError
+        raise SetupError(f'--{next(iter(given)).replace("_", "-")} needs --door serial')
+    return given or None
 
 
 if __name__ == '__main__':

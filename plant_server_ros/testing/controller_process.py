@@ -3,9 +3,10 @@ The controller command under test: started with the plant's address, ended with 
 
 The address reaches the command twice, so any controller can take it:
 placeholders in its arguments (``{host}``, ``{port}``, ``{udp_port}``,
-``{namespace}``, ``{duration}``, ``{dt}``) and environment variables
-(``DIP_HOST``, ``DIP_PORT``, ``DIP_UDP_PORT``, ``DIP_NAMESPACE``,
-``DIP_DURATION``, ``DIP_DT``, plus ``ROS_DOMAIN_ID`` for the ROS door).
+``{namespace}``, ``{duration}``, ``{dt}``, ``{device}``: the serial door's
+line) and environment variables (``DIP_HOST``, ``DIP_PORT``,
+``DIP_UDP_PORT``, ``DIP_NAMESPACE``, ``DIP_DURATION``, ``DIP_DT``,
+``DIP_DEVICE``, plus ``ROS_DOMAIN_ID`` for the ROS door).
 
 What it starts ends with it.  The process runs in a session of its own, so
 that ending it (SIGINT, then SIGTERM, SIGKILL only if it hangs) reaches its

@@ -31,6 +31,7 @@ class EpisodeData:
     events: list = field(default_factory=list)
     ended_kind: str = None
     ended: str = None
+    timing: dict = None             # the timer's summary, kept when the next episode starts
 
     def record(self):
         """
@@ -66,9 +67,14 @@ class EpisodeCollector(PlantListener):
         plant = self.plant
         episode = EpisodeData(plant.episode, plant.scenario)
         with self.changed:
+            previous = self.current
             self.current = episode
             self.episodes.append(episode)
             if self.timer is not None:
+                # The ending episode's response times, before the new one clears them
+                # (a controller resets at once: the runner judges after that).
+                if previous is not None and previous.timing is None:
+                    previous.timing = self.timer.summary()
                 self.timer.new_episode()
             self.changed.notify_all()
 

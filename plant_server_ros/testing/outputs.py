@@ -94,6 +94,8 @@ def summary_md(campaign, figures):
                       f'{m["response_p50_ms"]:.3f} ms, p99 {m["response_p99_ms"]:.3f} ms, max '
                       f'{m["response_max_ms"]:.3f} ms over {m["responses"]} controls; '
                       f'{m["deadline_misses"]} deadline miss(es).', '']
+        if m.get('compute_cycles_max') is not None:
+            lines += [compute_line(m), '']
         if e.stderr:
             lines += ["The controller's last stderr lines:", '', '```'] + e.stderr + ['```', '']
         for path in e.files:
@@ -105,6 +107,17 @@ def summary_md(campaign, figures):
                                  for what in ('cart', 'angles', 'force', 'phase')]
             lines.append('')
     return '\n'.join(lines).rstrip('\n') + '\n'
+
+
+def compute_line(m):
+    """Return the cycles per step a controller on its own chip reported, in words."""
+    text = (f'Compute (cycles per control step, reported by the controller): min '
+            f'{m["compute_cycles_min"]}, p50 {m["compute_cycles_p50"]:.0f}, max '
+            f'{m["compute_cycles_max"]} over {m["compute_steps"]} steps')
+    if m.get('compute_fraction_max') is not None:
+        text += (f'; at {m["compute_clock_hz"] / 1e6:g} MHz the worst is '
+                 f'{m["compute_us_max"]:.1f} us, {m["compute_fraction_max"]:.4f} of the period')
+    return text + '.'
 
 
 def _fmt(value):

@@ -2,7 +2,7 @@
 ``run_campaign``: play a scenario or campaign against a controller, judge every episode.
 
 The controller is a command (started with the plant's address, see
-:mod:`.controller_process`) served over a door (``tcp``, ``udp``: a
+:mod:`.controller_process`) served over a door (``tcp``, ``udp``, ``serial``: a
 :class:`~..server.plant_server.PlantServer` in this process, no DDS;
 ``ros``: :mod:`.ros_door`), or a Python callable ``controller(measured,
 t) -> force`` stepped through the plant host directly (no sockets: fast
@@ -49,6 +49,7 @@ from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
 from ..runtime.settings import SETTINGS
 
+DOORS = ('tcp', 'udp', 'serial', 'ros')
 DEFAULT_TIMEOUT = 10.0      # s; a Python controller importing scipy on a busy machine needs a few
 MAX_EPISODE_SAMPLES = 1_000_000     # periods of one episode (10 000 s at dt = 0.01 s)
 
@@ -231,13 +232,17 @@ def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat
     from . import outputs
     if (command is None) == (controller is None):
         raise SetupError('give a controller command or a Python controller, not both or none')
-    if door not in ('tcp', 'udp', 'ros'):
-        raise SetupError(f'door must be tcp, udp or ros, got {door!r}')
+    if door not in DOORS:
+        raise SetupError(f'door must be tcp, udp, serial or ros, got {door!r}')
     if mode not in ('lockstep', 'realtime'):
         raise SetupError(f'mode must be lockstep or realtime, got {mode!r}')
     if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
         raise SetupError(f'timeout must be a number > 0 s, got {timeout!r}')
     values = dict(settings or {})
+    if door == 'serial':
+        # A pseudo-terminal pair made by the plant's serial door: the command gets its
+        # path ({device}, DIP_DEVICE); a settings' serial_device (a real board) wins.
+        values.setdefault('serial_device', 'pty')
     dt = values.get('dt', 0.01)
     scenarios = load_plan(source, dt, repeat)
     check_outputs(junit=junit, json_file=json_file, save_baseline=save_baseline)
@@ -307,6 +312,12 @@ def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat
     outputs.write_all(campaign, out=out, junit=junit, json_file=json_file,
                       save_baseline=save_baseline, figures=figures)
     return campaign
+
+
+def _timing(data, timer):
+    """Return an episode's timing: kept when the next one started, else the timer's now."""
+    kept = None if data is None else data.timing
+    return kept if kept is not None else timer.summary()
 
 
 def _attach_files(campaign, files):
@@ -390,7 +401,8 @@ class _InProcess:
                 except PlantHalted:
                     break
             result.wall_time = time.perf_counter() - began
-            evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
+            evaluate(result, data, scenario, max_force, _timing(data, self.timer), reason,
+                     baseline)
             campaign.episodes.append(result)
             if on_episode is not None:
                 on_episode(result)
@@ -435,10 +447,12 @@ class _SocketCampaign:
         self.host = self.server.host
         self.address = {'host': '127.0.0.1', 'port': self.server.port,
                         'udp_port': self.server.udp_port, 'namespace': None,
-                        'dt': self.host.dt}
+                        'dt': self.host.dt, 'device': self.server.serial_path}
         self.collector = EpisodeCollector(self.host.plant, self.timer)
         self.host.add_observer(self.collector)
         self.server.sessions.backend = TimedBackend(self.server.sessions.backend, self.timer)
+        # A controller on its own chip reports its cycles per step (the serial door).
+        self.server.sessions.compute_listener = self.timer.computed
         self._thread = threading.Thread(target=self.server.start, daemon=True,
                                         name='dip_test-plant')
         self._thread.start()
@@ -485,7 +499,8 @@ class _SocketCampaign:
             if self.proc is not None:
                 result.stderr = episode_stderr(self.proc, mark)
                 result.controller_exit = self.proc.describe_exit()
-            evaluate(result, data, scenario, max_force, self.timer.summary(), reason, baseline)
+            evaluate(result, data, scenario, max_force, _timing(data, self.timer), reason,
+                     baseline)
             campaign.episodes.append(result)
             if on_episode is not None:
                 on_episode(result)

@@ -7,7 +7,9 @@ the plant (:class:`TimedBackend`, a thin wrapper of the legacy backend, or
 the in-process runner's own call).  A control answers the oldest sample
 published since the previous control, so a controller that skips a sample
 is not credited with the newer one.  A deadline miss is a control that came
-after the next sample was due: a response longer than ``dt``.
+after the next sample was due: a response longer than ``dt``.  A controller
+on its own chip may report the CPU cycles of each step (the compact serial
+framing): their spread, and the worst as a fraction of the period.
 """
 
 import threading
@@ -29,12 +31,15 @@ class ResponseTimer:
         self.responses = []           # [s], this episode
         self.last_control = None      # clock instant of the last control received
         self.controls = 0             # controls received since the start
+        self.cycles = []              # CPU cycles per step the controller reported, this episode
+        self.clock_hz = 0             # the clock it reported them at (0: unknown)
 
     def new_episode(self):
         """Forget the previous episode's responses (its t = 0 sample comes next)."""
         with self._lock:
             self.responses = []
             self._pending = None
+            self.cycles = []
 
     def sent(self):
         """Note that a sample was published now."""
@@ -53,19 +58,39 @@ class ResponseTimer:
                 self.responses.append(now - self._pending)
                 self._pending = None
 
+    def computed(self, cycles, clock_hz=0):
+        """Note the CPU cycles the controller reports for its last step (at ``clock_hz``)."""
+        with self._lock:
+            self.cycles.append(int(cycles))
+            if clock_hz:
+                self.clock_hz = int(clock_hz)
+
     def summary(self):
-        """Return the p50, p99 and max response time [ms] and the deadline misses."""
+        """Return the p50, p99 and max response time [ms], the deadline misses, the compute."""
         with self._lock:
             values = np.array(self.responses, dtype=float)
+            cycles = np.array(self.cycles, dtype=float)
+            clock = self.clock_hz
+        compute = {}
+        if cycles.size:
+            # A controller on its own chip reports its cycles per step (docs/serial.md):
+            # the fraction of the period its computation takes at its clock.
+            worst = float(cycles.max())
+            compute = {'compute_cycles_min': int(cycles.min()),
+                       'compute_cycles_p50': float(np.percentile(cycles, 50)),
+                       'compute_cycles_max': int(worst), 'compute_steps': int(cycles.size),
+                       'compute_clock_hz': clock or None,
+                       'compute_us_max': worst / clock * 1e6 if clock else None,
+                       'compute_fraction_max': worst / clock / self.dt if clock else None}
         if values.size == 0:
             return {'response_p50_ms': None, 'response_p99_ms': None, 'response_max_ms': None,
-                    'deadline_misses': 0, 'responses': 0}
+                    'deadline_misses': 0, 'responses': 0, **compute}
         ms = values * 1e3
         return {'response_p50_ms': float(np.percentile(ms, 50)),
                 'response_p99_ms': float(np.percentile(ms, 99)),
                 'response_max_ms': float(ms.max()),
                 'deadline_misses': int(np.count_nonzero(values > self.dt)),
-                'responses': int(values.size)}
+                'responses': int(values.size), **compute}
 
 
 class TimedBackend(PlantBackend):
