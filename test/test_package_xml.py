@@ -21,6 +21,7 @@ KEYS = {
     'ament_index_python': 'ament_index_python',
     'ament_pep257': 'ament_pep257',
     'builtin_interfaces': 'builtin_interfaces',
+    'cobs': 'python-cobs-pip',             # rosdep/python.yaml: pip only, on Python 3
     'colcon_core': 'python3-colcon-common-extensions',
     'diagnostic_msgs': 'diagnostic_msgs',
     'geometry_msgs': 'geometry_msgs',
@@ -41,6 +42,7 @@ KEYS = {
     'rosgraph_msgs': 'rosgraph_msgs',
     'scipy': 'python3-scipy',
     'selenium': 'python3-selenium',
+    'serial': 'python3-serial',
     'sensor_msgs': 'sensor_msgs',
     'std_msgs': 'std_msgs',
     'std_srvs': 'std_srvs',

@@ -84,3 +84,30 @@ def test_the_harness_refuses_a_bad_line_in_one_line(built, tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 2
     assert run.stderr.strip().count('\n') == 0 and 'cannot open' in run.stderr
+
+
+# -- the Cortex-M3 variant under QEMU (examples/firmware/cortex_m) ------------------------------
+CORTEX_M = REPO / 'examples' / 'firmware' / 'cortex_m'
+
+
+def test_the_cortex_m_variant_balances_under_qemu_with_its_instruction_count(tmp_path):
+    missing = [name for name, tool in (('arm-none-eabi-gcc (Debian: gcc-arm-none-eabi)',
+                                        'arm-none-eabi-gcc'),
+                                       ('qemu-system-arm', 'qemu-system-arm'),
+                                       ('make', 'make')) if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f'the Cortex-M variant needs {", ".join(missing)}')
+    pytest.importorskip('cobs', reason='the compact framing needs cobs')
+    from plant_server_ros.testing.runner import run_campaign
+    run = subprocess.run(['make', '-C', str(CORTEX_M), f'OUT={tmp_path}'], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    command = ['qemu-system-arm', '-M', 'mps2-an385', '-display', 'none', '-monitor', 'none',
+               '-icount', 'shift=0', '-serial', '{device}', '-kernel',
+               str(tmp_path / 'firmware.elf')]
+    result = run_campaign(str(FIRMWARE / 'pil_nominal.yaml'), command, door='serial',
+                          timeout=60.0)
+    assert result.passed, result
+    m = result.episodes[0].metrics
+    assert m['compute_clock_hz'] == 25_000_000 and m['compute_steps'] >= m['steps'] - 1
+    assert m['compute_cycles_min'] > 0 and m['compute_cycles_min'] % 40 == 0   # 40 a tick
