@@ -7,7 +7,9 @@ the same exchange (a 64-byte TCP frame; a 16-byte UDP datagram answered with
 next request as soon as it has the reply.  Prints, all from one run:
 round-trip percentiles of each, the p50 ratio server/echo and steps/s.
 
-    python bench/bench_plant_server.py [--steps 20000] [--transport tcp udp]
+    python bench/bench_plant_server.py [--steps 20000] [--transport tcp udp] [--compiled-step]
+
+``--compiled-step``: the server steps its plant with the compiled period.
 
 Targets (issues): p50 <= 2.5 x the echo's p50 and >= 10,000 steps/s.
 """
@@ -56,13 +58,13 @@ def serve_echo():
     sys.stdin.read()            # until the parent closes our stdin
 
 
-def serve_plant(poll_us):
+def serve_plant(poll_us, compiled=False):
     """Child: a lock-step PlantServer on free TCP and UDP ports."""
     from plant_server_ros import PlantServer
     ready = threading.Event()
     server = PlantServer(bind_addr=('127.0.0.1', 0), mode='lockstep', seed=1,
                          udp_addr=('127.0.0.1', 0), server_ready_event=ready,
-                         busy_poll_us=poll_us)
+                         busy_poll_us=poll_us, compiled_step=compiled)
     thread = threading.Thread(target=server.start)
     thread.start()
     ready.wait()
@@ -76,9 +78,10 @@ def serve_plant(poll_us):
 PLACEMENTS = {'shared': (None, None), 'one-core': ({0}, {0}), 'two-cores': ({1}, {0})}
 
 
-def child(role, cpus, poll_us):
+def child(role, cpus, poll_us, compiled=False):
     """Start a server child on ``cpus`` (None: anywhere); return it and its ports."""
-    extra = [] if poll_us is None else ['--poll-us', str(poll_us)]
+    extra = ([] if poll_us is None else ['--poll-us', str(poll_us)]) + \
+        (['--compiled-step'] if compiled else [])
     proc = subprocess.Popen(
         [sys.executable, __file__, '--serve', role, *extra], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True,
@@ -132,10 +135,14 @@ def main():
                         default=list(PLACEMENTS))
     parser.add_argument('--poll-us', type=int, default=None,
                         help="the server's busy_poll_us (default: PlantServer's)")
+    parser.add_argument('--compiled-step', action='store_true',
+                        help="the server's plant on the compiled period (needs numba)")
     parser.add_argument('--serve', choices=('echo', 'plant'), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve == 'echo':
+        return serve_echo()
     if args.serve:
-        return serve_echo() if args.serve == 'echo' else serve_plant(args.poll_us)
+        return serve_plant(args.poll_us, args.compiled_step)
     if os.cpu_count() < 2:
         args.placement = [p for p in args.placement if p != 'two-cores']
     import numpy as np
@@ -147,12 +154,14 @@ def main():
     commands = [encode_command(i + 1, 0.5 if i % 2 else -0.5) for i in range(args.steps + 1)]
     poll = 'default' if args.poll_us is None else args.poll_us
     print(f'{args.steps} lock-step steps per measurement; server and echo in child '
-          f'processes; server busy_poll_us: {poll}')
+          f'processes; server busy_poll_us: {poll}'
+          f'{"; compiled_step" if args.compiled_step else ""}')
     affinity = os.sched_getaffinity(0)
     for placement in args.placement:
         server_cpus, client_cpus = PLACEMENTS[placement]
         echo, echo_tcp, echo_udp = child('echo', server_cpus, None)
-        plant, plant_tcp, plant_udp = child('plant', server_cpus, args.poll_us)
+        plant, plant_tcp, plant_udp = child('plant', server_cpus, args.poll_us,
+                                            args.compiled_step)
         os.sched_setaffinity(0, client_cpus or affinity)
         try:
             for transport in args.transport:

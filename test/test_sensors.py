@@ -42,6 +42,18 @@ def test_simple_is_bit_identical_to_todays_expression(std):
     assert model._rng.getstate() == rng.getstate()
 
 
+def test_the_inline_draws_are_gauss_even_with_a_draw_pending():
+    # The fast path inlines random.Random.gauss in pairs; a pending half-pair
+    # (gauss_next) takes gauss itself: either way the very same numbers.
+    model = SensorModel.simple(DT, 0.02, random.Random(9))
+    rng = random.Random(9)
+    for n, state in enumerate(trajectory(300)):
+        if n % 7 == 3:                       # someone else drew one: a draw pending
+            assert model._rng.gauss(0.0, 1.0) == rng.gauss(0.0, 1.0)
+        assert model.measure(state, n * DT) == tuple(s + rng.gauss(0.0, 0.02) for s in state)
+    assert model._rng.getstate() == rng.getstate()
+
+
 def test_simple_with_zero_std_returns_the_state_itself_and_draws_nothing():
     rng = random.Random(3)
     before = rng.getstate()

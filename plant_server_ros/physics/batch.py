@@ -13,6 +13,12 @@ A lane's step size may differ from the others' (an ``(N,)`` array of
 ``dt``): that is how a lane whose period is cut (a disturbance edge inside
 it) is integrated piece by piece while the other lanes take their whole
 period in one go (a zero piece leaves a lane untouched: ``x + 0 * k``).
+
+Each lane takes the substeps :mod:`.substeps` gives the single plant in
+its state (the one rule, over arrays): lanes are grouped by that count and
+each group stepped on its own, so a spinning lane costs its own substeps,
+not every lane's.  Near upright every lane has the configured count and
+the period is the one call it always was.
 """
 
 from dataclasses import fields
@@ -22,6 +28,7 @@ import numpy as np
 from .dynamics import DIPParams
 from .equations import make_accel, model_constants
 from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
+from .substeps import SubstepRule
 
 PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
 KERNELS = ('numpy', 'numba', 'numba-parallel', 'auto')
@@ -66,6 +73,7 @@ class BatchDynamics:
         self.integrator = integrator
         self.substeps = int(substeps)
         self.kernel = kernel
+        self.substep_rule = SubstepRule(integrator, substeps)
         # numpy: the reference; numba: physics/batch_numba.py (optional, the same source).
         self._compiled = None
         if kernel != 'numpy':
@@ -103,26 +111,47 @@ class BatchDynamics:
         ``q1, q2``: generalised joint torques ``(tau1 - tau2, tau2)``, or None.
         Returns a new tuple of six columns.
         """
+        torque = 0.0 if q1 is None else abs(q1) + abs(q2)
+        counts = self.substep_rule.counts(dt, columns[4], columns[5], u, torque)
+        if not isinstance(counts, np.ndarray):          # near upright: every lane as set
+            return self._advance(columns, u, dt, q1, q2, counts, None)
+        out = [np.array(np.broadcast_to(c, counts.shape), dtype=float) for c in columns]
+        for k in np.unique(counts):
+            idx = np.flatnonzero(counts == k)
+            part = self._advance(tuple(c[idx] for c in out), _pick(u, idx), _pick(dt, idx),
+                                 _pick(q1, idx), _pick(q2, idx), int(k), idx)
+            for c in range(6):
+                out[c][idx] = part[c]
+        return tuple(out)
+
+    def _advance(self, columns, u, dt, q1, q2, substeps, idx):
+        """Step ``columns`` (the lanes ``idx``, or all) in ``substeps`` equal substeps."""
+        rows = self._constant_rows if idx is None else self._constant_rows[:, idx]
         if self._compiled is not None and isinstance(dt, float):
-            n = self._constant_rows.shape[1]
+            n = rows.shape[1]
             zero = np.zeros(n)
             out = self._compiled(*(_lane_array(c, n) for c in columns), _lane_array(u, n),
                                  zero if q1 is None else _lane_array(q1, n),
                                  zero if q2 is None else _lane_array(q2, n),
-                                 self._constant_rows, self._stepper._coefficients(
-                                     dt / self.substeps), self.substeps)
+                                 rows, self._stepper._coefficients(dt / substeps), substeps)
             return tuple(out)
+        if idx is None:
+            accel = self._accel if q1 is None else self._accel_q
+        else:
+            accel = make_accel(tuple(rows), np.sin, np.cos, q1 is not None)
         if isinstance(dt, float):
-            stepper = self._stepper if q1 is None else self._stepper_q
-            extra = () if q1 is None else (q1, q2)
-            return stepper.step(tuple(columns), u, dt, *extra)
-        h = dt / self.substeps
-        coefficients = tuple(w * h for w in self._weights)
+            coefficients = self._stepper._coefficients(dt / substeps)
+        else:
+            h = dt / substeps
+            coefficients = tuple(w * h for w in self._weights)
         if q1 is None:
-            return self._stepper._step(tuple(columns), u, coefficients, self.substeps,
-                                       self._accel)
-        return self._stepper_q._step(tuple(columns), u, coefficients, self.substeps,
-                                     self._accel_q, q1, q2)
+            return self._stepper._step(tuple(columns), u, coefficients, substeps, accel)
+        return self._stepper_q._step(tuple(columns), u, coefficients, substeps, accel, q1, q2)
+
+
+def _pick(value, idx):
+    """Return the lanes ``idx`` of an ``(N,)`` array; a float (or None) is every lane's."""
+    return value[idx] if isinstance(value, np.ndarray) and value.ndim else value
 
 
 def _lane_array(value, n):

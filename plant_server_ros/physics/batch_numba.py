@@ -115,7 +115,30 @@ def advance(x, t1, t2, v, w1, w2, u, q1, q2, c, coefficients, substeps):
 """
 
 
-def _module_source(integrator, trig):
+def _scalar_loop(integrator):
+    """
+    Return the single plant's compiled period: the same ``step``, libm's ``sin``/``cos``.
+
+    ``c``: the 11 model constants, ``w``: the tableau's weights (unscaled),
+    ``h``: the substep.  The weights are scaled here as the Python stepper
+    scales them (``w * h``), so a period is the Python plant's to the bit
+    (``test/test_accuracy.py``); arrays, as a tuple of 30 floats costs the
+    call more than the step.
+    """
+    t = TABLEAUX[integrator]
+    count = sum(1 for row in t.a for a in row if a) + sum(1 for b in t.b if b)
+    scaled = ', '.join(f'w[{j}] * h' for j in range(count))
+    constants = ', '.join(f'c[{j}]' for j in range(len(CONSTANTS)))
+    return (f"@numba.njit(error_model='numpy', cache=True)\n"
+            f'def advance(x, t1, t2, v, w1, w2, u, q1, q2, c, w, h, substeps):\n'
+            f'    coefficients = ({scaled},)\n'
+            f'    s = (x, t1, t2, v, w1, w2)\n'
+            f'    for _ in range(substeps):\n'
+            f'        s = step(s, u, coefficients, q1, q2, {constants})\n'
+            f'    return s\n')
+
+
+def _module_source(integrator, trig, loop=_LANE_LOOP):
     """Return the kernel's whole source: accel, step, lane loop (``trig``: vector or libm)."""
     # Pass-through names of their own: the tableau's weights are called b0, b2, ...
     extra = ('q1', 'q2') + tuple(f'c_{name}' for name in CONSTANTS)
@@ -127,7 +150,7 @@ def _module_source(integrator, trig):
         'sin, cos = _trig()' if trig == 'vector' else 'sin, cos = math.sin, math.cos', '',
         _lane_accel_source(True), 'accel = _inline(accel)', '',
         straight_line_source(TABLEAUX[integrator], extra, bound=True),
-        'step = _inline(step)', _LANE_LOOP])
+        'step = _inline(step)', loop])
 
 
 def cache_directory():
@@ -136,7 +159,7 @@ def cache_directory():
     return Path(base) / 'plant_server_ros' / 'batch_kernels'
 
 
-def _build(integrator, trig):
+def _build(integrator, trig, scalar=False):
     """
     Return the compiled lane loop, from a source file numba caches (about 9 s cold).
 
@@ -145,11 +168,11 @@ def _build(integrator, trig):
     changed kernel is a new file, never a stale cache.  Where the cache
     directory cannot be written, the source is compiled in memory, uncached.
     """
-    source = _module_source(integrator, trig)
+    source = _module_source(integrator, trig, _scalar_loop(integrator) if scalar else _LANE_LOOP)
     digest = hashlib.sha256('\0'.join((
         source, inspect.getsource(lane_trig), inspect.getsource(sys.modules[__name__]),
         numba.__version__, np.__version__)).encode()).hexdigest()[:16]
-    name = f'dip_batch_{integrator}_{trig}_{digest}'
+    name = f'dip_{"scalar" if scalar else "batch"}_{integrator}_{trig}_{digest}'
     path = cache_directory() / f'{name}.py'
     try:
         if not path.exists():
@@ -196,3 +219,28 @@ def kernel(integrator=DEFAULT_INTEGRATOR, parallel=False):
             numba.set_num_threads(threads)
         return out
     return advance
+
+
+_SCALAR = {}
+
+
+def scalar_kernel(integrator=DEFAULT_INTEGRATOR):
+    """
+    Return the single plant's compiled ``advance(x, t1, t2, v, w1, w2, u, q1, q2, c, w, h, n)``.
+
+    ``n`` substeps of ``h`` (``c``: the 11 model constants, ``w``: the
+    tableau's unscaled weights, both float arrays); returns the 6-tuple.
+    Compiled once per machine (cached beside the batch's kernels), loaded
+    when a plant is built: never in its loop.
+    """
+    if numba is None:
+        raise ImportError('the compiled step needs numba (pip install numba)')
+    if integrator not in _SCALAR:
+        advance = _build(integrator, 'libm', scalar=True)
+        # numba loads (or compiles) the machine code at the first call: here,
+        # with the very argument types of DIPDynamics.step, not in a plant's loop.
+        advance(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.ones(len(CONSTANTS)),
+                np.zeros(sum(1 for row in TABLEAUX[integrator].a for a in row if a)
+                         + sum(1 for b in TABLEAUX[integrator].b if b)), 0.01, 1)
+        _SCALAR[integrator] = advance
+    return _SCALAR[integrator]

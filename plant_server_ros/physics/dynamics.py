@@ -32,6 +32,7 @@ import numpy as np
 
 from .equations import make_accel, model_constants
 from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
+from .substeps import SubstepRule
 
 
 @dataclass(frozen=True)
@@ -121,14 +122,27 @@ def _check_mass_matrix(p):
 
 
 class DIPDynamics:
-    """Equations of motion and a fixed-step integrator for one plant."""
+    """Equations of motion and an error-controlled rk integrator for one plant."""
 
-    def __init__(self, params=None, integrator=DEFAULT_INTEGRATOR, substeps=DEFAULT_SUBSTEPS):
+    def __init__(self, params=None, integrator=DEFAULT_INTEGRATOR, substeps=DEFAULT_SUBSTEPS,
+                 compiled=False):
         if integrator not in TABLEAUX:
             raise ValueError(f'integrator must be one of {sorted(TABLEAUX)}, got {integrator!r}')
         self.params = params if params is not None else DIPParams()
         self.integrator = integrator
         self.substeps = substeps
+        # ``compiled``: the period in machine code (:mod:`.batch_numba`'s scalar
+        # kernel, the batch's very source); this Python step stays the reference.
+        self.compiled = bool(compiled)
+        self._kernel = None
+        if self.compiled:
+            from .batch_numba import scalar_kernel
+            tableau = TABLEAUX[integrator]
+            self._kernel = scalar_kernel(integrator)
+            self._kernel_constants = np.array(model_constants(self.params), dtype=float)
+            self._kernel_weights = np.array(
+                [float(a) for row in tableau.a for a in row if a]
+                + [float(b) for b in tableau.b if b])
         (self._m_total, self._h1, self._h2, self._h3, self._j1, self._j2) = \
             model_constants(self.params)[:6]
         self._accel = self._make_accel()
@@ -136,6 +150,8 @@ class DIPDynamics:
         self._stepper = SecondOrderStepper(self._accel, TABLEAUX[integrator], substeps)
         self._stepper_q = SecondOrderStepper(self._accel_q, TABLEAUX[integrator], substeps,
                                              extra=('q1', 'q2'))
+        # At least ``substeps`` per period, more where the state moves fast.
+        self.substep_rule = SubstepRule(integrator, substeps)
 
     def _make_accel(self, torques=False):
         # The formulas are shared with the batch (physics/equations.py): here
@@ -144,7 +160,7 @@ class DIPDynamics:
 
     def with_params(self, params):
         """Return the same model (integrator, substeps) for other physical parameters."""
-        return DIPDynamics(params, self.integrator, self.substeps)
+        return DIPDynamics(params, self.integrator, self.substeps, self.compiled)
 
     def accelerations(self, state, u, disturbance=None):
         """
@@ -170,16 +186,28 @@ class DIPDynamics:
 
         ``disturbance``: ``(F, tau1, tau2)`` or None; without torques the
         step is the plain one (no extra work, the same result to the bit).
+        The period is split into the substeps :mod:`.substeps` asks for.
         """
         x, t1, t2, v, w1, w2 = state
         state = (float(x), float(t1), float(t2), float(v), float(w1), float(w2))
+        dt = float(dt)
         if disturbance is None:
-            return self._stepper.step(state, float(u), float(dt))
-        f, tau1, tau2 = disturbance
-        if not tau1 and not tau2:
-            return self._stepper.step(state, float(u) + float(f), float(dt))
-        return self._stepper_q.step(state, float(u) + float(f), float(dt),
-                                    float(tau1) - float(tau2), float(tau2))
+            force = float(u)
+        else:
+            f, tau1, tau2 = disturbance
+            force = float(u) + float(f)
+            if tau1 or tau2:
+                q1, q2 = float(tau1) - float(tau2), float(tau2)
+                n = self.substep_rule.count(dt, state[4], state[5], force, abs(q1) + abs(q2))
+                if self._kernel is not None:
+                    return self._kernel(*state, force, q1, q2, self._kernel_constants,
+                                        self._kernel_weights, dt / n, n)
+                return self._stepper_q.advance(state, force, dt, n, q1, q2)
+        n = self.substep_rule.count(dt, state[4], state[5], force)
+        if self._kernel is not None:
+            return self._kernel(*state, force, 0.0, 0.0, self._kernel_constants,
+                                self._kernel_weights, dt / n, n)
+        return self._stepper.advance(state, force, dt, n)
 
     def mass_matrix(self, state):
         """Return the 3x3 generalised mass matrix ``M(q)``."""

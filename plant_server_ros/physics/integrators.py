@@ -7,8 +7,10 @@ are the velocities themselves, and the cart position never enters the
 accelerations (the rail is translation invariant), so ``x`` is only summed.
 
 Butcher's 7-stage sixth-order method is the default: at the 10 ms control
-period it stays below 1e-9 per period in one step, where classical RK4 needs
-five substeps and more time (``bench/bench_dynamics.py`` prints both).
+period near upright it stays below 1e-9 per period in one step, where
+classical RK4 needs five substeps and more time (``bench/bench_dynamics.py``
+prints both).  How many substeps a period takes elsewhere is
+:mod:`.substeps`' rule; :meth:`SecondOrderStepper.advance` takes its count.
 """
 
 from dataclasses import dataclass
@@ -114,8 +116,9 @@ class SecondOrderStepper:
         self.substeps = int(substeps)
         # ``extra``: names of further held inputs passed to ``accel`` after u.
         self._step = _straight_line(tableau, tuple(extra))
-        # A few sizes recur (the period; partial periods around a control).
-        self._coefficients = functools.lru_cache(maxsize=8)(self._scale)
+        # A few sizes recur (the period; partial periods around a control;
+        # the substeps of a spinning plant).
+        self._coefficients = functools.lru_cache(maxsize=32)(self._scale)
 
     def _scale(self, h):
         # Scaling by h once per step size keeps those multiplies out of the step.
@@ -126,4 +129,9 @@ class SecondOrderStepper:
     def step(self, state, u, dt, *extra):
         """Advance ``state`` by ``dt`` with ``u`` (and ``extra`` inputs) held."""
         return self._step(state, u, self._coefficients(dt / self.substeps), self.substeps,
+                          self.accel, *extra)
+
+    def advance(self, state, u, dt, substeps, *extra):
+        """Advance ``state`` by ``dt`` in ``substeps`` equal steps (:mod:`.substeps` picks n)."""
+        return self._step(state, u, self._coefficients(dt / substeps), substeps,
                           self.accel, *extra)

@@ -138,7 +138,12 @@ class PlantHost:
             scenario = ScenarioPlayer(load_scenarios(scenario, dt))
         seed = v['seed']
         try:
-            return Plant(DIPDynamics(params, v['integrator'], v['substeps']), dt=dt,
+            dynamics = DIPDynamics(params, v['integrator'], v['substeps'], v['compiled_step'])
+        except ImportError:
+            raise SettingError(f'{self._label("compiled_step")}: needs numba '
+                               f'(pip install numba)') from None
+        try:
+            return Plant(dynamics, dt=dt,
                          initial_state=v['initial_state'], max_force=v['max_force'],
                          track_limit=v['track_limit'], control_timeout=v['control_timeout'],
                          sensor_noise_std=v['sensor_noise_std'],

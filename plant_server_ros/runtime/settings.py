@@ -247,10 +247,16 @@ _PLANT = (
             'from upright).', 'plant', 'SI', runtime=True, config='simulation.initial_state'),
     Setting('max_steps', 'int', 0, 'Stop cleanly after this many steps (0 = unlimited).',
             'plant', 'steps', 0, 2 ** 62, keyword='max_steps', flag='--max-steps'),
-    Setting('integrator', 'choice', DEFAULT_INTEGRATOR, 'Fixed-step Runge-Kutta method.', 'plant',
+    Setting('integrator', 'choice', DEFAULT_INTEGRATOR, 'Runge-Kutta method.', 'plant',
             choices=tuple(sorted(TABLEAUX)), keyword='integrator', flag='--integrator'),
-    Setting('substeps', 'int', DEFAULT_SUBSTEPS, 'Integrator steps per dt.', 'plant', '', 1, 1000,
+    Setting('substeps', 'int', DEFAULT_SUBSTEPS, 'Least integrator steps per dt (more where '
+            'the state moves fast: docs/physics.md).', 'plant', '', 1, 1000,
             keyword='substeps', flag='--substeps'),
+    Setting('compiled_step', 'bool', False, 'Step the plant with the compiled period (numba, '
+            "the batch kernel's source; the same result to the bit, a few times faster); "
+            'off: the Python step, the reference. Needs numba; a cached compile at start '
+            '(about a second), never in the loop.', 'plant', keyword='compiled_step',
+            flag='--compiled-step'),
     Setting('busy_poll_us', 'int', 150, 'Lock-step only: how long a waiting thread polls for '
             'the next request before it sleeps; trades CPU for round-trip latency '
             '(0 = never poll).', 'plant', 'us', 0, 100000, runtime=True,
