@@ -22,7 +22,7 @@ from .controller_process import (check_command, CommandError, ControllerProcess,
 from .episodes import EpisodeCollector
 from .judge import EpisodeResult, evaluate, last_t, POLL, SetupError
 from .timing import ResponseTimer
-from ..conditions.scenario import find
+from ..conditions.scenario import find, ScenarioPlayer
 
 NAMESPACE = 'dip_test'
 
@@ -63,7 +63,10 @@ class RosCampaign:
             self._release_domain()
             raise SetupError(f'the plant node did not start: {exc}') from None
         self.host = self.node.host
-        self.host.plant.scenarios.repeat = repeat      # nothing played yet: FINISHED at the end
+        with self.host.lock:
+            # What this run plays (a chunk of it, a replay): nothing played yet, and
+            # FINISHED at the end; the node's file gave its start-up episode only.
+            self.host.plant.scenarios = ScenarioPlayer(scenarios, repeat=repeat)
         self.collector = EpisodeCollector(self.host.plant, self.timer)
         self.host.add_observer(self.collector)
         control = self.host.control
@@ -116,8 +119,9 @@ class RosCampaign:
 
     def run(self, campaign, baseline, on_episode):
         max_force = self.host.values['max_force']
-        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
-            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+        for index, scenario, play, key, name, set_name in self.slots:
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name,
+                                   set_name=set_name)
             began = time.perf_counter()
             mark = stderr_mark(self.proc)
             data, reason = self._episode(scenario)
