@@ -113,7 +113,7 @@ def run_ray(campaign, play, job, slots, address, heard, record=None, num_cpus=No
 
 
 def _failed_task(campaign, job, chunk, exc, heard, submit):
-    """A task failed: its chunk again one episode per task, or the episode fails."""
+    """Play a failed task's chunk again one episode per task; fail a single episode."""
     if len(chunk) > 1:
         for slot in chunk:
             submit([slot])
