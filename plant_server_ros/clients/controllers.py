@@ -87,7 +87,8 @@ def lqr_batch(observations):
     """
     Return the shipped LQR's forces for N lanes' measured states, ``(N, 6)`` -> ``(N,)``.
 
-    ``dip_test --batch plant_server_ros.clients.controllers:lqr_batch``.  The gains of :func:`lqr` at the default period (designed once, on first
+    ``dip_test --batch plant_server_ros.clients.controllers:lqr_batch``.  The
+    gains of :func:`lqr` at the default period (designed once, on first
     call); no saturation of its own, as ``dip_client``'s LQR (the plant's
     actuator saturates).
     """
