@@ -63,3 +63,35 @@ def pd(kp, kd, max_force=np.inf):
     if kp.shape != (3,) or kd.shape != (3,):
         raise ValueError('PD gains are 3 numbers each (cart, link 1, link 2)')
     return StateFeedback(np.concatenate([kp, kd]), max_force)
+
+
+class BatchStateFeedback:
+    """``u = -K x`` for N lanes at once: ``(N, 6)`` measured states -> ``(N,)`` forces."""
+
+    def __init__(self, gain, max_force=np.inf):
+        self.gain = np.asarray(gain, dtype=float)
+        if self.gain.shape != (6,):
+            raise ValueError('a state-feedback gain has 6 entries')
+        self.max_force = float(max_force)
+
+    def __call__(self, observations):
+        # A lane's force may differ from StateFeedback's in its last bit (the sum's order).
+        u = -(np.asarray(observations, dtype=float) @ self.gain)
+        return np.clip(u, -self.max_force, self.max_force)
+
+
+_BATCH_LQR = []
+
+
+def lqr_batch(observations):
+    """
+    Return the shipped LQR's forces for N lanes' measured states, ``(N, 6)`` -> ``(N,)``.
+
+    ``dip_test --batch plant_server_ros.clients.controllers:lqr_batch``.  The
+    gains of :func:`lqr` at the default period (designed once, on first
+    call); no saturation of its own, as ``dip_client``'s LQR (the plant's
+    actuator saturates).
+    """
+    if not _BATCH_LQR:
+        _BATCH_LQR.append(BatchStateFeedback(lqr_gain()))
+    return _BATCH_LQR[0](observations)

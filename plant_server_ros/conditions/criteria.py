@@ -66,3 +66,49 @@ def validate_criteria(criteria):
         elif not _is_number(limit) or math.isnan(limit):
             raise ValueError(f'criteria.{name} must be a number, got {limit!r}')
     return criteria
+
+
+# Criteria on a whole set of episodes (a campaign entry with ``episodes: N``),
+# judged on the set's pass rate (plant_server_ros.testing.set_verdict), not on
+# one episode's metrics: a set entry's ``criteria:`` holds these only.
+SET_CRITERIA = {
+    'pass_rate': 'the one-sided Clopper-Pearson lower bound of the pass rate at '
+                 '`confidence` >= `min` ({min: 0.99, confidence: 0.95})',
+}
+PASS_RATE_KEYS = ('min', 'confidence')
+DEFAULT_CONFIDENCE = 0.95
+
+
+def validate_set_criteria(criteria):
+    """
+    Return a set's ``criteria`` (a mapping, or None) as a dict, or raise ValueError.
+
+    ``pass_rate`` takes ``min`` in [0, 1] and ``confidence`` in (0, 1)
+    (default :data:`DEFAULT_CONFIDENCE`); the error names the key.
+    """
+    if criteria is None:
+        return {}
+    if not isinstance(criteria, dict):
+        raise ValueError(f'criteria must be a mapping, got {criteria!r}')
+    out = {}
+    for name, value in criteria.items():
+        if name not in SET_CRITERIA:
+            raise ValueError(f'criteria.{name} is not a criterion of a set of episodes (one '
+                             f'of {sorted(SET_CRITERIA)}; the criteria of each episode go '
+                             'in its scenario)')
+        if not isinstance(value, dict) or 'min' not in value:
+            raise ValueError(f'criteria.{name} must be a mapping with min (and confidence), '
+                             f'got {value!r}')
+        unknown = sorted(str(k) for k in value if k not in PASS_RATE_KEYS)
+        if unknown:
+            raise ValueError(f'criteria.{name}: {", ".join(unknown)} is not a key (one of '
+                             f'{list(PASS_RATE_KEYS)})')
+        low = value['min']
+        if not _is_number(low) or not 0.0 <= low <= 1.0:
+            raise ValueError(f'criteria.{name}.min must be a number in [0, 1], got {low!r}')
+        confidence = value.get('confidence', DEFAULT_CONFIDENCE)
+        if not _is_number(confidence) or not 0.0 < confidence < 1.0:
+            raise ValueError(f'criteria.{name}.confidence must be a number in (0, 1), got '
+                             f'{confidence!r}')
+        out[name] = {'min': float(low), 'confidence': float(confidence)}
+    return out

@@ -31,6 +31,14 @@ answers FINISHED once the campaign has been played N times).
       - {scenario: nominal.yaml}
       - {scenario: push_recovery.yaml, seeds: [1, 2, 3]}
       - {scenario: noisy_sensors.yaml, repeats: 2}
+      - {scenario: masses_10pct.yaml, episodes: 1000,        # a set: a Monte-Carlo sample
+         criteria: {pass_rate: {min: 0.99, confidence: 0.95}}}
+    seed: 7                    # the campaign's: the seeds of its sets derive from it
+
+An entry with ``episodes: N`` is a *set*: N episodes of its scenario, each
+with a seed of its own derived from the campaign's ``seed`` (default 0) by
+:func:`set_seeds`, judged together by the set's ``criteria`` (the
+``pass_rate`` of :data:`~.criteria.SET_CRITERIA`) as well as one by one.
 """
 
 from dataclasses import dataclass, field, replace
@@ -39,8 +47,10 @@ import os
 from pathlib import Path
 import sys
 
+import numpy as np
+
 from .actuator import ActuatorModel
-from .criteria import validate_criteria
+from .criteria import validate_criteria, validate_set_criteria
 from .disturbances import Disturbance
 from .faults import FaultError, parse_list as parse_faults
 from .network import NetworkModel
@@ -62,7 +72,8 @@ MAX_DISTURBANCES = 1000
 MAX_CAMPAIGN_ENTRIES = 1000
 MAX_REPEATS = 10_000        # repeats of one entry, and seeds of one entry
 MAX_EPISODES = 100_000      # episodes of a whole campaign
-CAMPAIGN_KEYS = ('campaign', 'name', 'description')
+CAMPAIGN_KEYS = ('campaign', 'name', 'description', 'seed')
+ENTRY_KEYS = ('scenario', 'repeats', 'seeds', 'episodes', 'criteria')
 _ANY_PERIOD = 1.0           # s; what a check needs of a period (it depends on none)
 
 
@@ -294,17 +305,51 @@ def build_sensor(section, dt, rng, noise_std):
         raise ValueError(f'sensor: {exc}') from None
 
 
+@dataclass(frozen=True)
+class EpisodeSet:
+    """A campaign entry played as a set: ``count`` episodes from ``first`` in play order."""
+
+    name: str
+    entry: int                   # its index in the campaign list
+    first: int                   # its first episode's index in the played list (from 0)
+    count: int
+    criteria: dict = field(default_factory=dict)    # SET_CRITERIA
+
+
+def set_seeds(campaign_seed, entry, count):
+    """
+    Return the ``count`` episode seeds of the set at campaign ``entry``.
+
+    Episode ``k``'s seed is the 63-bit integer of numpy's
+    ``SeedSequence(campaign_seed).spawn(entry + 1)[entry].spawn(count)[k]``
+    (``generate_state(2, uint32)``: ``a << 31 | b >> 1``): independent
+    streams, the same for the same campaign seed, however the set is split.
+    """
+    out = []
+    for k in range(count):
+        a, b = np.random.SeedSequence(int(campaign_seed), spawn_key=(entry, k)).generate_state(
+            2, np.uint32)
+        out.append((int(a) << 31) | (int(b) >> 1))
+    return out
+
+
 def load(source, dt=None):
     """
     Return the scenarios a file (or mapping) holds, in play order.
 
     A scenario file gives one; a campaign file (a ``campaign`` list) gives
-    each entry's scenario once per seed (``seeds``) or ``repeats`` times
-    (seeds counting up from the scenario's own, when it has one).
+    each entry's scenario once per seed (``seeds``), ``repeats`` times
+    (seeds counting up from the scenario's own, when it has one) or
+    ``episodes`` times (seeds derived from the campaign's: :func:`set_seeds`).
     """
+    return load_campaign(source, dt)[0]
+
+
+def load_campaign(source, dt=None):
+    """Return ``(scenarios in play order, the EpisodeSets among them)`` of a file or mapping."""
     values, path = _read(source)
     if not isinstance(values, dict) or 'campaign' not in values:
-        return [Scenario.from_dict(values, path or '', dt)]
+        return [Scenario.from_dict(values, path or '', dt)], []
     entries = values['campaign']
     where = f'campaign {path}: ' if path else 'campaign: '
     unknown = sorted(str(k) for k in values if k not in CAMPAIGN_KEYS)
@@ -317,13 +362,18 @@ def load(source, dt=None):
     if len(entries) > MAX_CAMPAIGN_ENTRIES:
         raise ScenarioError(f'{where}campaign holds at most {MAX_CAMPAIGN_ENTRIES} entries, '
                             f'got {len(entries)}')
-    played = []
+    try:
+        campaign_seed = _number('seed', values.get('seed', 0), 0, 2 ** 63 - 1, integer=True)
+    except ValueError as exc:
+        raise ScenarioError(f'{where}{exc}') from None
+    played, sets = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or 'scenario' not in entry:
             raise ScenarioError(f'{where}campaign[{i}] must be a mapping with a scenario')
-        unknown = set(entry) - {'scenario', 'repeats', 'seeds'}
+        unknown = set(entry) - set(ENTRY_KEYS)
         if unknown:
-            raise ScenarioError(f'{where}campaign[{i}]: unknown keys {sorted(unknown)}')
+            raise ScenarioError(f'{where}campaign[{i}]: unknown keys {sorted(unknown)} (one of '
+                                f'{list(ENTRY_KEYS)})')
         target = entry['scenario']
         if not isinstance(target, (str, dict)):
             raise ScenarioError(f'{where}campaign[{i}].scenario must be a file name or a '
@@ -334,10 +384,24 @@ def load(source, dt=None):
         if isinstance(inner, dict) and 'campaign' in inner:    # even of a single entry
             raise ScenarioError(f'{where}campaign[{i}]: a campaign cannot hold a campaign')
         scenario = Scenario.from_dict(inner, inner_path or '', dt)
+        episodes = None
         try:
             seeds = entry.get('seeds')
             repeats = _number(f'campaign[{i}].repeats', entry.get('repeats', 1), 1,
                               MAX_REPEATS, integer=True)
+            if 'episodes' in entry:
+                if 'seeds' in entry or 'repeats' in entry:
+                    raise ValueError(f'campaign[{i}]: episodes draws its own seeds; give it '
+                                     'without seeds or repeats')
+                episodes = _number(f'campaign[{i}].episodes', entry['episodes'], 1,
+                                   MAX_EPISODES, integer=True)
+            elif 'criteria' in entry:
+                raise ValueError(f'campaign[{i}].criteria judges a set: give it with '
+                                 'episodes: N')
+            try:
+                criteria = validate_set_criteria(entry.get('criteria'))
+            except ValueError as exc:
+                raise ValueError(f'campaign[{i}].{exc}') from None
             if seeds is not None:
                 if not isinstance(seeds, list) or not seeds:
                     raise ValueError(f'campaign[{i}].seeds must be a non-empty list')
@@ -351,14 +415,20 @@ def load(source, dt=None):
                 seeds = [first + k for k in range(repeats)]
         except ValueError as exc:
             raise ScenarioError(f'{where}{exc}') from None
-        if len(played) + (1 if seeds is None else len(seeds)) > MAX_EPISODES:
+        count = episodes if episodes is not None else (1 if seeds is None else len(seeds))
+        if len(played) + count > MAX_EPISODES:
             raise ScenarioError(f'{where}a campaign plays at most {MAX_EPISODES} episodes '
                                 f'(campaign[{i}] goes beyond)')
+        if episodes is not None:
+            taken = {e.name for e in sets}
+            name = scenario.name if scenario.name not in taken else f'{scenario.name}_{i}'
+            sets.append(EpisodeSet(name, i, len(played), episodes, criteria))
+            seeds = set_seeds(campaign_seed, i, episodes)
         if seeds is None:
             played.append(scenario)
         else:
             played += [replace(scenario, seed=seed) for seed in seeds]
-    return played
+    return played, sets
 
 
 def find(name):

@@ -3,7 +3,9 @@
 
     dip_test campaign.yaml [--door tcp|udp|serial|ros] [--mode lockstep|realtime] [--out DIR]
              [--junit FILE] [--json FILE] [--baseline FILE | --save-baseline FILE]
-             [--no-figures] [--timeout S] [--repeat N] [--per-episode] -- COMMAND ...
+             [--no-figures] [--timeout S] [--repeat N] [--per-episode] [--only SEED]
+             [--workers N | --ray [ADDRESS]] -- COMMAND ...
+    dip_test campaign.yaml --batch MODULE:FUNCTION [...]
 
 The command gets the plant's address as placeholders in its arguments
 (``{host}``, ``{port}``, ``{udp_port}``, ``{namespace}``, ``{duration}``,
@@ -26,6 +28,7 @@ from ..inputs import flags
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 MIN_TIMEOUT, MAX_TIMEOUT = 0.01, 86400.0       # s, --timeout
+MAX_WORKERS = 256                              # --workers
 
 
 def build_parser():
@@ -81,6 +84,20 @@ def build_parser():
     parser.add_argument('--seed', type=flags.integer(0, 2 ** 63 - 1), default=1,
                         help="the plant's seed where a scenario names none (default: "
                         '%(default)s)')
+    parser.add_argument('--only', type=flags.integer(0, 2 ** 63 - 1), metavar='SEED',
+                        help='play only the episode(s) of this seed: the replay of one '
+                        "episode of a set (the report prints each worst one's command)")
+    spread = parser.add_mutually_exclusive_group()
+    spread.add_argument('--workers', type=flags.integer(1, MAX_WORKERS), metavar='N',
+                        help='run the episodes on N worker processes, each with its own '
+                        'plant, ports, DDS domain and controller process (docs/montecarlo.md)')
+    spread.add_argument('--ray', nargs='?', const='local', metavar='ADDRESS',
+                        help="run the episodes as Ray tasks: on a cluster's ADDRESS (e.g. "
+                        'auto, ray://head:10001) or, without one, a local Ray instance '
+                        '(the ray extra)')
+    spread.add_argument('--batch', metavar='MODULE:FUNCTION',
+                        help='a vectorised Python controller, (N, 6) observations -> (N,) '
+                        'forces, stepped on PlantBatch: no command, no processes')
     return parser
 
 
@@ -122,8 +139,12 @@ def _main(argv, whole):
         args = build_parser().parse_args(own)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    if not command:
+    if not command and args.batch is None:
         print('dip_test: no controller command (give it after --)', file=sys.stderr)
+        return EXIT_ERROR
+    if command and args.batch is not None:
+        print('dip_test: --batch runs a Python function, not a command: give no command '
+              'after --', file=sys.stderr)
         return EXIT_ERROR
     if whole:
         become_subreaper()
@@ -133,6 +154,8 @@ def _main(argv, whole):
 def say_verdict(result, stream=None):
     """Print an episode's verdict line as it is judged, in one write."""
     stream = sys.stderr if stream is None else stream
+    if result.set_name is not None and result.passed:
+        return                   # a set's episodes: its failures only (the set has a row)
     mark = 'PASS' if result.passed else 'FAIL'
     why = '' if result.passed else ': ' + '; '.join(result.failures)
     # One write: print writes the text and its newline apart, and a plant log
@@ -144,14 +167,23 @@ def say_verdict(result, stream=None):
 def _run(args, command):
     from .outputs import table
     from .runner import run_campaign, SetupError
+    head = ['dip_test', args.scenario]
+    if args.batch is not None:
+        head += ['--batch', args.batch]
+    else:
+        head += ['--door', args.door, '--mode', args.mode]
+    if args.seed != 1:
+        head += ['--seed', str(args.seed)]
     try:
-        result = run_campaign(args.scenario, command, door=args.door, mode=args.mode,
+        result = run_campaign(args.scenario, command or None, door=args.door, mode=args.mode,
                               out=args.out, repeat=args.repeat, per_episode=args.per_episode,
                               timeout=args.timeout, baseline=args.baseline,
                               save_baseline=args.save_baseline, junit=args.junit,
                               json_file=args.json, figures=not args.no_figures,
                               seed=args.seed, port=args.port, udp_port=args.udp_port,
-                              settings=_serial_settings(args), on_episode=say_verdict)
+                              settings=_serial_settings(args), on_episode=say_verdict,
+                              only=args.only, workers=args.workers, ray=args.ray,
+                              batch=args.batch, replay=(head, command))
     except SetupError as exc:
         print(f'dip_test: {exc}', file=sys.stderr)
         return EXIT_ERROR

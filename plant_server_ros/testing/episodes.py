@@ -62,6 +62,7 @@ class EpisodeCollector(PlantListener):
         self.episodes = []          # every EpisodeData, the start-up one first
         self.current = None
         self.finished = False
+        self.samples = 0            # every sample the plant sent (each one a controller answers)
 
     def on_episode(self, index):
         plant = self.plant
@@ -79,6 +80,7 @@ class EpisodeCollector(PlantListener):
             self.changed.notify_all()
 
     def on_sample(self, sample):
+        self.samples += 1
         episode = self.current
         if episode is None:
             return

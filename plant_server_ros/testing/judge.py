@@ -43,6 +43,7 @@ class EpisodeResult:
     wall_time: float = 0.0
     plant_episode: int = None
     metrics_time: float = 0.0      # s spent computing metrics and the verdict
+    set_name: str = None           # the set (campaign entry with episodes: N) it belongs to
 
     def to_dict(self):
         """Return a JSON-ready dict (no trace)."""

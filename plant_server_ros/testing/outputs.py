@@ -30,11 +30,31 @@ def _value(e, key):
     return m.get(key)
 
 
+# The metrics a set's histograms show (one PNG each): figures/set_NAME_METRIC.png.
+HISTOGRAMS = ('max_abs_th1', 'max_abs_th2', 'max_abs_x', 'ise_th1', 'ise_th2', 'rms_force',
+              'peak_force', 'settling_time', 'duration', 'response_p99_ms')
+
+
+def in_sets(campaign):
+    """Return the indices of the episodes judged with a set."""
+    return {i for s in campaign.sets for i in s.indices}
+
+
+def set_row(s):
+    """Return a set's row of the table: its name, verdict, pass rate and interval."""
+    cells = [f'{s.episodes}x', f'set:{s.name}', 'PASS' if s.passed else 'FAIL']
+    cells += ['-'] * (len(TABLE) - 4)
+    return cells + ['; '.join([s.describe()] + s.failures)]
+
+
 def rows(campaign):
-    """Return the header and the rows of the table, as strings."""
+    """Return the header and the rows of the table, as strings (a set is one row)."""
     header = [h for h, _, _ in TABLE]
-    out = []
+    out = [set_row(s) for s in campaign.sets]
+    judged = in_sets(campaign)
     for e in campaign.episodes:
+        if e.index in judged:
+            continue
         row = []
         for title, key, fmt in TABLE:
             if title == 'result':
@@ -57,6 +77,11 @@ def table(campaign):
         cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1]]
         lines.append('  '.join(cells).rstrip())
     passed = len(campaign.episodes) - len(campaign.failed)
+    for item in campaign.sets:
+        for w in item.worst:
+            if not w['passed']:
+                lines.append(f'  set:{item.name} worst #{w["index"]} (seed {w["seed"]}): '
+                             f'{w["why"]}\n    replay: {w["replay"]}')
     lines.append(f'{passed}/{len(campaign.episodes)} episodes passed'
                  + (' (interrupted)' if campaign.interrupted else '')
                  + f': {"PASS" if campaign.passed else "FAIL"}')
@@ -77,7 +102,12 @@ def summary_md(campaign, figures):
              '|' + ' --- |' * len(header)]
     lines += ['| ' + ' | '.join(c.replace('|', '\\|') for c in r) + ' |' for r in body]
     lines.append('')
+    for item in campaign.sets:
+        lines += set_md(item, figures)
+    judged = in_sets(campaign)
     for e in campaign.episodes:
+        if e.index in judged:
+            continue
         lines += [f'## {e.name}: {"PASS" if e.passed else "FAIL"}', '',
                   f'Scenario `{e.scenario}`, seed {e.seed}, play {e.play}; ended: {e.ended}; '
                   f'wall time {e.wall_time:.2f} s; controller: {e.controller_exit or "-"}.', '']
@@ -120,6 +150,52 @@ def compute_line(m):
     return text + '.'
 
 
+def set_md(item, figures):
+    """Return the lines of a set's section: verdict, interval, histograms, worst episodes."""
+    lines = [f'## set:{item.name}: {"PASS" if item.passed else "FAIL"}', '',
+             f'{item.describe()}.', '']
+    if item.failures:
+        lines += ['Failures:', ''] + [f'- {f}' for f in item.failures] + ['']
+    if figures:
+        lines += [f'![{m}](figures/set_{item.name}_{m}.png)' for m in HISTOGRAMS] + ['']
+    lines += ['Worst episodes (each replayed alone by its command):', '',
+              '| # | episode | seed | result | max\\|th\\| | why |',
+              '| --- | --- | --- | --- | --- | --- |']
+    lines += [f'| {w["index"]} | {w["name"]} | {w["seed"]} | '
+              f'{"PASS" if w["passed"] else "FAIL"} | {w["max_abs_theta"]:.4f} | '
+              f'{w["why"].replace("|", "/")} |' for w in item.worst]
+    lines.append('')
+    for w in item.worst:
+        lines += [f'```\n{w["replay"]}\n```']
+    lines.append('')
+    return lines
+
+
+def draw_histograms(campaign, directory):
+    """Draw a histogram of each metric of :data:`HISTOGRAMS` over each set's episodes."""
+    if not campaign.sets:
+        return
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    by_index = {e.index: e for e in campaign.episodes}
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in campaign.sets:
+        episodes = [by_index[i] for i in item.indices if i in by_index]
+        for metric in HISTOGRAMS:
+            values = [e.metrics.get(metric) for e in episodes]
+            values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            if values:
+                ax.hist(values, bins=min(50, max(5, len(values) // 10)))
+            ax.set_title(f'set:{item.name}: {metric} ({len(values)} of {len(episodes)})')
+            ax.set_xlabel(metric)
+            ax.set_ylabel('episodes')
+            fig.tight_layout()
+            fig.savefig(directory / f'set_{item.name}_{metric}.png', dpi=80)
+            plt.close(fig)
+
+
 def _fmt(value):
     if isinstance(value, float):
         return f'{value:.6g}'
@@ -132,7 +208,11 @@ def draw_figures(campaign, directory):
     directory.mkdir(parents=True, exist_ok=True)
     plots = (('cart', report.plot_cart), ('angles', report.plot_angles),
              ('force', report.plot_force), ('phase', report.plot_phase))
+    judged = in_sets(campaign)
+    worst = {w['index'] for s in campaign.sets for w in s.worst}
     for e in campaign.episodes:
+        if e.index in judged and e.index not in worst:
+            continue             # a set's episodes: its histograms, and its worst ones
         for path in e.files:
             item = report.analyse(path)
             for name, plot in plots:
@@ -174,6 +254,7 @@ def write_all(campaign, out=None, junit=None, json_file=None, save_baseline=None
             begun = time.perf_counter()
             try:
                 draw_figures(campaign, out / 'figures')
+                draw_histograms(campaign, out / 'figures')
             except Exception as exc:  # noqa: B902 - a figure lost is said, the rest written
                 campaign.errors.append(f'cannot draw the figures in {out / "figures"}: '
                                        f'{type(exc).__name__}: {exc}')

@@ -22,7 +22,7 @@ from .controller_process import (check_command, CommandError, ControllerProcess,
 from .episodes import EpisodeCollector
 from .judge import EpisodeResult, evaluate, last_t, POLL, SetupError
 from .timing import ResponseTimer
-from ..conditions.scenario import find
+from ..conditions.scenario import find, ScenarioPlayer
 
 NAMESPACE = 'dip_test'
 
@@ -49,7 +49,9 @@ class RosCampaign:
         self.domain, self._domain_hold = domain_from_env('DIP_TEST_DOMAIN_ID')
         self.timer = ResponseTimer(values.get('dt', 0.01))
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=self.domain)
+        # Its own arguments, not dip_test's: the controller command's --ros-args
+        # (after --) are the controller's, and rclpy would parse sys.argv.
+        rclpy.init(args=['dip_test'], context=self.context, domain_id=self.domain)
         params = [Parameter('mode', value=values['mode']),
                   Parameter('scenario', value=str(find(source))),
                   Parameter('seed', value=int(values['seed']))]
@@ -63,7 +65,10 @@ class RosCampaign:
             self._release_domain()
             raise SetupError(f'the plant node did not start: {exc}') from None
         self.host = self.node.host
-        self.host.plant.scenarios.repeat = repeat      # nothing played yet: FINISHED at the end
+        with self.host.lock:
+            # What this run plays (a chunk of it, a replay): nothing played yet, and
+            # FINISHED at the end; the node's file gave its start-up episode only.
+            self.host.plant.scenarios = ScenarioPlayer(scenarios, repeat=repeat)
         self.collector = EpisodeCollector(self.host.plant, self.timer)
         self.host.add_observer(self.collector)
         control = self.host.control
@@ -108,6 +113,10 @@ class RosCampaign:
         return node.count_subscribers('state') > 0 and node.count_publishers('control') > 0
 
     def _start(self, scenario):
+        # What the new process answers is counted from here (the states sent before
+        # it listened reach it not: the state topic is volatile).
+        self._samples_base = self.collector.samples
+        self._controls_base = self.timer.controls
         address = dict(self.address, duration=scenario.duration or '')
         env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain),
                    ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
@@ -116,8 +125,9 @@ class RosCampaign:
 
     def run(self, campaign, baseline, on_episode):
         max_force = self.host.values['max_force']
-        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
-            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+        for index, scenario, play, key, name, set_name in self.slots:
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name,
+                                   set_name=set_name)
             began = time.perf_counter()
             mark = stderr_mark(self.proc)
             data, reason = self._episode(scenario)
@@ -190,15 +200,26 @@ class RosCampaign:
             self.collector.wait(POLL)
         return data, None
 
-    def _drain(self, quiet=0.03, longest=1.0):
+    def _drain(self, quiet=0.03, longest=None):
         """
-        Wait until no control is in flight (none for ``quiet`` s, at most ``longest`` s).
+        Wait until the controller has answered every state it was sent, then for quiet.
 
         The controller answers the last sample of an episode too; in lock-step
         that late control, landing after the reset, would step the new episode
-        and leave the controller one sample behind for the whole episode.
+        and leave the controller one sample behind for the whole episode.  A
+        quiet spell alone (no control for ``quiet`` s) is a guess a loaded
+        machine beats (a control 40 ms late): so first every sample sent since
+        the controller started gets its control (at most ``longest`` s, by
+        default the timeout: a controller that skips states only waits that
+        long), then no control for ``quiet`` s.
         """
+        longest = self.timeout if longest is None else longest
         end = time.monotonic() + longest
+        while time.monotonic() < end and \
+                self.timer.controls - self._controls_base < \
+                self.collector.samples - self._samples_base:
+            time.sleep(0.002)
+        end = time.monotonic() + min(longest, 1.0)
         count = self.timer.controls
         while time.monotonic() < end:
             time.sleep(quiet)

@@ -27,6 +27,7 @@ it ends; a signal (:class:`RunGuard`) ends it as Ctrl-C does: what was
 judged is written, and further signals wait for that.
 """
 
+from collections import namedtuple
 from dataclasses import dataclass, field, replace
 import math
 import os
@@ -43,8 +44,8 @@ from .episodes import EpisodeCollector
 from .judge import (DEFAULT_FALL_ANGLE, EpisodeResult, evaluate, last_t,  # noqa: F401
                     POLL, SetupError)
 from .timing import ResponseTimer, TimedBackend
-from ..conditions.scenario import (load as load_scenarios, MAX_EPISODES, Scenario,
-                                   ScenarioError, ScenarioPlayer)
+from ..conditions.scenario import (load_campaign, MAX_EPISODES, Scenario, ScenarioError,
+                                   ScenarioPlayer, set_seeds)
 from ..physics.state import InvalidStateError
 from ..runtime.schedule import PlantFinished, PlantHalted
 from ..runtime.settings import SETTINGS
@@ -67,12 +68,19 @@ class CampaignResult:
     files: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)     # outputs that could not be written
+    sets: list = field(default_factory=list)       # set_verdict.SetResult of each set
 
     @property
     def passed(self):
-        """Return True when at least one episode ran and every one passed, uninterrupted."""
+        """
+        Return True when at least one episode ran, uninterrupted, and every verdict held.
+
+        An episode of a set is judged with its set (its pass rate), the others one by one.
+        """
+        judged = {i for s in self.sets for i in s.indices}
         return bool(self.episodes) and not self.interrupted and \
-            all(e.passed for e in self.episodes)
+            all(e.passed for e in self.episodes if e.index not in judged) and \
+            all(s.passed for s in self.sets)
 
     @property
     def failed(self):
@@ -96,26 +104,35 @@ class CampaignResult:
                 'passed': self.passed, 'interrupted': self.interrupted,
                 'episodes': [e.to_dict() for e in self.episodes],
                 'files': {k: str(v) for k, v in self.files.items()}, 'timings': self.timings,
-                'errors': list(self.errors)}
+                'errors': list(self.errors), 'sets': [s.to_dict() for s in self.sets]}
 
     def explain(self):
         """Return the failures, one line each (what pytest shows)."""
         lines = []
         if self.interrupted:
             lines.append('the run was interrupted')
+        judged = {i for s in self.sets for i in s.indices}
+        for s in self.sets:
+            if not s.passed:
+                lines.append(f'set:{s.name}: ' + '; '.join(s.failures))
         for e in self.failed:
-            lines.append(f'{e.name}: ' + '; '.join(e.failures))
+            if e.index not in judged:
+                lines.append(f'{e.name}: ' + '; '.join(e.failures))
         return '\n'.join(lines) if lines else 'every criterion of every episode held'
 
 
 # -- the plan ---------------------------------------------------------------
 
-def load_plan(source, dt=SETTINGS['dt'].default, repeat=1):
-    """Return the scenarios of ``source`` in play order, each one playable (SetupError)."""
+def load_plan(source, dt=SETTINGS['dt'].default, repeat=1, sets=False):
+    """
+    Return the scenarios of ``source`` in play order, each one playable (SetupError).
+
+    ``sets``: return ``(scenarios, its EpisodeSets)``.
+    """
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise SetupError(f'repeat must be an integer >= 1, got {repeat!r}')
     try:
-        scenarios = load_scenarios(source, dt)
+        scenarios, episode_sets = load_campaign(source, dt)
     except ScenarioError as exc:
         raise SetupError(str(exc)) from None
     for scenario in scenarios:
@@ -128,7 +145,7 @@ def load_plan(source, dt=SETTINGS['dt'].default, repeat=1):
         raise SetupError(f'a run plays at most {MAX_EPISODES} episodes: {len(scenarios)} '
                          f'episode(s) of {source} played {repeat} times are '
                          f'{len(scenarios) * repeat}')
-    return scenarios
+    return (scenarios, episode_sets) if sets else scenarios
 
 
 def _check_duration(scenario, dt):
@@ -181,20 +198,44 @@ def _writable(flag, path):
         raise SetupError(f'{flag} {path}: cannot write: {exc.strerror}') from None
 
 
-def _slots(scenarios, repeat):
-    """Return ``(scenario, play, key, name)`` for each episode, in play order."""
+Slot = namedtuple('Slot', 'index scenario play key name set_name')
+
+
+def _slots(scenarios, repeat, sets=()):
+    """Return a :class:`Slot` for each episode, in play order (its index from 1)."""
     seen = {}
     slots = []
+    member = {}
+    for episode_set in sets:
+        for k in range(episode_set.first, episode_set.first + episode_set.count):
+            member[k] = episode_set.name
     for play in range(1, repeat + 1):
-        for scenario in scenarios:
+        for at, scenario in enumerate(scenarios):
             seed = scenario.seed
             label = f'{scenario.name}[seed={seed}]' if seed is not None else scenario.name
             seen[label] = seen.get(label, 0) + 1
             key = f'{label}#{seen[label]}'
             index = len(slots) + 1
             name = f'{index:02d}_{label}' + (f'_play{play}' if repeat > 1 else '')
-            slots.append((scenario, play, key, name))
+            slots.append(Slot(index, scenario, play, key, name, member.get(at)))
     return slots
+
+
+def seeded(scenarios, seed):
+    """
+    Return ``scenarios`` each with a seed: an unseeded one gets its own from the run's.
+
+    Spread over workers, an episode cannot continue the plant's random
+    streams from the episode before it (another worker played that one):
+    scenario ``k`` without a seed gets ``set_seeds(seed, MAX_EPISODES, k + 1)[k]``
+    (an entry index no campaign has), so every episode is its seed's alone.
+    """
+    missing = [k for k, s in enumerate(scenarios) if s.seed is None]
+    if not missing:
+        return scenarios
+    seeds = set_seeds(seed, MAX_EPISODES, missing[-1] + 1)
+    return [s if s.seed is not None else replace(s, seed=seeds[k])
+            for k, s in enumerate(scenarios)]
 
 
 # -- the entry point ---------------------------------------------------------------
@@ -204,17 +245,24 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
                  baseline=None, save_baseline=None, junit=None, json_file=None,
                  figures=False, seed=1, settings=None, grace=2.0, port=0,
                  udp_port=SETTINGS['udp_port'].default,
-                 on_episode=None, cwd=None):
+                 on_episode=None, cwd=None, only=None, workers=None, ray=None, batch=None,
+                 replay=None):
     """
     Play ``source`` (a scenario or campaign file) against a controller; a CampaignResult.
 
-    Exactly one of ``command`` (a list of arguments, placeholders allowed)
-    and ``controller`` (a callable ``(measured state, t) -> force``) is
-    given.  ``out``: a directory for the recordings, ``summary.md`` and
-    figures (``figures=True``); None records nothing.  ``junit``,
-    ``json_file``, ``save_baseline``: files to write; ``baseline``: a file
-    to compare against.  ``on_episode(result)`` hears each verdict as it
-    comes.  Raises SetupError when the run cannot start.  In the main
+    Exactly one of ``command`` (a list of arguments, placeholders allowed),
+    ``controller`` (a callable ``(measured state, t) -> force``) and
+    ``batch`` (a vectorised callable ``(N, 6) -> (N,)``, or its
+    ``'module:function'``: :mod:`.batch_door`) is given.  ``out``: a
+    directory for the recordings, ``summary.md`` and figures
+    (``figures=True``); None records nothing.  ``junit``, ``json_file``,
+    ``save_baseline``: files to write; ``baseline``: a file to compare
+    against.  ``on_episode(result)`` hears each verdict as it comes.
+    ``only``: play only the episodes of that seed (a replay).  ``workers``:
+    that many worker processes (:mod:`.workers`); ``ray``: Ray tasks (an
+    address, or ``'local'``: :mod:`.ray_tasks`).  ``replay``: ``(dip_test's
+    words, the command)`` for the replay commands of a set's worst
+    episodes.  Raises SetupError when the run cannot start.  In the main
     thread a signal ends the run as Ctrl-C does (:class:`RunGuard`).
     """
     with RunGuard() as guard:
@@ -223,28 +271,111 @@ def run_campaign(source, command=None, controller=None, *, door='tcp', mode='loc
                              timeout=timeout, baseline=baseline, save_baseline=save_baseline,
                              junit=junit, json_file=json_file, figures=figures, seed=seed,
                              settings=settings, grace=grace, port=port, udp_port=udp_port,
-                             on_episode=on_episode, cwd=cwd)
+                             on_episode=on_episode, cwd=cwd, only=only, workers=workers,
+                             ray=ray, batch=batch, replay=replay)
+
+
+@dataclass
+class Job:
+    """What plays episodes, picklable: a worker process or a Ray task builds a play of it."""
+
+    command: list
+    door: str
+    mode: str
+    values: dict                 # the plant's settings (mode, seed; record: a directory)
+    timeout: float
+    per_episode: bool
+    grace: float
+    cwd: str = None
+    baseline: dict = None        # the loaded baseline's entries
+    keep_trace: bool = False     # a baseline is being saved
+    tag: str = None              # the run's tag: what escapes a worker is ended with the run
+    source: object = None        # the ROS door's plant node reads its file
+
+
+def open_play(job, slots, values=None, port=0, udp_port=0, tag=None):
+    """Return the play of ``slots`` on a plant and a controller of their own (SetupError)."""
+    values = dict(job.values if values is None else values)
+    scenarios = [slot.scenario for slot in slots]
+    if job.door == 'ros':
+        from .ros_door import RosCampaign
+        return RosCampaign(scenarios, slots, values, job.command, 1, job.timeout,
+                           job.per_episode, job.grace, job.cwd, source=job.source,
+                           tag=tag or job.tag)
+    return _SocketCampaign(scenarios, slots, values, job.command, 1, job.timeout,
+                           job.per_episode, job.grace, job.door, port, udp_port, job.cwd,
+                           tag=tag or job.tag)
+
+
+def play_chunk(job, slots, on_episode=None, record=None, tag_prefix=None):
+    """
+    Play ``slots`` on a plant and controller of their own; return their EpisodeResults.
+
+    What a worker process (:mod:`.workers`) or a Ray task (:mod:`.ray_tasks`)
+    runs: a fresh play per chunk, closed with everything it started however
+    it ends.  ``record``: the directory of its recordings (None: none);
+    ``tag_prefix``: the run's tag, so that the run's end finds what escaped.
+    """
+    values = dict(job.values)
+    values.pop('record', None)
+    if record is not None:
+        Path(record).mkdir(parents=True, exist_ok=True)
+        values['record'] = str(record)
+    tag = new_run_tag() if tag_prefix is None else f'{tag_prefix}/{new_run_tag()}'
+    part = CampaignResult('', job.door, job.mode)
+
+    def heard(result):
+        if not job.keep_trace:
+            result.trace = {}
+        if on_episode is not None:
+            on_episode(result)
+    play = open_play(job, slots, values, tag=tag)
+    try:
+        play.run(part, job.baseline, heard)
+    finally:
+        try:
+            play.close()
+        finally:
+            end_run(tag, job.grace)
+    _attach_files(part, play.recorded_files())
+    return part.episodes
 
 
 def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat,
                   per_episode, timeout, baseline, save_baseline, junit, json_file, figures,
-                  seed, settings, grace, port, udp_port, on_episode, cwd):
+                  seed, settings, grace, port, udp_port, on_episode, cwd, only, workers, ray,
+                  batch, replay):
     from . import outputs
-    if (command is None) == (controller is None):
-        raise SetupError('give a controller command or a Python controller, not both or none')
+    if sum(x is not None for x in (command, controller, batch)) != 1:
+        raise SetupError('give one of a controller command, a Python controller or a batch '
+                         'controller')
     if door not in DOORS:
         raise SetupError(f'door must be tcp, udp, serial or ros, got {door!r}')
     if mode not in ('lockstep', 'realtime'):
         raise SetupError(f'mode must be lockstep or realtime, got {mode!r}')
     if not (isinstance(timeout, (int, float)) and timeout > 0 and math.isfinite(timeout)):
         raise SetupError(f'timeout must be a number > 0 s, got {timeout!r}')
+    spread = workers is not None or ray is not None
+    if workers is not None and ray is not None:
+        raise SetupError('give --workers or --ray, not both')
+    if spread and command is None:
+        raise SetupError('--workers and --ray run a controller command (give it after --)')
+    if batch is not None and mode != 'lockstep':
+        raise SetupError('--batch steps in lock-step only (the batch has no wall clock)')
     values = dict(settings or {})
     if door == 'serial':
         # A pseudo-terminal pair made by the plant's serial door: the command gets its
         # path ({device}, DIP_DEVICE); a settings' serial_device (a real board) wins.
         values.setdefault('serial_device', 'pty')
     dt = values.get('dt', 0.01)
-    scenarios = load_plan(source, dt, repeat)
+    scenarios, sets = load_plan(source, dt, repeat, sets=True)
+    if spread or batch is not None:
+        scenarios = seeded(scenarios, seed)
+    if only is not None:
+        scenarios = [s for s in scenarios if s.seed == only]
+        if not scenarios:
+            raise SetupError(f'no episode of {source} has seed {only} (--only)')
+        sets = []
     check_outputs(junit=junit, json_file=json_file, save_baseline=save_baseline)
     old = None
     if baseline is not None:
@@ -261,9 +392,9 @@ def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat
         except OSError as exc:
             raise SetupError(f'cannot write {record}: {exc.strerror}') from None
         check_outputs(out=out)
-    campaign = CampaignResult(str(source), 'python' if controller else door, mode,
-                              out=None if out is None else str(out))
-    slots = _slots(scenarios, repeat)
+    kind = 'python' if controller else ('batch' if batch is not None else door)
+    campaign = CampaignResult(str(source), kind, mode, out=None if out is None else str(out))
+    slots = _slots(scenarios, repeat, sets)
     values.update(mode=mode, seed=seed)
     if record is not None:
         values['record'] = str(record)
@@ -279,36 +410,64 @@ def _run_campaign(guard, source, command, controller, *, door, mode, out, repeat
             on_episode(result)
     started = time.perf_counter()
     tag = new_run_tag()
-    try:
-        if controller is not None:
-            play = _InProcess(scenarios, slots, values, controller, repeat)
-        elif door == 'ros':
-            from .ros_door import RosCampaign
-            play = RosCampaign(scenarios, slots, values, command, repeat, timeout, per_episode,
-                               grace, cwd, source=source, tag=tag)
-        else:
-            play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
-                                   per_episode, grace, door, port, udp_port, cwd, tag=tag)
-    except KeyboardInterrupt:
-        guard.wrap_up()                      # nothing ran yet: the interrupt goes on up
-        raise
-    try:
-        play.run(campaign, old, heard)
-        guard.wrap_up()
-    except KeyboardInterrupt:
-        guard.wrap_up()
-        campaign.interrupted = True
-    finally:
-        guard.wrap_up()
-        closing = time.perf_counter()
+    job = Job(command, door, mode, values, timeout, per_episode, grace, cwd, old,
+              save_baseline is not None, tag, source)
+    files = []
+    if spread or batch is not None:
         try:
-            play.close()                     # ends the command; flushes the recordings
+            if batch is not None:
+                from .batch_door import run_batch
+                run_batch(campaign, slots, batch, values, old, heard)
+            elif workers is not None:
+                from .workers import run_workers
+                run_workers(campaign, play_chunk, job, slots, workers, heard, record)
+            else:
+                from .ray_tasks import run_ray
+                run_ray(campaign, play_chunk, job, slots, ray, heard, record)
+            guard.wrap_up()
+        except KeyboardInterrupt:
+            guard.wrap_up()
+            campaign.interrupted = True
         finally:
-            end_run(tag, grace)              # any process of the run that escaped its own end
-        campaign.timings['close_s'] = time.perf_counter() - closing
+            guard.wrap_up()
+            end_run(tag, grace)
+        campaign.episodes.sort(key=lambda e: e.index)
+    else:
+        try:
+            if controller is not None:
+                play = _InProcess(scenarios, slots, values, controller, repeat)
+            elif door == 'ros':
+                from .ros_door import RosCampaign
+                play = RosCampaign(scenarios, slots, values, command, repeat, timeout,
+                                   per_episode, grace, cwd, source=source, tag=tag)
+            else:
+                play = _SocketCampaign(scenarios, slots, values, command, repeat, timeout,
+                                       per_episode, grace, door, port, udp_port, cwd, tag=tag)
+        except KeyboardInterrupt:
+            guard.wrap_up()                      # nothing ran yet: the interrupt goes on up
+            raise
+        try:
+            play.run(campaign, old, heard)
+            guard.wrap_up()
+        except KeyboardInterrupt:
+            guard.wrap_up()
+            campaign.interrupted = True
+        finally:
+            guard.wrap_up()
+            closing = time.perf_counter()
+            try:
+                play.close()                     # ends the command; flushes the recordings
+            finally:
+                end_run(tag, grace)              # any process of the run that escaped its end
+            campaign.timings['close_s'] = time.perf_counter() - closing
+        files = play.recorded_files()
     campaign.timings['run_s'] = time.perf_counter() - started
     campaign.timings['metrics_s'] = sum(e.metrics_time for e in campaign.episodes)
-    _attach_files(campaign, play.recorded_files())
+    if files:
+        _attach_files(campaign, files)
+    judging = time.perf_counter()
+    _judge_sets(campaign, sets, slots, replay)
+    campaign.timings['sets_s'] = time.perf_counter() - judging
     outputs.write_all(campaign, out=out, junit=junit, json_file=json_file,
                       save_baseline=save_baseline, figures=figures)
     return campaign
@@ -318,6 +477,24 @@ def _timing(data, timer):
     """Return an episode's timing: kept when the next one started, else the timer's now."""
     kept = None if data is None else data.timing
     return kept if kept is not None else timer.summary()
+
+
+def _judge_sets(campaign, sets, slots, replay):
+    """Judge every set on its episodes that ran (:mod:`.set_verdict`)."""
+    if not sets:
+        return
+    from .set_verdict import judge_set
+    by_set = {}
+    for e in campaign.episodes:
+        if e.set_name is not None:
+            by_set.setdefault(e.set_name, []).append(e)
+    counted = {}
+    for slot in slots:
+        if slot.set_name is not None:
+            counted[slot.set_name] = counted.get(slot.set_name, 0) + 1
+    for episode_set in sets:
+        planned = replace(episode_set, count=counted.get(episode_set.name, episode_set.count))
+        campaign.sets.append(judge_set(planned, by_set.get(episode_set.name, []), replay))
 
 
 def _attach_files(campaign, files):
@@ -373,8 +550,9 @@ class _InProcess:
     def run(self, campaign, baseline, on_episode):
         host, timer = self.host, self.timer
         max_force = host.values['max_force']
-        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
-            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+        for index, scenario, play, key, name, set_name in self.slots:
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name,
+                                   set_name=set_name)
             began = time.perf_counter()
             reason = None
             try:
@@ -485,8 +663,9 @@ class _SocketCampaign:
 
     def run(self, campaign, baseline, on_episode):
         max_force = self.host.values['max_force']
-        for index, (scenario, play, key, name) in enumerate(self.slots, 1):
-            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name)
+        for index, scenario, play, key, name, set_name in self.slots:
+            result = EpisodeResult(index, scenario.name, scenario.seed, play, key, name,
+                                   set_name=set_name)
             began = time.perf_counter()
             self._current, interrupted = None, False
             mark = stderr_mark(self.proc)
