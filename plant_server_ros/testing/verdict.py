@@ -77,7 +77,8 @@ _PROBE = dict.fromkeys(
      'ise_th1', 'itae_th1', 'iae_th2', 'ise_th2', 'itae_th2', 'rms_force', 'peak_force',
      'time_in_saturation', 'saturation_fraction', 'mean_abs_du', 'sign_changes_per_s',
      'control_energy', 'control_work', 'max_abs_x', 'max_abs_th1', 'max_abs_th2',
-     'response_p50_ms', 'response_p99_ms', 'response_max_ms', 'deadline_misses'), 0.0)
+     'response_p50_ms', 'response_p99_ms', 'response_max_ms', 'deadline_misses',
+     'upright_time', 'upright_max_abs_theta'), 0.0)
 _PROBE.update(halted=False, fell=False, balanced=True)
 
 
