@@ -3,12 +3,11 @@
 import math
 
 import numpy as np
-import pytest
-
 from plant_server_ros.analysis.metrics import check_criteria, episode_metrics
 from plant_server_ros.conditions.criteria import validate_criteria
 from plant_server_ros.conditions.safety import SafetyLanes, SafetyLimits
 from plant_server_ros.physics.state import wrap_angle
+import pytest
 
 HANGING = (0.0, math.pi, math.pi, 0.0, 0.0, 0.0)
 
