@@ -93,3 +93,59 @@ def test_the_fall_limit_judges_the_wrapped_angle():
     columns = np.array([[0.0, 0.0], [2 * math.pi + 0.1, 2 * math.pi + 0.7],
                         [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     assert list(lanes.check(columns)) == [0, 2]
+
+
+# -- the plan and the reference controller -----------------------------------------
+
+def test_the_shipped_plan_starts_hanging_ends_upright_within_its_limits():
+    from plant_server_ros.clients.swingup_plan import load_plan, rk4_period, _accel
+    from plant_server_ros.physics.dynamics import DIPParams
+    plan = load_plan()
+    x, u = plan['x'], plan['u']
+    np.testing.assert_allclose(x[0], HANGING, atol=1e-9)
+    np.testing.assert_allclose(x[-1], np.zeros(6), atol=1e-9)
+    assert np.max(np.abs(u)) <= plan['force_margin'] * plan['max_force'] + 1e-9
+    assert np.max(np.abs(x[:, 0])) <= plan['track_margin'] * plan['track_limit'] + 1e-6
+    # Consistent with the model: each period is the RK4 step of the one before.
+    accel = _accel(DIPParams())
+    stepped = rk4_period(accel, x[:-1].T, u, plan['dt']).T
+    assert np.max(np.abs(stepped - x[1:])) < 1e-5
+
+
+def test_a_plan_file_that_is_not_one_is_refused(tmp_path):
+    from plant_server_ros.clients.swingup_plan import load_plan
+    bad = tmp_path / 'plan.json'
+    bad.write_text('{"version": 1, "x": [[0, 0, 0, 0, 0, 0]], "u": [1.0]}')
+    with pytest.raises(ValueError, match='N\\+1 finite states'):
+        load_plan(bad)
+
+
+def test_the_reference_controller_swings_the_nominal_plant_up_and_holds_it():
+    from plant_server_ros.clients.swingup import SwingUp
+    from plant_server_ros.testing.runner import run_campaign
+    result = run_campaign('swingup_nominal.yaml', controller=SwingUp(max_force=30.0))
+    episode = result.episodes[0]
+    assert episode.passed, episode.failures
+    assert episode.metrics['upright_time'] < 4.0
+    assert episode.metrics['upright_max_abs_theta'] < 0.3
+
+
+def test_the_controller_starts_over_when_the_episode_time_goes_back():
+    from plant_server_ros.clients.swingup import SwingUp
+    controller = SwingUp(max_force=30.0)
+    first = controller(HANGING, 0.0)
+    for k in range(1, 50):
+        controller(HANGING, k * 0.01)
+    assert controller(HANGING, 0.0) == first
+
+
+def test_dip_client_swings_up_through_dip_test_over_tcp(tmp_path):
+    import sys
+    from plant_server_ros.testing.runner import run_campaign
+    command = [sys.executable, '-m', 'plant_server_ros.clients.cli', '--port', '{port}',
+               '--controller', 'swingup', '--seconds', '{duration}', '--max-force', '30']
+    result = run_campaign('swingup_nominal.yaml', command, per_episode=True, out=tmp_path,
+                          figures=True)
+    episode = result.episodes[0]
+    assert episode.passed, episode.failures
+    assert episode.metrics['upright_time'] < 4.0
