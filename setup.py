@@ -10,7 +10,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={f'{PACKAGE}.doors.web': ['static/*.html', 'static/*.js', 'static/*.css']},
+    package_data={f'{PACKAGE}.doors.web': ['static/*.html', 'static/*.js', 'static/*.css'],
+                  f'{PACKAGE}.clients': ['swingup_plan.json']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

@@ -65,6 +65,31 @@ def test_balances_the_lockstep_plant_one_control_per_state(harness, use_sim_time
     assert balanced(plant), plant.plant.state
 
 
+def test_swingup_law_swings_the_lockstep_plant_up_from_hanging(harness):
+    """law:=swingup from hanging at rest, on the swing-up rig's 30 N and +-1 m, lock-step."""
+    import math
+    from plant_server_ros.physics.state import wrap_angle
+    plant = harness.add(PlantNode(parameter_overrides=overrides(
+        mode='lockstep', max_steps=600, max_force=30.0, track_limit=1.0,
+        initial_state=[0.0, math.pi, math.pi, 0.0, 0.0, 0.0])))
+    controller = harness.add(ControllerNode(parameter_overrides=overrides(
+        law='swingup', estimator='none', max_force=30.0)))
+    assert harness.spin_until(plant.finished.is_set, timeout=60.0)
+    assert plant.plant.fault is None, plant.plant.fault
+    x, th1, th2 = plant.plant.state[:3]
+    assert abs(wrap_angle(th1)) < 0.1 and abs(wrap_angle(th2)) < 0.1, plant.plant.state
+    assert controller.answered >= 600
+
+
+def test_swingup_law_refuses_the_upright_kalman_filter_by_name():
+    h = Harness()
+    try:
+        with pytest.raises(ParameterError, match='estimator:=none'):
+            ControllerNode(parameter_overrides=overrides(law='swingup'))
+    finally:
+        h.close()
+
+
 def test_pd_defaults_to_the_lqr_gains_split():
     h = Harness()
     try:

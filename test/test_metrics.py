@@ -330,7 +330,7 @@ def test_every_documented_key_and_json():
     keys = {'duration', 'steps', 'settling_time', 'rms_force', 'peak_force',
             'time_in_saturation', 'saturation_fraction', 'mean_abs_du',
             'sign_changes_per_s', 'control_energy', 'control_work', 'max_abs_x', 'halted',
-            'fell', 'balanced', 'ended'}
+            'fell', 'balanced', 'ended', 'upright_time', 'upright_max_abs_theta'}
     for name in ('th1', 'th2'):
         keys |= {f'overshoot_{name}', f'iae_{name}', f'ise_{name}', f'itae_{name}',
                  f'max_abs_{name}'}

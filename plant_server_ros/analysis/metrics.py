@@ -15,7 +15,9 @@ episode record is:
 - ``ended``: why the episode ended, e.g. ``'halt: cart left the track ...'``,
   ``'scenario_done'``, ``'reset'``, ``'finished'``, ``'stopped'``.
 
-Every value must be finite (``max_force`` may be ``inf``: no limit).  An
+Every angle is judged wrapped to (-pi, pi] (:func:`~..physics.state.wrap_angle`):
+a link swung round once is upright again, not 6.3 rad away.  Every value must
+be finite (``max_force`` may be ``inf``: no limit).  An
 episode of one sample (N = 0) is allowed: its sums and means are 0.
 
 :func:`episode_metrics` returns a flat dict of floats, ints, bools, strings
@@ -73,19 +75,28 @@ episode that never settled).  Its keys:
     period); negative when the force brakes the cart.
 ``max_abs_x`` [m], ``max_abs_th1``, ``max_abs_th2`` [rad]
     The largest ``|x|``, ``|th1|``, ``|th2|`` over every sample.
+``upright_time`` [s] or None
+    The first sample time at which both links are within ``upright_band``
+    (0.1 rad by default) of upright; None if they never are.
+``upright_max_abs_theta`` [rad] or None
+    The largest ``|th1|``, ``|th2|`` from ``upright_time`` to the end; None
+    if never upright.
 ``halted`` [bool]
     ``ended`` reports a halt of the plant: it starts with ``'halt'`` or
     ``'estop'``, or holds one of the plant's halt wordings (``'pendulum
     fell'``, ``'left the track'``, ``'too fast'``, ``'too high'``,
     ``'non-finite'``, ``'emergency stop'``), case-insensitive.
 ``fell`` [bool]
-    ``max(max_abs_th1, max_abs_th2) > fall_angle``, or ``ended`` reports a
+    ``max(max_abs_th1, max_abs_th2) > fall_angle`` (for a swing-up, a record
+    whose first sample has a link beyond ``fall_angle``: ``upright_max_abs_theta
+    > fall_angle``, the fall after it was up), or ``ended`` reports a
     halt for a fall or the track: it holds ``'pendulum fell'`` or
     ``'left the track'``, or it is a halt (above) naming the words
     ``fell``, ``fall``, ``fallen`` or ``track``.
 ``balanced`` [bool]
     Not ``fell``, not ``halted`` (a halt for speed, an emergency stop or a
-    diverged state cut the episode short), and ``duration > 0``.  An
+    diverged state cut the episode short), and ``duration > 0`` (and, for a
+    swing-up, ``upright_time`` not None).  An
     episode a client ended (``'reset'``, ``'stopped'``) may be balanced.
 ``ended`` [str]
     ``ended`` as given.
@@ -103,9 +114,12 @@ import re
 import numpy as np
 
 from ..conditions.criteria import CRITERIA, validate_criteria  # noqa: F401 - the vocabulary
+from ..physics.state import wrap_angle
 
 # A force within this fraction of max_force counts as saturated.
 SATURATION_TOLERANCE = 1e-9
+# Both links within this of upright [rad] count as upright (upright_time).
+UPRIGHT_BAND = 0.1
 # Slack on the settling hold, for sums of sample periods such as 100 * 0.01.
 _HOLD_SLACK = 1e-9
 
@@ -124,6 +138,7 @@ _CRITERION_METRIC = {
     'max_response_ms': 'response_max_ms', 'max_response_p99_ms': 'response_p99_ms',
     'max_deadline_misses': 'deadline_misses', 'min_survived': 'duration',
     'max_compute_fraction': 'compute_fraction_max',
+    'upright_by': 'upright_time', 'stay_upright': 'upright_max_abs_theta',
 }
 # Criteria whose limit is a lower bound (value >= limit); every other is an upper one.
 LOWER_BOUNDS = frozenset({'min_survived'})
@@ -216,14 +231,15 @@ def _record(t, x, u):
 
 
 def episode_metrics(t, x, u, max_force=None, ended='', settling=SettlingSpec(),
-                    fall_angle=0.6):
+                    fall_angle=0.6, upright_band=UPRIGHT_BAND):
     """
     Return the metrics of one episode record (keys in the module docstring).
 
     ``t``, ``x``, ``u`` are array-likes of N+1 times, N+1 x 6 states and N
     forces; ``max_force`` [N] is the actuator's limit or None; ``ended`` is
     why the episode ended; ``settling`` a :class:`SettlingSpec`;
-    ``fall_angle`` [rad] the angle beyond which the pendulum fell.  Raises
+    ``fall_angle`` [rad] the angle beyond which the pendulum fell;
+    ``upright_band`` [rad] how near upright counts as up.  Raises
     ValueError on a record of the wrong shape, non-finite values, times
     that do not increase, or a limit that is not a number > 0.
     """
@@ -233,9 +249,13 @@ def episode_metrics(t, x, u, max_force=None, ended='', settling=SettlingSpec(),
         raise ValueError(f'max_force must be None or a number >= 0, got {max_force!r}')
     if not _is_number(fall_angle) or math.isnan(fall_angle) or fall_angle <= 0.0:
         raise ValueError(f'fall_angle must be a number > 0, got {fall_angle!r}')
+    if not _is_number(upright_band) or math.isnan(upright_band) or upright_band <= 0.0:
+        raise ValueError(f'upright_band must be a number > 0, got {upright_band!r}')
     if not isinstance(settling, SettlingSpec):
         raise ValueError(f'settling must be a SettlingSpec, got {settling!r}')
     ended = '' if ended is None else str(ended)
+    x = x.copy()
+    x[:, 1:3] = wrap_angle(x[:, 1:3])     # unchanged to the bit within (-pi, pi]
 
     n = u.size
     dt = np.diff(t)
@@ -268,12 +288,22 @@ def episode_metrics(t, x, u, max_force=None, ended='', settling=SettlingSpec(),
 
     for i, name in ((0, 'x'), (1, 'th1'), (2, 'th2')):
         out[f'max_abs_{name}'] = float(np.max(np.abs(x[:, i])))
+    worst = np.maximum(np.abs(x[:, 1]), np.abs(x[:, 2]))
+    up = np.flatnonzero(worst <= upright_band)
+    out['upright_time'] = float(since[up[0]]) if up.size else None
+    out['upright_max_abs_theta'] = float(np.max(worst[up[0]:])) if up.size else None
     text = ended.lower()
     halted = _halted(text)
-    fell = max(out['max_abs_th1'], out['max_abs_th2']) > fall_angle or _fell_by_halt(text)
+    swing_up = worst[0] > fall_angle
+    if swing_up:
+        fell = (up.size > 0 and out['upright_max_abs_theta'] > fall_angle) or \
+            _fell_by_halt(text)
+    else:
+        fell = max(out['max_abs_th1'], out['max_abs_th2']) > fall_angle or _fell_by_halt(text)
     out['halted'] = halted
     out['fell'] = fell
-    out['balanced'] = not fell and not halted and duration > 0.0
+    out['balanced'] = not fell and not halted and duration > 0.0 and \
+        not (swing_up and up.size == 0)
     out['ended'] = ended
     return out
 

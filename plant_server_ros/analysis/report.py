@@ -42,6 +42,7 @@ import numpy as np
 from .export import _read, EpisodeFileError, load_episode
 from .metrics import campaign_table, check_criteria, CRITERIA, episode_metrics
 from ..inputs import flags
+from ..physics.state import wrap_angle
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DISTURBANCE_TOPIC = '/disturbance'
@@ -385,8 +386,10 @@ def plot_angles(item, out):
     figure = _figure(legend_below=True)
     ax = figure.add_subplot()
     t, x = item['episode']['t'], item['episode']['x']
-    ax.plot(t, np.degrees(x[:, 1]), color='tab:blue', linewidth=1.5, label='θ1 (link 1)')
-    ax.plot(t, np.degrees(x[:, 2]), color='tab:orange', linewidth=1.5, label='θ2 (link 2)')
+    angles = wrap_angle(x[:, 1:3])         # as the metrics judge them: (-pi, pi]
+    ax.plot(t, np.degrees(angles[:, 0]), color='tab:blue', linewidth=1.5, label='θ1 (link 1)')
+    ax.plot(t, np.degrees(angles[:, 1]), color='tab:orange', linewidth=1.5,
+            label='θ2 (link 2)')
     ax.axhline(0.0, color='black', linewidth=0.8, label='upright (0)')
     limit = item['criteria'].get('max_abs_theta')
     if isinstance(limit, (int, float)) and not isinstance(limit, bool):

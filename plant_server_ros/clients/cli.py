@@ -2,7 +2,9 @@
 ``dip_client``: balance the pendulum over the legacy protocol and report.
 
 Exit codes: 0 balanced to the end; 1 the pendulum fell (|th| over
-``--fall-angle``); 2 a protocol or connection error.
+``--fall-angle``, angles wrapped to (-pi, pi]; from a start beyond it, a
+swing-up, only once it was upright, and never upright is 1 too); 2 a
+protocol or connection error.
 """
 
 import argparse
@@ -15,8 +17,10 @@ import numpy as np
 from . import controllers
 from .tcp_client import LegacyClient
 from .udp_client import UdpClient
+from ..analysis.metrics import UPRIGHT_BAND
 from ..legacy.datagram import ORIGINAL_PORT
 from ..legacy.protocol import ProtocolError
+from ..physics.state import wrap_angle
 from ..runtime.settings import SETTINGS
 
 EXIT_OK, EXIT_FELL, EXIT_ERROR = 0, 1, 2
@@ -42,7 +46,11 @@ def build_parser():
                         f'--udp its UDP port (default {ORIGINAL_PORT})')
     parser.add_argument('--udp', action='store_true',
                         help="speak the original project's UDP datagrams instead of TCP")
-    parser.add_argument('--controller', choices=('lqr', 'pd'), default='lqr')
+    parser.add_argument('--controller', choices=('lqr', 'pd', 'swingup'), default='lqr',
+                        help='swingup: from hanging, plan tracking then the LQR catch '
+                        '(docs/swingup.md); the fall counts only once it was upright')
+    parser.add_argument('--plan', help='--controller swingup: a plan file of '
+                        'swingup_plan.py (default: the shipped one)')
     parser.add_argument('--kp', type=_floats(3), help='PD gains on x, th1, th2 '
                         '(default: the LQR position gains)')
     parser.add_argument('--kd', type=_floats(3), help='PD gains on the rates '
@@ -68,6 +76,10 @@ def build_parser():
 
 
 def make_controller(args):
+    if args.controller == 'swingup':
+        from .swingup import SwingUp
+        limit = None if math.isinf(args.max_force) else args.max_force
+        return SwingUp(args.plan, args.dt, limit)
     if args.controller == 'lqr':
         return controllers.lqr(args.dt, args.max_force)
     gain = controllers.lqr_gain(args.dt)
@@ -78,7 +90,12 @@ def make_controller(args):
 
 def run(args, out=None):
     """Run one session; return ``(exit_code, summary dict)``; the summary goes to ``out``."""
-    controller = make_controller(args)
+    try:
+        controller = make_controller(args)
+    except (OSError, ValueError) as exc:
+        print(f'dip_client: {exc}', file=sys.stderr)
+        return EXIT_ERROR, {'steps': 0}
+    timed = args.controller == 'swingup'        # the swing-up follows its plan in time
     rows = []
     summary = {'steps': 0}
     try:
@@ -88,8 +105,11 @@ def run(args, out=None):
             else:
                 state, t = client.reset(args.reset_state)
             t_start = t
-            max_th1 = abs(state[1])
-            max_th2 = abs(state[2])
+            max_th1 = abs(wrap_angle(state[1]))
+            max_th2 = abs(wrap_angle(state[2]))
+            # A start beyond the fall angle is a swing-up: a fall only once it was up
+            # (both links within the metrics' upright band), as dip_test judges it.
+            up = max(max_th1, max_th2) <= args.fall_angle
             code = EXIT_OK
             steps = 0
             while True:
@@ -97,20 +117,25 @@ def run(args, out=None):
                     break
                 if args.steps is None and t - t_start >= (args.seconds or 10.0) - 1e-9:
                     break
-                u = controller(state)
+                u = controller(state, t - t_start) if timed else controller(state)
                 state, t = client.control(u)
                 steps += 1
                 rows.append((t, *state, u, client.round_trips[-1]))
-                max_th1 = max(max_th1, abs(state[1]))
-                max_th2 = max(max_th2, abs(state[2]))
-                if max(abs(state[1]), abs(state[2])) > args.fall_angle:
+                th1, th2 = abs(wrap_angle(state[1])), abs(wrap_angle(state[2]))
+                max_th1 = max(max_th1, th1)
+                max_th2 = max(max_th2, th2)
+                if up and max(th1, th2) > args.fall_angle:
                     code = EXIT_FELL
                     break
+                up = up or max(th1, th2) <= UPRIGHT_BAND
             rtt = np.array(client.round_trips[1:] or client.round_trips) * 1e6
             summary = {'steps': steps, 'rtt_p50_us': float(np.percentile(rtt, 50)),
                        'rtt_p99_us': float(np.percentile(rtt, 99)),
                        'max_abs_theta1': max_th1, 'max_abs_theta2': max_th2,
-                       'final_t': t, 'final_state': list(state), 'fell': code == EXIT_FELL}
+                       'final_t': t, 'final_state': list(state), 'fell': code == EXIT_FELL,
+                       'never_up': not up}
+            if not up:
+                code = EXIT_FELL
     except ProtocolError as exc:
         print(f'dip_client: protocol error: {exc.code.name}: {exc}', file=sys.stderr)
         return EXIT_ERROR, summary
@@ -138,7 +163,7 @@ def _connect(args):
 
 def print_summary(s, out):
     fs = ', '.join(f'{v:+.4f}' for v in s['final_state'])
-    result = 'FELL' if s['fell'] else 'balanced'
+    result = 'FELL' if s['fell'] else 'never upright' if s.get('never_up') else 'balanced'
     print(f'steps: {s["steps"]}  plant time: {s["final_t"]:.3f} s\n'
           f'round trip: p50 {s["rtt_p50_us"]:.0f} us, p99 {s["rtt_p99_us"]:.0f} us\n'
           f'max |theta1|: {s["max_abs_theta1"]:.4f} rad  '

@@ -38,6 +38,10 @@ CRITERIA = {
                             'its worst cycles per step / its clock / dt; docs/serial.md)',
     'min_survived': 'duration >= limit [s] (survived until, from the start of the episode)',
     'balanced': 'balanced == limit (true or false)',
+    'upright_by': 'upright_time <= limit [s] (both links within 0.1 rad of upright, angles '
+                  'wrapped; never upright fails)',
+    'stay_upright': 'upright_max_abs_theta <= limit [rad] (from upright_time to the end; '
+                    'never upright fails)',
 }
 
 

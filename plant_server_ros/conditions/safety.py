@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ..physics.state import wrap_angle
+
 # What each limit is called where a halt is counted (SafetyLanes.check's codes 1..4).
 LIMITS = ('track', 'fall', 'cart_speed', 'joint_rate')
 
@@ -21,7 +23,7 @@ class SafetyLimits:
     """Limits on the true state; beyond any of them the plant halts."""
 
     track_limit: float = math.inf     # |x| [m]
-    fall_angle: float = math.inf      # |theta1|, |theta2| [rad]
+    fall_angle: float = math.inf      # |theta1|, |theta2| [rad], wrapped to (-pi, pi]
     max_cart_speed: float = math.inf  # |xdot| [m/s]
     max_joint_rate: float = math.inf  # |theta1dot|, |theta2dot| [rad/s]
 
@@ -48,7 +50,9 @@ class SafetyLimits:
         if abs(x) > self.track_limit:
             return (f'cart left the track at t={t:.3f} s (x={x:.3f} m, limit '
                     f'+/-{self.track_limit:g} m)')
-        if abs(th1) > self.fall_angle or abs(th2) > self.fall_angle:
+        fall = self.fall_angle         # judged on the wrapped angle (no cost within it)
+        if abs(th1) > fall and abs(wrap_angle(th1)) > fall or \
+                abs(th2) > fall and abs(wrap_angle(th2)) > fall:
             return (f'pendulum fell at t={t:.3f} s (theta1={th1:.3f}, theta2={th2:.3f} rad, '
                     f'limit +/-{self.fall_angle:g} rad)')
         if abs(v) > self.max_cart_speed:
@@ -76,8 +80,8 @@ class SafetyLanes:
         if self.track_only:
             return code
         lim = self.limits
-        code = np.where((code == 0) & ((np.abs(t1) > lim.fall_angle)
-                                       | (np.abs(t2) > lim.fall_angle)), 2, code)
+        code = np.where((code == 0) & ((np.abs(wrap_angle(t1)) > lim.fall_angle)
+                                       | (np.abs(wrap_angle(t2)) > lim.fall_angle)), 2, code)
         code = np.where((code == 0) & (np.abs(v) > lim.max_cart_speed), 3, code)
         code = np.where((code == 0) & ((np.abs(w1) > lim.max_joint_rate)
                                        | (np.abs(w2) > lim.max_joint_rate)), 4, code)

@@ -10,6 +10,7 @@ the cart is on the track; the ROS nodes, the bridge and the in-process server al
 """
 
 import math
+from numbers import Real
 
 STATE_SIZE = 6
 STATE_NAMES = ('x', 'theta1', 'theta2', 'x_dot', 'theta1_dot', 'theta2_dot')
@@ -23,7 +24,23 @@ MAX_POSITION = 1e6
 MAX_ANGLE = 1e6
 MAX_RATE = 1e6
 _BOUNDS = (MAX_POSITION, MAX_ANGLE, MAX_ANGLE, MAX_RATE, MAX_RATE, MAX_RATE)
+_TURN = 2.0 * math.pi
 _UNITS = ('m', 'rad', 'rad', 'm/s', 'rad/s', 'rad/s')
+
+
+def wrap_angle(angle):
+    """
+    Return ``angle`` [rad] wrapped to (-pi, pi]: a link swung round once is upright again.
+
+    Works on floats and numpy arrays alike; metrics, criteria, the safety
+    limits and the plots judge wrapped angles, the plant itself never wraps.
+    """
+    # Within (-pi, pi] the angle comes back unchanged, to the bit.
+    if isinstance(angle, Real):
+        return angle - _TURN * math.ceil((angle - math.pi) / _TURN)
+    import numpy as np        # arrays only: this module stays numpy-free for the doors
+    angle = np.asarray(angle, dtype=float)
+    return angle - _TURN * np.ceil((angle - math.pi) / _TURN)
 
 
 def all_finite(values):

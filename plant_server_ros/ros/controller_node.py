@@ -25,8 +25,10 @@ from ..runtime.settings import Setting, SETTINGS
 
 # The controller's parameters (read-only), declared as the plant's are.
 LAW = Setting('law', 'choice', 'lqr', 'lqr: u = -K x, K the discrete LQR of the nominal '
-              'plant; pd: u = -kp . [x, th1, th2] - kd . [xdot, th1dot, th2dot].',
-              'controller', choices=('lqr', 'pd'), nodes=('controller',))
+              'plant; pd: u = -kp . [x, th1, th2] - kd . [xdot, th1dot, th2dot]; swingup: '
+              'from hanging, the shipped plan tracked by a time-varying LQR, then the LQR '
+              'catch (docs/swingup.md; needs estimator none).',
+              'controller', choices=('lqr', 'pd', 'swingup'), nodes=('controller',))
 DT = Setting('dt', 'float', SETTINGS['dt'].default,
              "Control period the LQR is designed for: the plant's dt.", 'controller', 's',
              1e-4, 1.0, nodes=('controller',))
@@ -71,10 +73,17 @@ def declare_law(node):
     kd = ros_params.declare_setting(node, KD, [float(k) for k in gain[3:]])
     estimator, noise, process_noise = (ros_params.declare_setting(node, s)
                                        for s in (ESTIMATOR, NOISE, PROCESS_NOISE))
+    if law == 'swingup' and estimator == 'kalman':
+        raise ros_params.ParameterError(
+            'law swingup acts on the measured state: set estimator:=none (the Kalman filter '
+            'is the upright linearisation, wrong for a swing)')
     try:
+        if law == 'swingup':
+            from ..clients.swingup import SwingUp
+            return law, SwingUp(dt=dt, max_force=max_force)
         feedback = (controllers.StateFeedback(gain, max_force) if law == 'lqr'
                     else controllers.pd(kp, kd, max_force))
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise ros_params.ParameterError(str(exc)) from None
     if estimator == 'kalman':
         feedback = Filtered(feedback, KalmanFilter(dt, noise, process_noise))

@@ -78,7 +78,7 @@ _PROBE = dict.fromkeys(
      'time_in_saturation', 'saturation_fraction', 'mean_abs_du', 'sign_changes_per_s',
      'control_energy', 'control_work', 'max_abs_x', 'max_abs_th1', 'max_abs_th2',
      'response_p50_ms', 'response_p99_ms', 'response_max_ms', 'deadline_misses',
-     'compute_fraction_max'), 0.0)
+     'compute_fraction_max', 'upright_time', 'upright_max_abs_theta'), 0.0)
 _PROBE.update(halted=False, fell=False, balanced=True)
 
 

@@ -123,7 +123,14 @@
     sizeStage();
   }
 
+  // An angle wrapped to (-pi, pi], as every metric judges it: a link swung
+  // round once is upright again (physics/state.py's wrap_angle).
+  function wrapAngle(a) {
+    return a - 2 * Math.PI * Math.ceil((a - Math.PI) / (2 * Math.PI));
+  }
+
   function addChart(points) {
+    points.forEach(function (p) { p[3] = wrapAngle(p[3]); p[4] = wrapAngle(p[4]); });
     Array.prototype.push.apply(chart, points);
     if (!chart.length || !info) return;
     var oldest = chart[chart.length - 1][0] - info.history / info.dt;
