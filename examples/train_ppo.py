@@ -34,6 +34,7 @@ Writes to ``--out``: ``ppo_balance.zip`` (the policy), ``vecnormalize.pkl``
 """
 
 import argparse
+import functools
 import json
 import os
 from pathlib import Path
@@ -45,13 +46,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # run from a checkout
 from plant_server_ros.gym.task_envs import TaskVectorEnv  # noqa: E402, I100
+from plant_server_ros.gym.tasks import balance_reward  # noqa: E402
 from plant_server_ros.testing.runner import run_campaign  # noqa: E402
 
 SCENARIO = 'masses_10pct.yaml'
 EVAL_SEED = 1_000_000          # the 20 unseen episodes' seeds: 1,000,000 ... 1,000,019
 VALIDATION_SEED = 2_000_000    # the early stop's seeds
 PROOF = ('nominal.yaml', 'masses_10pct.yaml')
-# rl-baselines3-zoo, hyperparams/ppo.yml, InvertedDoublePendulum-v3 (normalize: true).
+# SB3's PPO defaults, but n_steps 128 per lane (16 lanes: SB3's 2,048-step rollout) and
+# batch_size 256; with log_std_init -1 and VecNormalize (examples/train_ppo.py's default).
+DEFAULTS = {'n_steps': 128, 'batch_size': 256, 'gamma': 0.99, 'learning_rate': 3e-4,
+            'ent_coef': 0.0, 'clip_range': 0.2, 'n_epochs': 10, 'gae_lambda': 0.95,
+            'max_grad_norm': 0.5, 'vf_coef': 0.5}
+# rl-baselines3-zoo, hyperparams/ppo.yml, InvertedDoublePendulum-v3 (normalize: true): --zoo.
 ZOO = {'n_steps': 128, 'batch_size': 512, 'gamma': 0.98, 'learning_rate': 1.55454e-4,
        'ent_coef': 1.05057e-6, 'clip_range': 0.4, 'n_epochs': 10, 'gae_lambda': 0.8,
        'max_grad_norm': 0.5, 'vf_coef': 0.695929}
@@ -59,7 +66,10 @@ ZOO = {'n_steps': 128, 'batch_size': 512, 'gamma': 0.98, 'learning_rate': 1.5545
 
 def evaluate(policy, normalize, scenario, seed, episodes=20, kernel='auto'):
     """
-    Run ``episodes`` episodes (lane i: seed ``seed + i``), deterministic; return their lengths [s].
+    Run ``episodes`` episodes (lane i: seed ``seed + i``), deterministic.
+
+    Return each one's length [s], its largest ``|x|`` [m] and largest ``|th1|``,
+    ``|th2|`` [rad] (the true state: what dip_test's criteria judge).
 
     The lanes of a :class:`TaskVectorEnv` reset with ``seed`` are the single
     env's episodes with seeds ``seed + i`` (the same plant, start and
@@ -68,14 +78,23 @@ def evaluate(policy, normalize, scenario, seed, episodes=20, kernel='auto'):
     env = TaskVectorEnv(episodes, 'balance', scenario, kernel=kernel)
     obs, _ = env.reset(seed=seed)
     length = np.full(episodes, np.nan)
-    t = 0
+    max_x, max_th = np.zeros(episodes), np.zeros(episodes)
     while np.isnan(length).any():
         action, _ = policy.predict(normalize(obs), deterministic=True)
         obs, _, terminated, truncated, info = env.step(action)
-        t += 1
-        ended = (terminated | truncated) & np.isnan(length)
+        running = np.isnan(length)
+        state = info['state']
+        max_x = np.where(running, np.maximum(max_x, np.abs(state[:, 0])), max_x)
+        max_th = np.where(running, np.maximum(max_th, np.abs(state[:, 1:3]).max(axis=1)),
+                          max_th)
+        ended = (terminated | truncated) & running
         length[ended] = info['t'][ended]
-    return length
+    return length, max_x, max_th
+
+
+def judged(lengths, max_x, max_th):
+    """Return the share that survived 10 s within the shipped criteria (|x| <= 1, |th| <= 0.3)."""
+    return float(np.mean((lengths >= 10.0 - 1e-9) & (max_x <= 1.0) & (max_th <= 0.3)))
 
 
 def plot(curve, path):
@@ -92,12 +111,15 @@ def plot(curve, path):
     ax2.plot([c['steps'] for c in curve['checks']],
              [100 * c['survived'] for c in curve['checks']], 'o-', color='tab:green',
              label='validation: % surviving 10 s')
+    ax2.plot([c['steps'] for c in curve['checks']],
+             [100 * c['within_criteria'] for c in curve['checks']], 's--', color='tab:red',
+             label='validation: % also within |x| <= 1 m, |th| <= 0.3 rad')
     ax2.set_ylim(-5, 105)
     ax2.set_ylabel('% of validation episodes surviving 10 s')
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc='lower right', fontsize=8)
-    ax.set_title('PPO (SB3, rl-zoo InvertedDoublePendulum settings) on DIPBalance-v0')
+    ax.set_title('SB3 PPO on DIPBalance-v0 (masses_10pct plants)')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -113,13 +135,15 @@ def train(args, out):
     from plant_server_ros.gym.sb3 import SB3VecEnv
 
     torch.set_num_threads(1)
-    env = SB3VecEnv(args.n_envs, 'balance', args.scenario, seed=args.seed, kernel=args.kernel)
+    reward = functools.partial(balance_reward, x_weight=args.x_weight)
+    env = SB3VecEnv(args.n_envs, 'balance', args.scenario, seed=args.seed, kernel=args.kernel,
+                    reward_fn=reward)
     env.seed(args.seed)
-    venv = VecNormalize(VecMonitor(env), gamma=dict(ZOO, **args.hp)['gamma'])
+    venv = VecNormalize(VecMonitor(env), gamma=dict(args.base, **args.hp)['gamma'])
     curve = {'train': [], 'checks': []}
 
     class Progress(BaseCallback):
-        """Record the learning curve; stop once every validation episode survives."""
+        """Record the learning curve; stop once every validation episode meets the criteria."""
 
         def __init__(self):
             super().__init__()
@@ -136,19 +160,23 @@ def train(args, out):
             if self.num_timesteps < self.next_check:
                 return True
             self.next_check += args.check_every
-            lengths = evaluate(self.model, venv.normalize_obs, args.scenario,
-                               VALIDATION_SEED, args.episodes, args.kernel)
+            lengths, max_x, max_th = evaluate(self.model, venv.normalize_obs, args.scenario,
+                                              VALIDATION_SEED, args.episodes, args.kernel)
             survived = float(np.mean(lengths >= 10.0 - 1e-9))
+            within = judged(lengths, max_x, max_th)
             curve['checks'].append({'steps': self.num_timesteps, 'survived': survived,
-                                    'mean_length_s': float(lengths.mean())})
+                                    'within_criteria': within,
+                                    'mean_length_s': float(lengths.mean()),
+                                    'max_abs_x': float(max_x.max())})
             train = curve['train'][-1] if curve['train'] else {'return': 0.0, 'length': 0.0}
             print(f'{self.num_timesteps:>8} steps  {time.perf_counter() - start:6.0f} s  '
                   f'training: return {train["return"]:7.1f}, {train["length"]:6.1f} steps; '
                   f'validation: {100 * survived:.0f} % survive 10 s '
-                  f'(mean {lengths.mean():.2f} s)', flush=True)
-            return survived < 1.0
+                  f'(mean {lengths.mean():.2f} s), {100 * within:.0f} % within the criteria '
+                  f'(max |x| {max_x.max():.2f} m)', flush=True)
+            return within < 1.0
 
-    hyper = dict(ZOO, **args.hp)
+    hyper = dict(args.base, **args.hp)
     policy_kwargs = {} if args.log_std_init is None else {'log_std_init': args.log_std_init}
     model = PPO('MlpPolicy', venv, seed=args.seed, device='cpu', verbose=0,
                 policy_kwargs=policy_kwargs, **hyper)
@@ -179,9 +207,9 @@ def prove(out, kernel):
 
 def _setting(text):
     name, _, value = text.partition('=')
-    if name not in ZOO:
-        raise argparse.ArgumentTypeError(f'--hp: one of {sorted(ZOO)}, got {name!r}')
-    return name, type(ZOO[name])(float(value))
+    if name not in DEFAULTS:
+        raise argparse.ArgumentTypeError(f'--hp: one of {sorted(DEFAULTS)}, got {name!r}')
+    return name, type(DEFAULTS[name])(float(value))
 
 
 def main(argv=None):
@@ -189,24 +217,30 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='runs/ppo_balance', help='where the outputs go')
     parser.add_argument('--steps', type=int, default=1_000_000, help='env steps at most')
-    parser.add_argument('--n-envs', type=int, default=4)
+    parser.add_argument('--n-envs', type=int, default=16)
+    parser.add_argument('--zoo', action='store_true',
+                        help="start from rl-zoo's InvertedDoublePendulum-v3 settings")
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--scenario', default=SCENARIO)
-    parser.add_argument('--check-every', type=int, default=50_000)
+    parser.add_argument('--check-every', type=int, default=25_000)
     parser.add_argument('--episodes', type=int, default=20)
     parser.add_argument('--kernel', default='auto', choices=('auto', 'numpy', 'numba'))
     parser.add_argument('--hp', type=_setting, action='append', default=[],
-                        metavar='NAME=VALUE', help="override one of ZOO's PPO settings")
-    parser.add_argument('--log-std-init', type=float, default=None,
+                        metavar='NAME=VALUE', help='override one PPO setting')
+    parser.add_argument('--log-std-init', type=float, default=-1.0,
                         help="the policy's initial log std of the action (SB3: 0)")
+    parser.add_argument('--x-weight', type=float, default=0.1,
+                        help="the reward's weight on the tip's x^2 (balance_reward's x_weight)")
     parser.add_argument('--figure', help='also write the learning curve here (docs/)')
     parser.add_argument('--evaluate-only', action='store_true',
                         help='skip training: prove the policy already in --out')
     args = parser.parse_args(argv)
     args.hp = dict(args.hp)
+    args.base = ZOO if args.zoo else DEFAULTS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {'scenario': args.scenario, 'hyperparameters': dict(ZOO, **args.hp),
+    result = {'scenario': args.scenario, 'hyperparameters': dict(args.base, **args.hp),
+              'x_weight': args.x_weight,
               'log_std_init': args.log_std_init, 'n_envs': args.n_envs, 'seed': args.seed}
     if not args.evaluate_only:
         model, venv, curve, seconds = train(args, out)
@@ -223,14 +257,18 @@ def main(argv=None):
     with open(out / 'vecnormalize.pkl', 'rb') as f:
         stats = pickle.load(f)
     stats.training = False
-    lengths = evaluate(model, stats.normalize_obs, args.scenario, EVAL_SEED, args.episodes,
-                       args.kernel)
+    lengths, max_x, max_th = evaluate(model, stats.normalize_obs, args.scenario, EVAL_SEED,
+                                      args.episodes, args.kernel)
     survived = float(np.mean(lengths >= 10.0 - 1e-9))
+    within = judged(lengths, max_x, max_th)
     print(f'unseen seeds {EVAL_SEED}..{EVAL_SEED + args.episodes - 1}: '
-          f'{100 * survived:.0f} % survive 10 s (lengths {np.round(lengths, 2).tolist()})')
+          f'{100 * survived:.0f} % survive 10 s, {100 * within:.0f} % within the criteria '
+          f'(lengths {np.round(lengths, 2).tolist()}, max |x| {max_x.max():.2f} m, '
+          f'max |th| {max_th.max():.3f} rad)')
     assert isinstance(stats, VecNormalize)
     verdicts = prove(out, args.kernel)
-    result.update(survived=survived, lengths=lengths.tolist(), dip_test=verdicts)
+    result.update(survived=survived, within_criteria=within, lengths=lengths.tolist(),
+                  max_abs_x=max_x.tolist(), max_abs_theta=max_th.tolist(), dip_test=verdicts)
     ok = survived >= 0.95 and all(verdicts.values())
     if not args.evaluate_only:
         ok = ok and result['steps'] <= 1_000_000

@@ -26,7 +26,7 @@ def test_the_sb3_adapter_restarts_in_the_same_step_with_the_terminal_observation
             break
     lane = int(np.flatnonzero(dones)[0])
     info = infos[lane]
-    assert 'pendulum fell' in info['reason'] and info['TimeLimit.truncated'] is False
+    assert info['reason'] == 'fall' and info['TimeLimit.truncated'] is False
     last = info['terminal_observation']
     assert max(abs(last[1]), abs(last[3])) > np.sin(0.5)        # the fallen state
     fresh = tasks.observe(tasks.BALANCE.initial_state(int(env.env.batch.episode_seeds[lane])))

@@ -20,6 +20,13 @@ same-step (``autoreset_mode='same_step'``: an ended lane returns its next
 episode's first observation, the ended one's last observation and info in
 ``info['final_obs']``, ``info['final_info']``; the SB3 adapter of
 :mod:`.sb3` uses it).
+
+``info`` (one entry per lane): ``state`` (true), ``force``, ``t``,
+``episode_seed`` and ``reason``: why a lane ended this step, as the halt's
+name (``'fall'``, ``'track'``, ``'cart_speed'``, ``'joint_rate'``,
+``'nonfinite_state'``, ``'nonfinite_force'``, ``'scenario_done'``; ''
+otherwise): a name per lane costs nothing, a sentence per lane costs more
+than the step (the single env's ``info['reason']`` is the sentence).
 """
 
 import gymnasium
@@ -34,10 +41,11 @@ from .tasks import (BALANCE, force_of, lane_seeds, OBS_HIGH, OBS_SIZE, observe, 
                     TASKS)
 from ..batch import PlantBatch
 from ..batch.draws import NumpyDraws
-from ..batch.plant_batch import DONE, real_array
+from ..batch.plant_batch import DONE, real_array, REASONS
 from ..runtime.settings import defaults
 
 _TABLE = defaults()          # the settings table's defaults: declared there, once
+_REASONS = np.array(REASONS, dtype=object)     # a halt's code -> its name ('fall', 'track', ...)
 
 
 def _task(task):
@@ -141,13 +149,14 @@ class TaskVectorEnv(gymnasium.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._ended = np.zeros(self.num_envs, dtype=bool)
 
-    def _info(self, ended=None):
+    def _info(self, state=None, ended=None):
         batch = self.batch
-        reasons = np.full(self.num_envs, '', dtype=object)
-        if ended is not None:
-            for i in np.flatnonzero(ended):
-                reasons[i] = batch.reason(i)
-        return {'state': batch.state, 'force': batch.last_force.copy(), 't': batch.time,
+        if ended is None or not ended.any():
+            reasons = np.full(self.num_envs, '', dtype=object)
+        else:
+            reasons = np.where(ended, _REASONS[batch.reason_code], '')
+        return {'state': batch.state if state is None else state,
+                'force': batch.last_force.copy(), 't': batch.time,
                 'episode_seed': batch.episode_seeds.copy(), 'reason': reasons}
 
     def _restart(self, lanes, seeds=None):
@@ -193,10 +202,11 @@ class TaskVectorEnv(gymnasium.vector.VectorEnv):
         ended = (code != 0) & ~restart
         terminated = ended & (code != DONE)
         truncated = ended & (code == DONE)
-        reward = np.asarray(self.reward_fn(batch.state, batch.last_force, self.max_force),
+        state = batch.state
+        reward = np.asarray(self.reward_fn(state, batch.last_force, self.max_force),
                             dtype=float)
         reward = np.where(restart, 0.0, reward)
-        info = self._info(ended)
+        info = self._info(state, ended)
         obs = observe(measured)
         if self._same_step:
             if ended.any():

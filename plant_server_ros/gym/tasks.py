@@ -79,10 +79,12 @@ def lane_seeds(seed, lanes, episodes):
 def observe(measured):
     """Return the task observation (float32, ``(..., 8)``) of measured states ``(..., 6)``."""
     s = np.asarray(measured, dtype=float)
-    x, th1, th2 = s[..., 0], s[..., 1], s[..., 2]
-    obs = np.stack([x, np.sin(th1), np.cos(th1), np.sin(th2), np.cos(th2),
-                    s[..., 3], s[..., 4], s[..., 5]], axis=-1).astype(np.float32)
-    return np.clip(obs, -OBS_HIGH, OBS_HIGH)
+    obs = np.empty(s.shape[:-1] + (OBS_SIZE,), dtype=np.float32)
+    obs[..., 0] = s[..., 0]
+    obs[..., 1], obs[..., 2] = np.sin(s[..., 1]), np.cos(s[..., 1])
+    obs[..., 3], obs[..., 4] = np.sin(s[..., 2]), np.cos(s[..., 2])
+    obs[..., 5:] = s[..., 3:]
+    return np.clip(obs, -OBS_HIGH, OBS_HIGH, out=obs)
 
 
 def force_of(action, max_force):
@@ -97,15 +99,15 @@ def tip(state):
     return x + L1 * np.sin(th1) + L2 * np.sin(th2), L1 * np.cos(th1) + L2 * np.cos(th2)
 
 
-def balance_reward(state, force, max_force):
+def balance_reward(state, force, max_force, x_weight=0.1):
     """
     Return InvertedDoublePendulum-v5's reward, in this plant's units.
 
-    ``1 - (0.1 x_tip^2 + (|joint2 - joint2_up|^2 + |tip - tip_up|^2) / L^2)
+    ``1 - (w x_tip^2 + (|joint2 - joint2_up|^2 + |tip - tip_up|^2) / L^2)
     - (1e-3 th1dot^2 + 5e-3 th2dot^2)``: an alive bonus of 1 a period, minus
     the distance of the links' ends from where they are upright above the
     cart (``L`` = both links, 0.7 m; the cart's offset weighs through
-    ``x_tip``), minus the links' speeds (v5's weights).  The distance is of
+    ``x_tip``, ``w = x_weight``, 0.1), minus the links' speeds (v5's weights).  The distance is of
     both ends, not of the tip's height alone as in v5: a height's loss is of
     fourth order in the angles and blind to a bent pendulum.
     """
@@ -115,7 +117,7 @@ def balance_reward(state, force, max_force):
     s1, c1, s2, c2 = np.sin(th1), np.cos(th1), np.sin(th2), np.cos(th2)
     joint = (L1 * s1) ** 2 + (L1 * (1.0 - c1)) ** 2          # = 2 L1^2 (1 - cos th1)
     end = (L1 * s1 + L2 * s2) ** 2 + (L1 * (1.0 - c1) + L2 * (1.0 - c2)) ** 2
-    distance = 0.1 * x_tip ** 2 + (joint + end) / (L1 + L2) ** 2
+    distance = x_weight * x_tip ** 2 + (joint + end) / (L1 + L2) ** 2
     velocity = 1e-3 * s[..., 4] ** 2 + 5e-3 * s[..., 5] ** 2
     return 1.0 - distance - velocity
 
