@@ -30,7 +30,10 @@ setup(
                     'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
                     'web': ['websockets>=17.0'], 'gym': ['gymnasium>=1.0'],
-                    'numba': ['numba'], 'serial': ['cobs', 'pyserial']},
+                    'numba': ['numba'], 'serial': ['cobs', 'pyserial'],
+                    # CPU-only torch first: pip install -r requirements/rl.txt (docs/rl.md).
+                    'rl': ['gymnasium>=1.0', 'stable-baselines3>=2.3'],
+                    'rllib': ['gymnasium>=1.0', 'ray[rllib]>=2.40']},
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
