@@ -293,7 +293,8 @@ class Job:
     source: object = None        # the ROS door's plant node reads its file
 
 
-def open_play(job, slots, values=None, port=0, udp_port=0, tag=None):
+def open_play(job, slots, values=None, port=0, udp_port=SETTINGS['udp_port'].default,
+              tag=None):
     """Return the play of ``slots`` on a plant and a controller of their own (SetupError)."""
     values = dict(job.values if values is None else values)
     scenarios = [slot.scenario for slot in slots]
