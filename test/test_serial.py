@@ -488,3 +488,14 @@ def test_a_session_with_no_complete_frame_for_the_idle_timeout_gets_timeout(comp
         line.send(compact.encode_reset(2))                # a new session on the same line
         assert reply(compact, line)[0] == 2
         line.close()
+
+
+def test_dip_test_command_line_door_serial_with_its_framing_flag(tmp_path, capsys):
+    pytest.importorskip('serial', reason='the reference serial client uses pyserial')
+    from plant_server_ros.testing.cli import main
+    (tmp_path / 'short.yaml').write_text(SCENARIO.replace(', max_compute_fraction: 0.05', ''))
+    code = main([str(tmp_path / 'short.yaml'), '--door', 'serial', '--serial-framing', 'legacy',
+                 '--out', str(tmp_path / 'out'), '--no-figures', '--',
+                 sys.executable, '-m', 'plant_server_ros.clients.serial_client', '{device}',
+                 '--framing', 'legacy'])
+    assert code == 0, capsys.readouterr()
