@@ -285,6 +285,8 @@ class SerialServer:
         self._stopped = threading.Event()
         self.budget = None if period is None else budget_line(framing, baud, parity, stop_bits,
                                                               period)
+        # Whether a request and its reply fit the control period on the wire.
+        self.fits = period is None or up + down <= period
         self._thread = threading.Thread(target=self._loop, daemon=True, name='legacy-serial')
 
     def start(self):
