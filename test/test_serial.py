@@ -470,3 +470,32 @@ def test_a_device_opened_by_path_that_goes_away_is_logged_once_and_waited_for(ca
         server.stop()
         thread.join(10.0)
         server.close()
+
+
+def test_a_session_with_no_complete_frame_for_the_idle_timeout_gets_timeout(compact):
+    with serial_plant(idle_timeout=0.3) as server:
+        line = Line(server.serial_path)
+        line.send(compact.encode_reset(1))
+        reply(compact, line)
+        line.send(b'\x05\x05\x05')                        # noise, never a frame
+        with pytest.raises(ProtocolError) as caught:
+            reply(compact, line)                          # what comes next: TIMEOUT
+        assert caught.value.code is ErrorCode.TIMEOUT and caught.value.seq == 1
+        deadline = time.monotonic() + 5.0               # the seat is freed right after
+        while server.sessions.holder is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.sessions.holder is None
+        line.send(compact.encode_reset(2))                # a new session on the same line
+        assert reply(compact, line)[0] == 2
+        line.close()
+
+
+def test_dip_test_command_line_door_serial_with_its_framing_flag(tmp_path, capsys):
+    pytest.importorskip('serial', reason='the reference serial client uses pyserial')
+    from plant_server_ros.testing.cli import main
+    (tmp_path / 'short.yaml').write_text(SCENARIO.replace(', max_compute_fraction: 0.05', ''))
+    code = main([str(tmp_path / 'short.yaml'), '--door', 'serial', '--serial-framing', 'legacy',
+                 '--out', str(tmp_path / 'out'), '--no-figures', '--',
+                 sys.executable, '-m', 'plant_server_ros.clients.serial_client', '{device}',
+                 '--framing', 'legacy'])
+    assert code == 0, capsys.readouterr()

@@ -157,7 +157,12 @@ def _serial_door(sessions, options, idle_timeout, log, busy_poll):
     with _door('serial', (options['device'], options['baud'])):
         door = SerialServer(sessions, idle_timeout=idle_timeout, log=log, busy_poll=busy_poll,
                             **options)
-    (log or door.log).info(f'{door.describe()}: {door.budget}')
+    say = log or door.log
+    # One call site per severity (rclpy refuses a site that changes it).
+    if door.fits:
+        say.info(f'{door.describe()}: {door.budget}')
+    else:
+        say.warning(f'{door.describe()}: {door.budget}')
     return door
 
 

@@ -42,6 +42,9 @@ PARITIES = {'none': 'N', 'even': 'E', 'odd': 'O'}
 POLL = 0.05             # s; how often the loop looks at idle sessions and shutdown
 REOPEN = 1.0            # s between tries to reopen a device that went away
 DROP_LOG_PERIOD = 1.0   # s; at most one line about dropped frames per period
+COUNTERS = ('bytes_in', 'bytes_out', 'unsent', 'retransmissions', 'flushed', 'partial',
+            compact.BAD_COBS, compact.BAD_LENGTH, compact.BAD_CRC, compact.BAD_TYPE,
+            compact.OVERFLOW)
 
 
 class _PortGone(Exception):
@@ -268,7 +271,8 @@ class SerialServer:
         up, down = wire_times(framing, baud, parity, stop_bits)
         # A partial frame older than this (no byte for so long) is dropped.
         self.stale = max(0.05, 4.0 * max(up, down))
-        self.counters = collections.Counter()
+        # Every key made now: status() copies the dict while this door counts.
+        self.counters = collections.Counter(dict.fromkeys(COUNTERS, 0))
         self._deframer = compact.Deframer()
         self._buffer = bytearray()            # legacy framing: bytes of a frame so far
         self._flush_until_quiet = False
@@ -281,6 +285,8 @@ class SerialServer:
         self._stopped = threading.Event()
         self.budget = None if period is None else budget_line(framing, baud, parity, stop_bits,
                                                               period)
+        # Whether a request and its reply fit the control period on the wire.
+        self.fits = period is None or up + down <= period
         self._thread = threading.Thread(target=self._loop, daemon=True, name='legacy-serial')
 
     def start(self):
@@ -315,6 +321,7 @@ class SerialServer:
                     self._take(data)
                 else:
                     self._quiet(now)
+                self._idle(now)
             except Exception:  # noqa: B902 - one bad request must not stop the door
                 self.log.error(f'serial {self.path}: a request failed:\n'
                                f'{traceback.format_exc()}')
@@ -355,7 +362,7 @@ class SerialServer:
             self.log.info(f'serial {self.path}: open again')
 
     def _quiet(self, now):
-        """No byte for a while: drop a stale partial frame; end an idle session."""
+        """No byte for a while: drop a stale partial frame."""
         if now - self._last_byte > self.stale:
             self._flush_until_quiet = False
             if self._buffer:
@@ -364,6 +371,9 @@ class SerialServer:
             pending = self._deframer.pending
             if self._deframer.drop_partial() and pending:
                 self._drop('partial', f'{pending} bytes, then silence')
+
+    def _idle(self, now):
+        """End a session with no complete frame for the idle timeout (noise or silence)."""
         client = self._client
         if client is not None and now - client.last_seen >= self.idle_timeout:
             self.log.warning(f'serial {self.path}: no complete frame for '
@@ -516,9 +526,10 @@ class SerialServer:
         client, self._client = self._client, None
         if client is None:
             return
-        self.sessions.release(client)
         counts = ', '.join(f'{k} {v}' for k, v in sorted(self.counters.items()) if v)
+        # Said before the seat is free: whoever sees it free finds the line in the log.
         self.log.info(f'serial {self.path}: session ended ({why}); counters: {counts}')
+        self.sessions.release(client)
 
     def close(self, timeout=1.0):
         """Stop serving; the device is closed on return (idempotent)."""
