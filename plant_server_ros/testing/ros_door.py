@@ -49,7 +49,9 @@ class RosCampaign:
         self.domain, self._domain_hold = domain_from_env('DIP_TEST_DOMAIN_ID')
         self.timer = ResponseTimer(values.get('dt', 0.01))
         self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=self.domain)
+        # args=[]: not sys.argv, which holds the controller command's own --ros-args
+        # (dip_test ... -- dip_controller --ros-args -r __ns:={namespace} -p ...).
+        rclpy.init(args=[], context=self.context, domain_id=self.domain)
         params = [Parameter('mode', value=values['mode']),
                   Parameter('scenario', value=str(find(source))),
                   Parameter('seed', value=int(values['seed']))]
