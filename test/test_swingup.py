@@ -149,3 +149,22 @@ def test_dip_client_swings_up_through_dip_test_over_tcp(tmp_path):
     episode = result.episodes[0]
     assert episode.passed, episode.failures
     assert episode.metrics['upright_time'] < 4.0
+
+
+@pytest.mark.slow
+def test_dip_controller_swings_up_through_dip_test_under_the_ros_door(tmp_path):
+    """Its --ros-args stay its own: dip_test's rclpy context does not parse them."""
+    pytest.importorskip('rclpy')
+    import sys
+    from plant_server_ros.testing.runner import run_campaign
+    command = [sys.executable, '-m', 'plant_server_ros.ros.controller_node', '--ros-args',
+               '-r', '__ns:={namespace}', '-p', 'law:=swingup', '-p', 'estimator:=none',
+               '-p', 'max_force:=30.0']
+    argv = sys.argv
+    sys.argv = [argv[0], '--', *command]       # as the dip_test command line holds them
+    try:
+        result = run_campaign('swingup_nominal.yaml', command, door='ros', out=tmp_path)
+    finally:
+        sys.argv = argv
+    episode = result.episodes[0]
+    assert episode.passed, episode.failures
