@@ -29,7 +29,7 @@ setup(
                     'record': ['mcap', 'mcap-ros2-support'],
                     'report': ['matplotlib', 'mcap', 'mcap-ros2-support'],
                     'web': ['websockets>=17.0'], 'gym': ['gymnasium>=1.0'],
-                    'numba': ['numba']},
+                    'numba': ['numba'], 'ray': ['ray>=2.9']},
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',
