@@ -25,7 +25,8 @@ SCENARIO = {'name': 'wobbly', 'duration': 1.0,
             'uncertainty': {'masses': 0.1, 'lengths': 0.05, 'frictions': 0.1},
             'criteria': {'max_abs_theta': 0.3, 'max_abs_x': 1.0}}
 # The controller process (re)started a second time kills its parent: the worker
-# process (or Ray worker) that plays its chunk.  Counted with files made at once.
+# process (or Ray worker) that plays its chunk; a third time, given a fourth
+# argument, it stops it (SIGSTOP: a hung worker).  Counted with files made at once.
 KILLER = """
 import itertools, os, sys
 for k in itertools.count(1):
@@ -36,6 +37,8 @@ for k in itertools.count(1):
         continue
 if k == 2:
     os.kill(os.getppid(), 9)
+if k == 3 and len(sys.argv) > 4:
+    os.kill(os.getppid(), 19)
 os.execv(sys.executable, [sys.executable, '-m', 'plant_server_ros.clients.cli', '--port',
                           sys.argv[2], '--seconds', sys.argv[3]])
 """
@@ -139,20 +142,23 @@ def test_only_replays_one_episode_of_a_set_alone():
 
 # -- on every core, on Ray -------------------------------------------------------------------
 
-def _killer(tmp_path):
+def _killer(tmp_path, stop=False):
     script = tmp_path / 'killer.py'
     script.write_text(KILLER)
     (tmp_path / 'starts').mkdir()
-    return [PY, str(script), str(tmp_path / 'starts'), '{port}', '{duration}']
+    return [PY, str(script), str(tmp_path / 'starts'), '{port}', '{duration}'] + \
+        (['stop'] if stop else [])
 
 
-def test_workers_give_the_same_metrics_and_a_dead_worker_fails_its_episode_only(tmp_path):
+def test_workers_give_the_same_metrics_and_a_dead_or_hung_worker_fails_its_episode_only(
+        tmp_path):
     one = run_campaign(campaign(4, 0.0), DIP_CLIENT, workers=1, timeout=20)
     assert one.passed, one.explain()
-    two = run_campaign(campaign(4, 0.0), _killer(tmp_path), workers=2, timeout=20)
+    two = run_campaign(campaign(4, 0.0), _killer(tmp_path, stop=True), workers=2, timeout=20)
     assert [e.index for e in two.episodes] == [1, 2, 3, 4]
-    dead = [e for e in two.episodes if not e.passed]
-    assert len(dead) == 1 and 'died (killed by SIGKILL)' in dead[0].reason, two.explain()
+    dead = sorted((e.reason for e in two.episodes if not e.passed), key=lambda r: 'hung' in r)
+    assert len(dead) == 2, two.explain()
+    assert 'died (killed by SIGKILL)' in dead[0] and 'hung: no heartbeat' in dead[1]
     for a, b in zip(one.episodes, two.episodes):
         if b.passed:
             assert comparable(a.metrics) == comparable(b.metrics), a.name
