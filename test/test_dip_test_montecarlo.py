@@ -176,6 +176,12 @@ def test_ray_tasks_give_the_same_metrics_and_a_failed_task_fails_its_episode_onl
             assert comparable(a.metrics) == comparable(b.metrics), a.name
 
 
+def test_ray_is_refused_by_name_without_ray(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ray', None)      # as if it were not installed
+    with pytest.raises(SetupError, match=r"needs Ray: pip install 'plant_server_ros\[ray\]'"):
+        run_campaign(campaign(2), DIP_CLIENT, ray='local')
+
+
 def _tagged(prefix):
     found = []
     for name in os.listdir('/proc'):
