@@ -33,7 +33,8 @@ setup(
                     'numba': ['numba'], 'serial': ['cobs', 'pyserial'],
                     # CPU-only torch first: pip install -r requirements/rl.txt (docs/rl.md).
                     'rl': ['gymnasium>=1.0', 'stable-baselines3>=2.3'],
-                    'rllib': ['gymnasium>=1.0', 'ray[rllib]>=2.40']},
+                    'rllib': ['gymnasium>=1.0', 'ray[rllib]>=2.40'],
+                    'ray': ['ray>=2.9']},
     tests_require=['pytest', 'sympy', 'hypothesis'],
     zip_safe=True,
     maintainer='plant_server_ros developers',

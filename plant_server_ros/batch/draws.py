@@ -70,9 +70,12 @@ class PlantDraws:
     """
 
     BLOCK = 600                  # normals drawn per lane and stream at a time (100 periods)
+    # ``block``: how many at a time instead (a whole episode's: one draw per lane)
 
-    def __init__(self, seeds):
+    def __init__(self, seeds, block=None):
         import random
+        if block is not None:
+            self.BLOCK = max(2, int(block) + int(block) % 2)
         seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
         self.n = len(seeds)
         self._gens = {}

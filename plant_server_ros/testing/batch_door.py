@@ -31,6 +31,8 @@ from ..batch.plant_batch import DONE, NONFINITE_FORCE, PlantBatch
 from ..runtime.settings import SETTINGS
 
 BLOCK = 1024              # lanes stepped at once (their record: ~50 MB for 10 s at 100 Hz)
+# The compiled kernel where numba is installed (the same source as numpy's).
+KERNEL = 'auto'
 _PLANT_KEYS = ('dt', 'max_force', 'track_limit', 'sensor_noise_std', 'integrator', 'substeps',
                'initial_state')
 
@@ -99,14 +101,15 @@ def _block(campaign, slots, scenario, controller, plant, max_force, seed, baseli
     seeds = [s.scenario.seed for s in slots]
     began = time.perf_counter()
     try:
-        lanes = PlantBatch(n, scenario, seed=seed, **plant)
+        lanes = PlantBatch(n, scenario, seed=seed, kernel=KERNEL, **plant)
     except ValueError as exc:
         raise SetupError(f'--batch: scenario {scenario.name}: {exc}') from None
     # Each lane's noise from its episode's first draw on (the batch's start-up
     # episode drew from its own generator): the plant of that seed's streams.
-    lanes.draws = PlantDraws(seeds)
     dt = lanes.dt
     longest = math.ceil((scenario.duration or 0.0) / dt + 1e-9) + 1
+    # A whole episode's normals per lane in one draw (6 a sample): see PlantDraws.
+    lanes.draws = PlantDraws(seeds, block=6 * (longest + 1))
     observed = lanes.reset(seeds=seeds)
     x = np.empty((longest + 1, n, 6))
     u = np.empty((longest, n))

@@ -15,7 +15,9 @@ A worker that dies (killed, crashed) fails the episode it was playing with
 the reason (its exit status) and the rest of its chunk goes to a new
 worker; one that sends nothing for longer than an episode can take (the
 scenario's duration plus twice the timeout and a margin: its own runner
-fails a hung controller well before) is ended and counted as dead.
+fails a hung controller well before) is ended and counted as dead, and so is
+one whose heartbeat (a thread of its own, every half second) stops for
+:data:`STILL` s: a stopped or frozen process.
 Ctrl-C (or SIGTERM) ends every worker, and each ends its controller's
 process tree; what escaped goes with the run's tag
 (:func:`~.controller_process.end_run`).
@@ -28,6 +30,7 @@ from pathlib import Path
 import queue
 import shutil
 import signal
+import threading
 import time
 
 from .judge import EpisodeResult, evaluate, SetupError
@@ -35,6 +38,8 @@ from .judge import EpisodeResult, evaluate, SetupError
 MAX_CHUNK = 25            # episodes a worker plays on one plant and controller process
 CHUNKS = 16               # a run is cut into about this many chunks (at least)
 MARGIN = 10.0             # s on top of an episode's longest, before a silent worker is hung
+BEAT = 0.5                # s between a worker's heartbeats (a thread of its own)
+STILL = 10.0              # s without a heartbeat: the worker process is stopped or stuck
 _POLL = 0.2               # s between looks at the workers
 
 
@@ -70,6 +75,12 @@ def _worker_main(play_chunk, job, inbox, outbox, number):
     signal.signal(signal.SIGTERM, _interrupt)
     # Its own DDS domain: the one the caller named is the run's, not each plant's.
     os.environ.pop('DIP_TEST_DOMAIN_ID', None)
+
+    def beat():
+        while True:
+            time.sleep(BEAT)
+            outbox.put(('beat', number, None, None))
+    threading.Thread(target=beat, daemon=True, name='dip_test-worker-beat').start()
     outbox.put(('ready', number, None, os.getpid()))
     try:
         while True:
@@ -101,7 +112,8 @@ class _Worker:
         self.ready = False
         self.chunk = None           # (chunk id, slots) it plays
         self.done = set()           # indices of that chunk judged so far
-        self.heard = time.monotonic()
+        self.heard = time.monotonic()       # its last progress (ready, a verdict, done)
+        self.beat = time.monotonic()        # its last heartbeat, or any message
 
     def give(self, chunk_id, slots, record):
         self.chunk, self.done = (chunk_id, slots), set()
@@ -160,7 +172,9 @@ def run_workers(campaign, play, job, slots, workers, heard, record=None):
             if kind is not None:
                 w = pool.get(number)
                 if w is not None:
-                    w.heard = time.monotonic()
+                    w.beat = time.monotonic()
+                    if kind != 'beat':
+                        w.heard = w.beat
                 if kind == 'ready' and w is not None:
                     w.ready = True
                 elif kind == 'episode':
@@ -209,12 +223,15 @@ def _watch(pool, campaign, judged, heard, job, hung_after, todo, spawn):
     for number, w in list(pool.items()):
         alive = w.process.is_alive()
         silent = now - w.heard
+        still = now - w.beat
         hung = alive and (silent > hung_after if w.chunk is not None
                           else not w.ready and silent > hung_after)
-        if alive and not hung:
+        stopped = alive and w.ready and still > STILL
+        if alive and not (hung or stopped):
             continue
-        if hung:
-            why = f'worker {number} hung: nothing heard for {silent:.0f} s'
+        if hung or stopped:
+            why = (f'worker {number} hung: no heartbeat for {still:.0f} s' if stopped else
+                   f'worker {number} hung: no verdict for {silent:.0f} s')
             w.end(job.grace)
         else:
             code = w.process.exitcode
