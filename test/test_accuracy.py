@@ -68,7 +68,7 @@ def test_with_disturbance_forces_and_torques_too():
     rng = np.random.default_rng(2)
     worst = 0.0
     for params, state, u in random_cases(40, seed=3):
-        disturbance = (rng.uniform(-5.0, 5.0), rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5))
+        disturbance = (rng.uniform(-5.0, 5.0), rng.uniform(-2.0, 2.0), rng.uniform(-2.0, 2.0))
         worst = max(worst, error(DIPDynamics(params).step(state, u, DT, disturbance),
                                  reference(params, state, u, DT, disturbance)))
     assert worst <= BOUND
