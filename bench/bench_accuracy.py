@@ -124,12 +124,20 @@ def costs():
     worst = per_call(lambda: new.step(spinning, 20.0, DT), 5, 200)
     print(f'worst case (|w| = 40 rad/s both links, u = 20 N): {count} substeps, '
           f'{worst * 1e6:.1f} us a period')
+    try:
+        compiled = DIPDynamics(compiled=True)
+    except ImportError:
+        return
+    fast = per_call(lambda: compiled.step(spinning, 20.0, DT), 5, 200)
+    print(f'  the same with compiled_step: {fast * 1e6:.1f} us a period')
 
 
-def realtime_cpu(seconds):
+def realtime_cpu(seconds, compiled=False):
+    """Print the CPU share of a real-time 100 Hz plant whose links swing and spin."""
     from plant_server_ros.runtime.plant import Plant
     from plant_server_ros.runtime.realtime import RealtimeSchedule
-    plant = Plant(dt=DT, initial_state=(0.0, math.pi - 0.2, math.pi + 0.3, 0.0, 15.0, -20.0),
+    plant = Plant(DIPDynamics(compiled=compiled), dt=DT,
+                  initial_state=(0.0, math.pi - 0.2, math.pi + 0.3, 0.0, 15.0, -20.0),
                   track_limit=5.0, sensor_noise_std=0.01, seed=1)
     schedule = RealtimeSchedule(plant)
     rates, counts = [], []
@@ -147,7 +155,8 @@ def realtime_cpu(seconds):
         wall = time.monotonic() - wall0
     finally:
         schedule.stop()
-    print(f'real-time 100 Hz plant, links swinging ({seconds:g} s, |w| median '
+    print(f'real-time 100 Hz plant{" (compiled_step)" if compiled else ""}, links '
+          f'swinging ({seconds:g} s, |w| median '
           f'{statistics.median(rates):.1f} rad/s, max {max(rates):.1f}; substeps median '
           f'{statistics.median(counts):.0f}, max {max(counts)}): '
           f'{cpu / wall * 100:.1f} % of a core (this process: plant and its 100 Hz controller)')
@@ -160,9 +169,15 @@ def main():
     parser.add_argument('--seconds', type=float, default=5.0)
     args = parser.parse_args()
     print(f'substep rule: span rk6 {substeps.SPANS["rk6"]}, at most {substeps.MAX_SUBSTEPS}')
-    errors(args.states)
+    if args.states:
+        errors(args.states)
     costs()
     realtime_cpu(args.seconds)
+    try:
+        DIPDynamics(compiled=True)
+    except ImportError:
+        return
+    realtime_cpu(args.seconds, compiled=True)
 
 
 if __name__ == '__main__':

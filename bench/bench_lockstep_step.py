@@ -8,10 +8,13 @@ so two commits can be compared in one run (``bench_before_after.py
 --this-script``).
 
 ``--compiled-step``: the plant's compiled period (numba) instead of Python's;
-``--both``: the two, interleaved in one run.
+``--both``: the two, interleaved in one run.  Without a controller the
+pendulum falls within a second and swings (and then takes substeps):
+``--balance`` keeps it upright with the package's LQR (six multiplies in
+Python, counted in the time).
 
     python bench/bench_lockstep_step.py [--steps 20000] [--rounds 5] [--tree DIR]
-                                        [--compiled-step | --both]
+                                        [--compiled-step | --both] [--balance]
 """
 
 import argparse
@@ -28,12 +31,15 @@ def main():
     parser.add_argument('--tree', help='the checkout to import plant_server_ros from')
     parser.add_argument('--compiled-step', action='store_true')
     parser.add_argument('--both', action='store_true')
+    parser.add_argument('--balance', action='store_true')
     args = parser.parse_args()
     if args.tree:
         sys.path.insert(0, args.tree)
     else:
         import _common  # noqa: F401 - this checkout on sys.path
     from plant_server_ros import PlantServer
+    from plant_server_ros.clients.controllers import lqr_gain
+    gain = tuple(float(k) for k in lqr_gain(0.01))
     kinds = [False, True] if args.both else [args.compiled_step]
     servers = {}
     for compiled in kinds:
@@ -52,8 +58,16 @@ def main():
                 backend.reset(None)
                 control = backend.control
                 start = time.perf_counter()
-                for i in range(args.steps):
-                    control(0.5 if i % 2 else -0.5)
+                if args.balance:
+                    k0, k1, k2, k3, k4, k5 = gain
+                    u = 0.0
+                    for i in range(args.steps):
+                        m = control(u)[0]
+                        u = -(k0 * m[0] + k1 * m[1] + k2 * m[2] + k3 * m[3] + k4 * m[4]
+                              + k5 * m[5])
+                else:
+                    for i in range(args.steps):
+                        control(0.5 if i % 2 else -0.5)
                 per_step[compiled].append((time.perf_counter() - start) / args.steps * 1e6)
     finally:
         for server in servers.values():

@@ -68,7 +68,7 @@ def test_with_disturbance_forces_and_torques_too():
     rng = np.random.default_rng(2)
     worst = 0.0
     for params, state, u in random_cases(40, seed=3):
-        disturbance = (rng.uniform(-5.0, 5.0), rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5))
+        disturbance = (rng.uniform(-5.0, 5.0), rng.uniform(-2.0, 2.0), rng.uniform(-2.0, 2.0))
         worst = max(worst, error(DIPDynamics(params).step(state, u, DT, disturbance),
                                  reference(params, state, u, DT, disturbance)))
     assert worst <= BOUND
@@ -108,6 +108,18 @@ def test_lanes_of_a_cut_period_take_the_rule_per_lane_dt():
         tuple(states.T.copy()), u, dt)).T
     for i, (p, state, force) in enumerate(cases):
         assert error(out[i], DIPDynamics(p).step(state, force, float(dt[i]))) <= 1e-12
+
+
+@pytest.mark.parametrize('dt', [0.02, 0.05])
+def test_a_longer_period_is_cut_into_chunks_and_keeps_the_bound(dt):
+    cases = random_cases(24, seed=10)
+    batch = BatchDynamics(LaneParams.from_list([c[0] for c in cases]))
+    out = np.array(batch.step(tuple(np.array([c[1] for c in cases]).T.copy()),
+                              np.array([c[2] for c in cases]), dt)).T
+    for i, (params, state, u) in enumerate(cases):
+        single = DIPDynamics(params).step(state, u, dt)
+        assert error(single, reference(params, state, u, dt)) <= BOUND
+        assert error(out[i], single) <= 1e-12
 
 
 def test_near_upright_a_period_is_one_step_as_before():

@@ -188,3 +188,16 @@ def test_the_single_env_refuses_an_action_that_is_not_one_force(action, match):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=match):
         env.step(action)
+
+
+def test_the_env_on_the_compiled_step_plays_the_python_env_to_the_bit():
+    pytest.importorskip('numba', reason='the optional compiled step (pip install numba)')
+    runs = []
+    for compiled in (False, True):
+        env = DoubleInvertedPendulumEnv('masses_10pct.yaml', compiled_step=compiled)
+        obs, _ = env.reset(seed=4)
+        out = [obs]
+        for k in range(200):             # falls and swings: substeps too
+            out.append(env.step(np.array([5.0 * np.sin(k / 9.0)]))[0])
+        runs.append(np.array(out))
+    assert np.array_equal(runs[0], runs[1])

@@ -72,11 +72,12 @@ class _Events(PlantListener):
 class LockstepPlant:
     """A lock-step plant host: reset to an episode seed, step with a force."""
 
-    def __init__(self, scenario, dt, max_force, track_limit, sensor_noise_std, integrator):
+    def __init__(self, scenario, dt, max_force, track_limit, sensor_noise_std, integrator,
+                 compiled_step=_TABLE['compiled_step']):
         self.scenario = scenario
         given = {'mode': 'lockstep', 'dt': dt, 'max_force': max_force,
                  'track_limit': track_limit, 'sensor_noise_std': sensor_noise_std,
-                 'integrator': integrator}
+                 'integrator': integrator, 'compiled_step': compiled_step}
         # Refused as every door refuses: the settings table's check, by name.
         self._values = {name: SETTINGS[name].check(value, name)
                         for name, value in given.items()}
@@ -119,7 +120,7 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
     def __init__(self, scenario=None, *, dt=_TABLE['dt'], max_force=_TABLE['max_force'],
                  track_limit=_TABLE['track_limit'], sensor_noise_std=_TABLE['sensor_noise_std'],
                  duration=DEFAULT_DURATION, integrator=_TABLE['integrator'], reward_fn=None,
-                 render_mode=None):
+                 render_mode=None, compiled_step=_TABLE['compiled_step']):
         if render_mode not in (None, 'rgb_array'):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.scenario = scenario_of(scenario, dt, duration)
@@ -131,8 +132,9 @@ class DoubleInvertedPendulumEnv(gymnasium.Env):
         self.metadata = dict(self.metadata, render_fps=int(round(1.0 / self.dt)))
         self.observation_space = spaces.Box(-np.inf, np.inf, (6,), np.float64)
         self.action_space = spaces.Box(-self.max_force, self.max_force, (1,), np.float64)
+        # compiled_step: the plant's compiled period (numba; the same numbers to the bit).
         self._plant = LockstepPlant(self.scenario, self.dt, self.max_force, self.track_limit,
-                                    sensor_noise_std, integrator)
+                                    sensor_noise_std, integrator, compiled_step)
         self._sample = None
 
     def _info(self, sample, events=(), reason=None):

@@ -28,7 +28,7 @@ import numpy as np
 from .dynamics import DIPParams
 from .equations import make_accel, model_constants
 from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
-from .substeps import SubstepRule
+from .substeps import chunks, SubstepRule
 
 PARAMETER_NAMES = tuple(f.name for f in fields(DIPParams))
 KERNELS = ('numpy', 'numba', 'numba-parallel', 'auto')
@@ -111,6 +111,11 @@ class BatchDynamics:
         ``q1, q2``: generalised joint torques ``(tau1 - tau2, tau2)``, or None.
         Returns a new tuple of six columns.
         """
+        m = chunks(dt if isinstance(dt, float) else float(np.max(dt)))
+        if m > 1:              # a long period, chunk by chunk as the plant (lanes: alike)
+            for _ in range(m):
+                columns = self.step(columns, u, dt / m, q1, q2)
+            return columns
         torque = 0.0 if q1 is None else abs(q1) + abs(q2)
         counts = self.substep_rule.counts(dt, columns[4], columns[5], u, torque)
         if not isinstance(counts, np.ndarray):          # near upright: every lane as set

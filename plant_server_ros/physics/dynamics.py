@@ -32,7 +32,7 @@ import numpy as np
 
 from .equations import make_accel, model_constants
 from .integrators import DEFAULT_INTEGRATOR, DEFAULT_SUBSTEPS, SecondOrderStepper, TABLEAUX
-from .substeps import SubstepRule
+from .substeps import _CHUNK_SLACK as CHUNK_SLACK, chunks, SubstepRule
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,11 @@ class DIPDynamics:
         x, t1, t2, v, w1, w2 = state
         state = (float(x), float(t1), float(t2), float(v), float(w1), float(w2))
         dt = float(dt)
+        if dt > CHUNK_SLACK:                      # a long period: counted chunk by chunk
+            m = chunks(dt)
+            for _ in range(m):
+                state = self.step(state, u, dt / m, disturbance)
+            return state
         if disturbance is None:
             force = float(u)
         else:
