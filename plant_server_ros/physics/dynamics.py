@@ -75,6 +75,10 @@ MIN_RCOND = 1e-12
 # M(q) depends on th1 and th2 through cos th1, cos th2 and cos(th1 - th2):
 # a 5-degree grid over a full turn of each holds every extreme of those.
 _GRID = np.radians(np.arange(0.0, 360.0, 5.0))
+# cos th1, cos th2 and cos(th1 - th2) over that grid, computed once: every
+# parameter set (each episode's draw, each batch lane's) is checked on them.
+_TH1, _TH2 = np.meshgrid(_GRID, _GRID, indexing='ij')
+_COS_GRID = (np.cos(_TH1), np.cos(_TH2), np.cos(_TH1 - _TH2))
 
 
 def _check_mass_matrix(p):
@@ -86,8 +90,8 @@ def _check_mass_matrix(p):
     h3 = m2 * p.link1_length * p.link2_com
     j1 = m1 * p.link1_com ** 2 + m2 * p.link1_length ** 2 + p.link1_inertia
     j2 = m2 * p.link2_com ** 2 + p.link2_inertia
-    th1, th2 = np.meshgrid(_GRID, _GRID, indexing='ij')
-    c1, c2, c12 = np.cos(th1), np.cos(th2), np.cos(th1 - th2)
+    th1, th2 = _TH1, _TH2
+    c1, c2, c12 = _COS_GRID
     mt = m0 + m1 + m2
     det = (mt * j1 * j2 - mt * h3 ** 2 * c12 ** 2 - h1 ** 2 * j2 * c1 ** 2
            + 2.0 * h1 * h2 * h3 * c1 * c2 * c12 - h2 ** 2 * j1 * c2 ** 2)
