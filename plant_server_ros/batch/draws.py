@@ -73,15 +73,22 @@ class PlantDraws:
     # ``block``: how many at a time instead (a whole episode's: one draw per lane)
 
     def __init__(self, seeds, block=None):
-        import random
         if block is not None:
             self.BLOCK = max(2, int(block) + int(block) % 2)
-        seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
-        self.n = len(seeds)
-        self._gens = {}
-        for stream, key in (('sensor', '{}'), ('disturbance', '{}:disturbances')):
+        self._seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
+        self.n = len(self._seeds)
+        self._gens = {}              # a stream's generators, made when it is first drawn from
+        self._buffers = {stream: np.zeros((self.n, 0)) for stream in STREAMS}
+        self._cursor = {stream: np.zeros(self.n, dtype=np.int64) for stream in STREAMS}
+        self._valid = {stream: np.zeros(self.n, dtype=np.int64) for stream in STREAMS}
+
+    def _generators(self, stream):
+        """Return the lanes' generators of ``stream``: each its plant's Mersenne Twister."""
+        if stream not in self._gens:
+            import random
+            key = '{}' if stream == 'sensor' else '{}:disturbances'
             gens = []
-            for s in seeds:
+            for s in self._seeds:
                 python = random.Random(s if key == '{}' else key.format(s))
                 words = python.getstate()[1]
                 bits = np.random.MT19937()
@@ -90,9 +97,7 @@ class PlantDraws:
                                         'pos': words[624]}}
                 gens.append(np.random.RandomState(bits))
             self._gens[stream] = gens
-        self._buffers = {stream: np.zeros((self.n, 0)) for stream in STREAMS}
-        self._cursor = {stream: np.zeros(self.n, dtype=np.int64) for stream in STREAMS}
-        self._valid = {stream: np.zeros(self.n, dtype=np.int64) for stream in STREAMS}
+        return self._gens[stream]
 
     def _refill(self, stream, need):
         """Give every lane of ``stream`` at least ``need`` normals past its cursor."""
@@ -102,13 +107,18 @@ class PlantDraws:
             return
         size = max(self.BLOCK, need + (need % 2))
         uniforms = np.empty((self.n, size))
-        for i, gen in enumerate(self._gens[stream]):
+        for i, gen in enumerate(self._generators(stream)):
             uniforms[i] = gen.random_sample(size)          # random.random(), pair by pair
         x2pi = uniforms[:, 0::2] * (2.0 * np.pi)
         g2rad = np.sqrt(-2.0 * np.log(1.0 - uniforms[:, 1::2]))
         normals = np.empty((self.n, size))
         normals[:, 0::2] = np.cos(x2pi) * g2rad            # gauss(), then its gauss_next
         normals[:, 1::2] = np.sin(x2pi) * g2rad
+        if not left.any():                                  # nothing left over: no shifting
+            self._buffers[stream] = normals
+            self._cursor[stream] = np.zeros(self.n, dtype=np.int64)
+            self._valid[stream] = np.full(self.n, size, dtype=np.int64)
+            return
         # What each lane has not used yet, then its new ones; lanes are aligned on
         # the one that used least (the others' unused tail is shifted left).
         keep = int(left.max())
