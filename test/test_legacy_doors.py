@@ -158,7 +158,13 @@ def test_reset_to_configured_and_given_state(lockstep_pair):
         assert t == 0.0
         np.testing.assert_allclose(state, INITIAL, atol=0.06)   # noise std 0.01
         state, t = c.control(0.0)
-        assert t == pytest.approx(0.01)
+        if lockstep:
+            assert t == pytest.approx(0.01)
+        else:
+            # The new episode's clock, not the old one's (about 1 s when it halted):
+            # in real time the reply is the newest sample, a few periods on when the
+            # machine or DDS is slow (0.03 s seen under load through the bridge).
+            assert 0.0 < t < 0.5, t
         given = (0.1, 0.2, -0.1, 0.0, 0.0, 0.0)
         state, t = c.reset(given)
         assert t == 0.0
@@ -447,14 +453,14 @@ def test_client_exits_1_when_the_pendulum_falls(lockstep_pair):
 
 # -- a halted plant ------------------------------------------------------------------
 def test_halted_lockstep_plant_answers_halted_at_once(lockstep_pair):
-    assert_halted_at_once_then_a_reset_starts_anew(lockstep_pair)
+    assert_halted_at_once_then_a_reset_starts_anew(lockstep_pair, lockstep=True)
 
 
 def test_halted_realtime_plant_answers_halted_at_once(realtime_pair):
-    assert_halted_at_once_then_a_reset_starts_anew(realtime_pair)
+    assert_halted_at_once_then_a_reset_starts_anew(realtime_pair, lockstep=False)
 
 
-def assert_halted_at_once_then_a_reset_starts_anew(port):
+def assert_halted_at_once_then_a_reset_starts_anew(port, lockstep):
     with LegacyClient(port=port) as c:
         c.reset()
         with pytest.raises(ProtocolError) as err:
@@ -472,7 +478,13 @@ def assert_halted_at_once_then_a_reset_starts_anew(port):
         state, t = c.reset()
         assert t == 0.0 and abs(state[0]) < 0.1
         state, t = c.control(0.0)
-        assert t == pytest.approx(0.01)
+        if lockstep:
+            assert t == pytest.approx(0.01)
+        else:
+            # The new episode's clock, not the old one's (about 1 s when it halted):
+            # in real time the reply is the newest sample, a few periods on when the
+            # machine or DDS is slow (0.03 s seen under load through the bridge).
+            assert 0.0 < t < 0.5, t
 
 
 def test_a_client_before_discovery_waits_for_the_plant_then_reply_timeout_applies():
