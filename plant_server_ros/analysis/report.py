@@ -381,15 +381,22 @@ def plot_cart(item, out):
     figure.savefig(out, dpi=DPI)
 
 
+def _broken_at_wraps(t, angle):
+    """Return ``t`` and the angle in degrees, a gap where it wraps past ±180°."""
+    t, degrees = np.asarray(t, dtype=float), np.degrees(angle)
+    jumps = np.flatnonzero(np.abs(np.diff(angle)) > np.pi) + 1
+    return np.insert(t, jumps, np.nan), np.insert(degrees, jumps, np.nan)
+
+
 def plot_angles(item, out):
     """Write both link angles over time in degrees, with a zero line and known limits."""
     figure = _figure(legend_below=True)
     ax = figure.add_subplot()
     t, x = item['episode']['t'], item['episode']['x']
     angles = wrap_angle(x[:, 1:3])         # as the metrics judge them: (-pi, pi]
-    ax.plot(t, np.degrees(angles[:, 0]), color='tab:blue', linewidth=1.5, label='θ1 (link 1)')
-    ax.plot(t, np.degrees(angles[:, 1]), color='tab:orange', linewidth=1.5,
-            label='θ2 (link 2)')
+    for k, (color, label) in enumerate((('tab:blue', 'θ1 (link 1)'),
+                                        ('tab:orange', 'θ2 (link 2)'))):
+        ax.plot(*_broken_at_wraps(t, angles[:, k]), color=color, linewidth=1.5, label=label)
     ax.axhline(0.0, color='black', linewidth=0.8, label='upright (0)')
     limit = item['criteria'].get('max_abs_theta')
     if isinstance(limit, (int, float)) and not isinstance(limit, bool):
