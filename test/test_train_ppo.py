@@ -41,3 +41,15 @@ def test_a_setting_outside_the_table_is_refused():
     example = load_example()
     with pytest.raises(SystemExit):
         example.main(['--hp', 'learning_rat=1'])
+
+
+def test_defaults_gives_ppo_nothing_and_refuses_a_setting():
+    """--defaults is PPO('MlpPolicy', env) as SB3 ships it: no setting, no policy_kwargs."""
+    example = load_example()
+    args = example.parse(['--defaults'])
+    assert example.ppo_kwargs(args) == {} and args.n_envs == example.LANES['defaults']
+    assert example.ppo_kwargs(example.parse([]))['policy_kwargs'] == {'log_std_init': -1.0}
+    assert 'policy_kwargs' not in example.ppo_kwargs(example.parse(['--zoo']))
+    for extra in (['--hp', 'gamma=0.9'], ['--log-std-init', '-1'], ['--zoo']):
+        with pytest.raises(SystemExit):
+            example.parse(['--defaults'] + extra)
