@@ -37,7 +37,8 @@ the 10 s.  Then the proof, on what training never saw:
 
 Writes to ``--out``: ``ppo_balance.zip`` (the policy), ``vecnormalize.pkl``
 (the observation statistics the client needs), ``learning_curve.png``,
-``result.json``.  Exit 0 only if every target holds::
+``result.json``.  Exit 0 only if every target holds (the training's wall
+time <= 15 min among them, as measured: load counts)::
 
     python examples/train_ppo.py --out runs/ppo [--steps 1000000] [--seed 1]
 """
@@ -327,12 +328,17 @@ def main(argv=None):
     verdicts = prove(out, args.kernel)
     result.update(survived=survived, within_criteria=within, lengths=lengths.tolist(),
                   max_abs_x=max_x.tolist(), max_abs_theta=max_th.tolist(), dip_test=verdicts)
-    ok = survived >= 0.95 and all(verdicts.values())
+    missed = [] if survived >= 0.95 else [f'{100 * survived:.0f} % survived (>= 95 %)']
+    missed += [f'dip_test {name} FAIL' for name, passed in verdicts.items() if not passed]
     if not args.evaluate_only:
-        ok = ok and result['steps'] <= 1_000_000
-    result['targets_met'] = ok
+        if result['steps'] > 1_000_000:
+            missed.append(f"{result['steps']} env steps (<= 1 M)")
+        if result['train_seconds'] > 900:    # wall time: a loaded machine can miss it
+            missed.append(f"{result['train_seconds']:.0f} s of training wall time (<= 15 min)")
+    ok = not missed
+    result['targets_met'], result['targets_missed'] = ok, missed
     (out / 'result.json').write_text(json.dumps(result, indent=1))
-    print('targets met' if ok else 'targets NOT met')
+    print('targets met' if ok else 'targets NOT met: ' + '; '.join(missed))
     return 0 if ok else 1
 
 
