@@ -156,6 +156,10 @@ class DIPDynamics:
                                              extra=('q1', 'q2'))
         # At least ``substeps`` per period, more where the state moves fast.
         self.substep_rule = SubstepRule(integrator, substeps)
+        # Bound once: the hot path of :meth:`step` (the stepper's own parts).
+        self._count = self.substep_rule.count
+        self._advance = self._stepper._step
+        self._scaled = self._stepper._coefficients
 
     def _make_accel(self, torques=False):
         # The formulas are shared with the batch (physics/equations.py): here
@@ -202,6 +206,9 @@ class DIPDynamics:
             return state
         if disturbance is None:
             force = float(u)
+            if self._kernel is None:              # the plant's common period: fewest calls
+                n = self._count(dt, state[4], state[5], force)
+                return self._advance(state, force, self._scaled(dt / n), n, self._accel)
         else:
             f, tau1, tau2 = disturbance
             force = float(u) + float(f)

@@ -1,6 +1,6 @@
 """The lock-step schedule: one ``dt`` per control, as fast as the caller asks."""
 
-from .schedule import PlantFinished, PlantHalted, PlantSchedule
+from .schedule import PlantFinished, PlantHalted, PlantSchedule, Sample
 
 
 class LockstepSchedule(PlantSchedule):
@@ -32,14 +32,19 @@ class LockstepSchedule(PlantSchedule):
         (max_steps) or ValueError (a non-finite ``u``, refused untouched).
         """
         with self.lock:
-            self._check_open()
+            plant = self.plant
+            if plant.fault is not None or self.finished.is_set():
+                self._check_open()            # raises
             self._control(u)
             if not self._advance():
-                raise PlantHalted(self.plant.fault, self.last_reply())
-            plant = self.plant
-            sample = self._emit(self._sample(self._now(), plant.time, plant.state,
-                                             plant.last_applied_force))
-            self._check_max_steps()
+                raise PlantHalted(plant.fault, self.last_reply())
+            state = plant.state
+            sample = Sample(plant.total_steps + self._resets, plant.time,
+                            plant.measure(state, plant.time), state, plant.last_applied_force)
+            self.last_sample = sample
+            self.listener.publish(self.listener.prepare(sample))   # _emit, inline: hot path
+            if self.max_steps:
+                self._check_max_steps()
             return sample
 
     def reset(self, state=None):

@@ -147,7 +147,8 @@ class Plant:
         self.control_timed_out = False
         if at <= 0.0:
             self._period_force = u
-            self._switches = []
+            if self._switches:
+                self._switches = []
         else:
             self._switches.append((min(float(at), self.dt), u))
         return u
@@ -230,9 +231,11 @@ class Plant:
         """Return ``(state, force)`` at the end of the coming period (may raise on overflow)."""
         if not self._plain:
             return self._preview_pieces()
+        u = 0.0 if self._timeout_due() else self._period_force
+        if not self._switches:                   # lock-step: one force the whole period
+            return self.dynamics.step(self.state, u, self.dt), u
         state = self.state
         t = 0.0
-        u = 0.0 if self._timeout_due() else self._period_force
         for start, u_next in self._switches:
             if start > t:
                 state = self.dynamics.step(state, u, start - t)
@@ -308,7 +311,8 @@ class Plant:
         self._preview = None
         self._plan = None
         self._period_force = force
-        self._switches = []
+        if self._switches:
+            self._switches = []
         if not self._plain:
             self._live_start = self.live_disturbance
             self._live_switches = []
@@ -320,7 +324,7 @@ class Plant:
         self.steps += 1
         self.total_steps += 1
         self._since_control += self.dt
-        t = self.time
+        t = self.steps * self.dt                  # self.time, inline: the hot path
         if self.control_timed_out and not was_timed_out:
             self.events.append(Event(t, 'failsafe_on', f'no control for '
                                      f'{self.control_timeout:g} s: u = 0'))
