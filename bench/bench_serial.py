@@ -10,6 +10,11 @@ alternating blocks between the two so both see the same load.  Also timed:
 the plant's lock-step step through its backend alone (no door), so the
 door's overhead can be given net of the plant step.  Both framings.
 
+The client balances the pendulum with the package's LQR on each reply
+(computed outside the timed round trip), and so does the reference step:
+a pendulum left to fall spins, and a spinning plant's period takes several
+substeps (issue 28), which would time the physics, not the door.
+
     python bench/bench_serial.py [--steps 5000] [--framing compact legacy]
 
 Target (issue 30): the door's round trip p50 <= 2 x the echo's p50.
@@ -28,6 +33,7 @@ import tty
 from _common import percentiles  # also puts this checkout on sys.path
 
 BLOCK = 250                 # round trips per block; blocks alternate door / echo
+GAIN = ()                   # the LQR gain, set in main()
 
 ECHO = r"""
 import os, select, sys, termios, tty
@@ -93,6 +99,11 @@ def child(code, framing):
     return proc, proc.stdout.readline().strip()
 
 
+def lqr(state):
+    """Return the package's LQR force for ``state`` (the echo's zero state gives 0)."""
+    return -sum(k * x for k, x in zip(GAIN, state))
+
+
 def plant_step_times(steps):
     """Return the lock-step plant step through its backend alone (no door) [s each]."""
     from plant_server_ros import PlantServer
@@ -102,10 +113,11 @@ def plant_step_times(steps):
     time.sleep(0.2)
     times = []
     try:
-        server.backend.reset()
+        state, _ = server.backend.reset()
         for _ in range(steps):
+            u = lqr(state)
             start = time.perf_counter()
-            server.backend.control(0.0)
+            state, _ = server.backend.control(u)
             times.append(time.perf_counter() - start)
     finally:
         server.stop()
@@ -117,25 +129,28 @@ def plant_step_times(steps):
 def run(framing, steps):
     from plant_server_ros.legacy import protocol
     if framing == 'legacy':
-        reset, control = protocol.encode_reset(), lambda k: protocol.encode_control(0.0)
+        reset = protocol.encode_reset()
+        control = lambda u, k: protocol.encode_control(u)  # noqa: E731
+        state_of = lambda reply: protocol.parse_reply(reply)[0]  # noqa: E731
     else:
         from plant_server_ros.legacy import compact
         reset = compact.encode_reset(1)
-        control = lambda k: compact.encode_control(0.0, k)  # noqa: E731
+        control = lambda u, k: compact.encode_control(u, k)  # noqa: E731
+        state_of = lambda reply: compact.parse_reply(reply[:-1])[1]  # noqa: E731
     server, server_path = child(SERVER, framing)
     echo, echo_path = child(ECHO, framing)
     try:
         door, raw = Line(server_path, framing), Line(echo_path, framing)
-        door.round_trip(reset)
+        state = state_of(door.round_trip(reset)[1])
         door_times, echo_times, k = [], [], 2
         while len(door_times) < steps:
             for _ in range(BLOCK):
-                door_times.append(door.round_trip(control(k))[0])
+                took, reply = door.round_trip(control(lqr(state), k))
+                door_times.append(took)
+                state = state_of(reply)
                 k = k + 1 if k < 0xFFFF else 2
             for _ in range(BLOCK):
-                echo_times.append(raw.round_trip(control(k))[0])
-            # (a halted plant answers HALTED at once: reset it to keep stepping)
-            door.round_trip(reset)
+                echo_times.append(raw.round_trip(control(lqr(state), k))[0])
     finally:
         for proc in (server, echo):
             proc.terminate()
@@ -150,6 +165,9 @@ def main(argv=None):
     parser.add_argument('--framing', nargs='+', default=['compact', 'legacy'],
                         choices=('compact', 'legacy'))
     args = parser.parse_args(argv)
+    global GAIN
+    from plant_server_ros.clients.controllers import lqr_gain
+    GAIN = tuple(float(k) for k in lqr_gain(0.01))
     print(f'measured under load: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
     step = np.array(plant_step_times(args.steps)) * 1e6
     print(percentiles(step, 'plant step through its backend, no door'))
