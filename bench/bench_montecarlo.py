@@ -94,15 +94,25 @@ def main():
                       batch='plant_server_ros.clients.controllers:lqr_batch')
     print(f'  --batch: {args.batch_episodes} episodes of 10 s in {tb:.1f} s '
           f'(target: 10,000 in <= 30 s)')
-    worst, checked = 0.0, 0
+    worst, checked, apart = 0.0, 0, []
     for a, b in zip(one.episodes, batch.episodes):
         assert a.seed == b.seed
-        for key, value in comparable(a.metrics).items():
-            if isinstance(value, float):
-                worst = max(worst, abs(b.metrics[key] - value) / max(abs(value), 1e-12))
+        differ = max([abs(b.metrics[key] - value) / max(abs(value), 1e-12)
+                      for key, value in comparable(a.metrics).items()
+                      if isinstance(value, float)] or [0.0])
+        if differ > 1e-9:
+            # dip_client ends an episode itself once |theta| > its --fall-angle
+            # (0.6 rad); lqr_batch plays on: such an episode is shorter on the plant.
+            apart.append((a.seed, a.passed, b.passed, differ, '; '.join(a.failures)))
+        else:
+            worst = max(worst, differ)
         checked += 1
-    print(f'  --batch against the plant: {checked} episodes, worst relative metric '
-          f'difference {worst:.2e}')
+    print(f'  --batch against the plant: {checked - len(apart)} of {checked} episodes within '
+          f'1e-9 (worst relative metric difference {worst:.2e}); apart: {len(apart)}, '
+          f'the same verdict in {sum(p == q for _, p, q, _, _ in apart)} of them')
+    for seed, plant_passed, lane_passed, differ, why in apart:
+        print(f'    seed {seed}: plant {"PASS" if plant_passed else "FAIL"} ({why}), '
+              f'batch {"PASS" if lane_passed else "FAIL"}, relative difference {differ:.2e}')
     if not math.isfinite(worst):
         sys.exit(1)
 

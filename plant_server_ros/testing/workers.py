@@ -41,6 +41,12 @@ MARGIN = 10.0             # s on top of an episode's longest, before a silent wo
 BEAT = 0.5                # s between a worker's heartbeats (a thread of its own)
 STILL = 10.0              # s without a heartbeat: the worker process is stopped or stuck
 _POLL = 0.2               # s between looks at the workers
+# A worker is one core's plant and controller: their math libraries take one
+# thread each unless the user said otherwise (Ray does the same for its
+# workers).  A controller's numpy/scipy start-up otherwise spins a thread per
+# core: 1.5 cores per episode on one worker, and --workers 2 on 2 cores gave
+# 1.70x, not 2 (bench_montecarlo.py).
+ONE_THREAD = ('OMP_NUM_THREADS', '1')
 
 
 def chunks(slots):
@@ -75,6 +81,7 @@ def _worker_main(play_chunk, job, inbox, outbox, number):
     signal.signal(signal.SIGTERM, _interrupt)
     # Its own DDS domain: the one the caller named is the run's, not each plant's.
     os.environ.pop('DIP_TEST_DOMAIN_ID', None)
+    os.environ.setdefault(*ONE_THREAD)
 
     def beat():
         while True:
