@@ -317,8 +317,17 @@ def _start_dip_test(tmp_path, calm, mode, *extra):
                str(tmp_path / 'out'), '--json', str(tmp_path / 'results.json'), '--no-figures',
                '--timeout', str(DEADLINE), *extra, '--', PY, str(script), str(pids), mode]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, start_new_session=True)
+                            cwd=REPO, start_new_session=True, preexec_fn=_default_signals)
     return proc, pids
+
+
+def _default_signals():
+    """Give dip_test the signals the tests send at their default, as from a terminal."""
+    # A suite started under nohup hands SIGHUP down ignored, and dip_test
+    # rightly keeps an ignored signal ignored: the 'hup' case then waited 60 s.
+    for name in ('SIGHUP', 'SIGTERM', 'SIGINT'):
+        signal.signal(getattr(signal, name),
+                      signal.default_int_handler if name == 'SIGINT' else signal.SIG_DFL)
 
 
 def _finish(proc, pids):
